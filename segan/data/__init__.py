@@ -1,0 +1,1 @@
+"""Datasets: SynthFaces (procedural, exact ground truth) and the public datasets' loaders."""
