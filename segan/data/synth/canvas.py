@@ -25,6 +25,20 @@ def inside(sdf: torch.Tensor, px: torch.Tensor) -> torch.Tensor:
     return (sdf * (-1.0 / px)).add_(0.5).clamp_(0.0, 1.0)
 
 
+def ellipse_sdf(
+    du: torch.Tensor, dv: torch.Tensor, ru: torch.Tensor, rv: torch.Tensor
+) -> torch.Tensor:
+    """Approximate signed distance to an axis-aligned ellipse with radii (ru, rv).
+
+    (r - 1) / |grad r| with r the normalised radius: exact on both axes, so anti-aliasing
+    never bleeds far beyond an elongated ellipse's ends (as (r - 1) * min radius would).
+    """
+    X, Y = du / ru, dv / rv
+    r = torch.sqrt(X * X + Y * Y)
+    grad = torch.sqrt((X / ru) ** 2 + (Y / rv) ** 2)
+    return (r - 1.0) * r / grad.clamp(min=1e-6)
+
+
 def pose_to_image(
     u: torch.Tensor,
     v: torch.Tensor,

@@ -155,7 +155,8 @@ def build_geometry(p: Identity, aus: torch.Tensor) -> Geometry:
     nostril_y = n_tip + 0.010
 
     # Mouth.
-    my = p.eye_y + p.nose_len + p.mouth_gap - 0.010 * i17 + 0.004 * i15
+    my0 = p.eye_y + p.nose_len + p.mouth_gap  # rest position: the jaw does not follow AU15
+    my = my0 - 0.020 * i17 + 0.004 * i15
     mx = shift("mouth")
     w = p.mouth_w * (1 + 0.20 * i12 + 0.30 * i20 - 0.16 * i23 + 0.04 * i15)
     # Subject's right corner (image-left, index 0) carries the one-sided dimpler AU14.
@@ -165,13 +166,13 @@ def build_geometry(p: Identity, aus: torch.Tensor) -> Geometry:
     gu = 0.006 * i25 + 0.022 * i10 + 0.009 * i12 + 0.008 * i26
     gl = 0.020 * i25 + 0.080 * i26 + 0.010 * i12 + 0.008 * i20
     gl = (gl - 0.004 * i17).clamp(min=0)
-    tu = p.lip_upper * (1 - 0.55 * i23 - 0.15 * i12 - 0.15 * i20 + 0.10 * i10)
-    tl = p.lip_lower * (1 - 0.50 * i23 - 0.12 * i20 - 0.10 * i12 + 0.15 * i17)
+    tu = p.lip_upper * (1 - 0.45 * i23 - 0.15 * i12 - 0.15 * i20 + 0.10 * i10)
+    tl = p.lip_lower * (1 - 0.42 * i23 - 0.12 * i20 - 0.10 * i12 + 0.10 * i17)
     bow = p.lip_bow
 
     # Jaw: the chin follows the jaw drop.
-    bb = my + p.chin_drop + 0.080 * i26 - 0.012 * i17
-    chin_y = my + 0.55 * p.chin_drop + 0.075 * i26 - 0.006 * i17
+    bb = my0 + p.chin_drop + 0.080 * i26
+    chin_y = my0 + 0.55 * p.chin_drop + 0.075 * i26 - 0.006 * i17
 
     # Cheeks and nasolabial folds.
     cx = shift("cheeks")[:, None] + sides * (p.eye_sep + 0.015)[:, None]

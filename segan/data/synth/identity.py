@@ -206,7 +206,7 @@ def sample_identity(ids: torch.Tensor) -> Identity:
         else:
             cdf = torch.tensor(spec, device=ids.device).cumsum(0)
             cdf = cdf / cdf[-1]
-            values[name] = torch.bucketize(x, cdf[:-1], right=True).float()
+            values[name] = torch.bucketize(x.contiguous(), cdf[:-1], right=True).float()
     v = values
 
     style = v["hair_style"].long()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from segan.data.synth.canvas import Canvas, Window, bcast, inside
+from segan.data.synth.canvas import Canvas, Window, bcast, ellipse_sdf, inside
 from segan.data.synth.geometry import Geometry, brow_curve, lid_curves, lip_curves, outline_radius
 from segan.data.synth.identity import Identity
 from segan.labels import PART_INDEX
@@ -186,14 +186,21 @@ def _ring_windows(cv: Canvas, u0, u1, v0, v1, v_split, inner_l, inner_r) -> list
     return windows
 
 
+def _cap_rows(cv: Canvas, p: Identity, g: Geometry, half_width: torch.Tensor) -> int:
+    """First pixel row that may lie below some sample's hairline (a parting lowers a
+    hairline by at most 0.035): above it, front hair is the whole hair mass."""
+    u0, u1 = g.fx - half_width - 0.05, g.fx + half_width + 0.05
+    below = cv.window(u0, u1, p.hairline - 0.045, p.hairline + 0.3)
+    return below.y0
+
+
 def draw_hair_back(cv: Canvas, p: Identity, g: Geometry) -> None:
     """Hair behind the head: the cap around the skull and the length hanging behind."""
     thick, end = _hair_extent(p, g)
     vc, A, B = _skull(g, thick)
     has_hair = bcast((p.hair_style > 0).float())
     color_base = _col(p.colors["hair"])
-    # Below the eyes the middle is painted over by the face and then the neck.
-    for w in _ring_windows(
+    windows = _ring_windows(
         cv,
         g.fx - A - 0.06,
         g.fx + A + 0.12,
@@ -202,7 +209,11 @@ def draw_hair_back(cv: Canvas, p: Identity, g: Geometry) -> None:
         -0.7 * g.bt,
         g.fx - 0.40 * g.a,
         g.fx + 0.40 * g.a,
-    ):
+    )
+    if not windows:
+        return
+    # Below the eyes the middle is painted over by the face and then the neck.
+    for w in windows:
         if w.empty:
             continue
         sdf = _hair_region(w, p, g, thick, end)
@@ -276,7 +287,7 @@ def draw_ears(cv: Canvas, p: Identity, g: Geometry) -> None:
         # Lobe narrower than the helix.
         du = du * (1.0 + 0.25 * dv.clamp(min=0))
         r = torch.sqrt(du * du + dv * dv)
-        cov = inside((r - 1.0) * bcast(ew), w.px)
+        cov = inside(ellipse_sdf(du * bcast(ew), dv * bcast(eh), bcast(ew), bcast(eh)), w.px)
         side = -1.0 if k == 0 else 1.0
         concha = _gauss(((du + side * 0.15) / 0.45) ** 2 + ((dv + 0.05) / 0.55) ** 2)
         color = _col(p.colors["skin"] * 0.97) * (1.0 - 0.35 * concha)[:, None]
@@ -314,6 +325,13 @@ def draw_face(cv: Canvas, p: Identity, g: Geometry) -> None:
     _chin(cv, g)
 
 
+def _on_face(w: Window, g: Geometry) -> torch.Tensor:
+    """Face-skin coverage over a window: skin details (creases, bumps) are weighted by it so
+    that they never spill past the face outline onto hair or background."""
+    r = outline_radius(g, w.u, w.v, bcast)
+    return (r * (-bcast(g.a) / w.px)).add_(0.5 + bcast(g.a) / w.px).clamp_(0.0, 1.0)
+
+
 def _face_relief(cv: Canvas, p: Identity, g: Geometry) -> None:
     """Brow ridge and eye sockets as height, so the normals shade them."""
     for k in (0, 1):
@@ -322,8 +340,9 @@ def _face_relief(cv: Canvas, p: Identity, g: Geometry) -> None:
         du = (w.u - bcast(ex)) / 0.13
         socket = _bump(du * du + ((w.v - bcast(ey) + 0.005) / 0.07) ** 2)
         ridge = _bump(du * du + ((w.v - bcast(ey) + 0.075) / 0.04) ** 2)
-        w.add_height(0.012 * ridge - 0.018 * socket)
-        w.multiply(1.0 - 0.10 * socket)
+        on = _on_face(w, g)
+        w.add_height((0.012 * ridge - 0.018 * socket) * on)
+        w.multiply(1.0 - 0.10 * socket * on)
 
 
 def _crease(d: torch.Tensor, width: float, px: torch.Tensor) -> torch.Tensor:
@@ -362,6 +381,7 @@ def _forehead_wrinkles(cv: Canvas, g: Geometry) -> None:
     gl_v = _bump(((w.v - bcast(by) - 0.015) / 0.045) ** 2)
     furrow = _crease(du.abs() - 0.016, 0.0045, w.px) * gl_v * bcast(g.glabella)
     dark = dark + 0.45 * furrow
+    dark = dark * _on_face(w, g)
     w.multiply(1.0 - dark)
     w.add_height(-0.01 * dark)
 
@@ -383,7 +403,8 @@ def _cheeks_and_folds(cv: Canvas, p: Identity, g: Geometry) -> None:
         if w.empty:
             continue
         d2 = ((w.u - bcast(cx)) / 0.13) ** 2 + ((w.v - bcast(cy)) / 0.11) ** 2
-        apex = _bump(d2)
+        on = _on_face(w, g)
+        apex = _bump(d2) * on
         w.add_height(bcast(g.cheek[:, k]) * apex)
         # Raised cheeks catch the light and flush: a warm highlight on the apple of the cheek.
         glow = bcast(g.cheek[:, k] - 0.006) * 6.0 + bcast(0.04 + 0.05 * p.blush)
@@ -401,7 +422,8 @@ def _cheeks_and_folds(cv: Canvas, p: Identity, g: Geometry) -> None:
                 (w.v - bcast(corner_y)) / 0.028
             ) ** 2
             dark = dark + 0.45 * bcast(g.dimple) * _bump(dd)
-        w.multiply(1.0 - dark.clamp(max=0.8))
+        dark = dark.clamp(max=0.8) * on
+        w.multiply(1.0 - dark)
         w.add_height(-0.012 * dark)
 
 
@@ -412,11 +434,13 @@ def _chin(cv: Canvas, g: Geometry) -> None:
     dv = (w.v - bcast(g.chin_y)) / 0.085
     boss = _bump(du * du + dv * dv)
     pits = (0.5 + 0.5 * w.texture(0).clamp(-2, 2) * 0.5) * boss
+    on = _on_face(w, g)
+    boss = boss * on
     w.add_height((0.012 + 0.03 * bcast(g.chin_boss)) * boss)
     sulcus_v = bcast(g.my + g.gl + g.tl + 0.022)
     sulcus = _crease(w.v - sulcus_v, 0.006, w.px) * _bump(du * du * 3.0)
     dark = bcast(g.chin_boss) * (0.35 * sulcus + 0.12 * pits) + 0.08 * sulcus
-    w.multiply(1.0 - dark)
+    w.multiply(1.0 - dark * on)
 
 
 def draw_nose(cv: Canvas, p: Identity, g: Geometry) -> None:
@@ -432,6 +456,7 @@ def draw_nose(cv: Canvas, p: Identity, g: Geometry) -> None:
     below = ((w.v - bcast(g.n_tip - 0.012)) / 0.042).clamp(0, 1)
     half = half * torch.sqrt(1.0 - below * below)
     sdf = torch.maximum(du.abs() - half, bcast(g.n_top) - w.v)
+    sdf = torch.maximum(sdf, w.v - bcast(g.n_tip + 0.03))
     cov = inside(sdf, w.px)
     tip = _bump((du / 0.05) ** 2 + ((w.v - bcast(g.n_tip)) / 0.04) ** 2)
     color = _skin(w, p) * (1.0 + _rgb(cv, 0.06, -0.01, -0.02) * tip[:, None])
@@ -526,9 +551,11 @@ def draw_eyes(cv: Canvas, p: Identity, g: Geometry) -> None:
         fan = fan * _bump(((fan_dx - 0.025) / 0.03) ** 2) * (so > 1.1).float()
         fan = fan * _bump(((w.v - bcast(ey)) / 0.045) ** 2)
         dark = dark + 0.4 * bcast(g.crow) * fan
-        w.multiply(1.0 - dark.clamp(max=0.8))
+        on = _on_face(w, g)
+        dark = dark.clamp(max=0.8) * on
+        w.multiply(1.0 - dark)
         under = _bump(((w.v - lower_fold - 0.012) / 0.02) ** 2) * _bump((s / 1.3) ** 2)
-        w.add_height(-0.006 * dark + 0.008 * bcast(g.crow) * under)
+        w.add_height(-0.006 * dark + 0.008 * bcast(g.crow) * under * on)
         # Lashes: a dark band along the upper lid, winged at the outer corner.
         lash_t = bcast(0.004 + 0.006 * p.lash) * (0.7 + 0.5 * (so + 1).clamp(0, 2) * 0.5)
         lash_sdf = torch.maximum(
@@ -622,11 +649,10 @@ def draw_hair_front(cv: Canvas, p: Identity, g: Geometry) -> None:
     )
     if not windows:
         return
-    # Above every hairline the hair is the whole cap: split those rows off, they need no
+    # Rows above every sample's hairline hold only the cap: split them off, they need no
     # hairline or side-lock computation.
     top = windows[0]
-    cap = cv.window(g.fx - A - 0.05, g.fx + A + 0.05, vc - B - 0.05, p.hairline - 0.01)
-    split = min(max(cap.y1, top.y0), top.y1)
+    split = min(max(_cap_rows(cv, p, g, A), top.y0), top.y1)
     _paint_hair_front(Window(cv, top.y0, split, top.x0, top.x1), p, g, thick, end, None)
     for w in [Window(cv, split, top.y1, top.x0, top.x1), *windows[1:]]:
         _paint_hair_front(w, p, g, thick, end, side_end)
@@ -723,9 +749,9 @@ def draw_hat(cv: Canvas, p: Identity, g: Geometry) -> None:
     cv_ = bcast((brim_v + top) * 0.5)
     hb = bcast((brim_v - top) * 0.5)
     r = torch.sqrt((du / bcast(A)) ** 2 + ((w.v - cv_) / hb) ** 2)
-    dome = torch.maximum((r - 1.0) * hb, w.v - bcast(brim_v))
-    brim = torch.sqrt((du / bcast(A + 0.08)) ** 2 + ((w.v - bcast(brim_v)) / 0.03) ** 2)
-    sdf = torch.minimum(dome, (brim - 1.0) * 0.03)
+    dome = torch.maximum(ellipse_sdf(du, w.v - cv_, bcast(A), hb), w.v - bcast(brim_v))
+    brim = ellipse_sdf(du, w.v - bcast(brim_v), bcast(A + 0.08), torch.full_like(hb, 0.03))
+    sdf = torch.minimum(dome, brim)
     cov = inside(sdf, w.px)
     band = ((w.v - bcast(brim_v) + 0.045).abs() < 0.018).float()
     color = _col(p.colors["hat"]) * (1.0 - 0.35 * band + 0.05 * w.texture(0))[:, None]

@@ -36,3 +36,12 @@ def hash_uniform(keys: torch.Tensor, streams: torch.Tensor, salt: int = 0) -> to
     x = _mix32(x ^ (s * 0x85EBCA77))
     # 24 high bits -> exactly representable float32 in [0, 1).
     return (x >> 8).to(torch.float32) * (1.0 / 16777216.0)
+
+
+def hash_int(keys: torch.Tensor, streams: torch.Tensor | int, salt: int = 0) -> torch.Tensor:
+    """32-bit unsigned hash values (as int64) for every (key, stream) pair."""
+    k = keys.to(torch.int64)
+    s = torch.as_tensor(streams, dtype=torch.int64, device=k.device)
+    x = _mix32(k ^ ((k >> 32) * 0x27D4EB2F) ^ (salt * 0x165667B1))
+    x = _mix32(x + (s + 1) * 0x9E3779B9)
+    return _mix32(x ^ (s * 0x85EBCA77) ^ 0x5BD1E995)

@@ -1,0 +1,64 @@
+"""The `segan` command: one entry point, one subcommand per job."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+# name -> (help, add_arguments, run); later issues register train, eval, convert, push, edit.
+Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
+
+
+def _render_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--n", type=int, default=64, help="faces, a multiple of 8 (default 64)")
+    p.add_argument("--out", default="sheet.png", help="output image (default sheet.png)")
+    p.add_argument("--resolution", type=int, default=128, help="face size in pixels")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    p.add_argument("--seed", type=int, default=0, help="picks the identities")
+    p.add_argument("--intensity", type=float, default=4.0, help="expression intensity 0..5")
+    p.add_argument("--no-masks", action="store_true", help="leave out the class-mask rows")
+
+
+def _render(args: argparse.Namespace) -> int:
+    from segan.data.synthfaces import contact_sheet
+
+    image = contact_sheet(
+        args.n, args.resolution, args.split, args.seed, args.intensity, not args.no_masks
+    )
+    image.save(args.out)
+    print(f"wrote {args.out}: {args.n} SynthFaces faces at {args.resolution} px")
+    return 0
+
+
+COMMANDS: dict[str, Command] = {
+    "render": (
+        "render a SynthFaces contact sheet (identities x expressions)",
+        _render_args,
+        _render,
+    ),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="segan", description="Facial expression editing with GANs."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (help_text, add_args, _) in COMMANDS.items():
+        add_args(sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command][2](args)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"segan {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
