@@ -250,18 +250,18 @@ def build_geometry(p: Identity, aus: torch.Tensor) -> Geometry:
 def outline_radius(g: Geometry, u: torch.Tensor, v: torch.Tensor, b=None) -> torch.Tensor:
     """Normalised radius of the face outline (1 on the outline) at canonical points.
 
-    An ellipse above the cheekbones, blending below them into a superellipse whose squareness
-    is the identity's jaw shape. Parameters broadcast from (N,) to u's shape via `b`.
+    An ellipse above the cheekbones; below them the diagonal term -c X^2 Y^2 squares the jaw
+    by the identity's jaw squareness (c ramps in from v = 0 so the outline stays smooth).
+    Parameters broadcast from (N,) to u's shape via `b`.
     """
     b = b or (lambda t: t)
     X = (u - b(g.fx)) * b(1.0 / g.a)
     below = v.clamp(min=0.0)
     Y = v.clamp(max=0.0) * b(1.0 / g.bt) + below * b(1.0 / g.bb)
     X2, Y2 = X * X, Y * Y
-    r_ell = torch.sqrt(X2 + Y2)
-    r_sq = torch.sqrt(torch.sqrt(X2 * X2 + Y2 * Y2))
-    weight = (below * 6.0).clamp_(max=1.0).mul_(b(g.square))
-    return r_ell + (r_sq - r_ell) * weight
+    c = (below * 6.0).clamp_(max=1.0).mul_(b(g.square))
+    cross = X2.clamp(max=1.0) * Y2.clamp(max=1.0)  # bounded: nothing far out is 'inside'
+    return (X2 + Y2 - c * cross).sqrt_()
 
 
 def brow_curve(g: Geometry, t: torch.Tensor, b=None) -> tuple[torch.Tensor, torch.Tensor]:
