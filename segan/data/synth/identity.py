@@ -17,10 +17,10 @@ from segan.data.synth.random import hash_uniform
 _SPECS: tuple[tuple[str, str, tuple[float, ...]], ...] = (
     # pose and camera
     ("yaw", "uniform", (-0.30, 0.30)),
-    ("roll", "uniform", (-0.10, 0.10)),
-    ("scale", "uniform", (1.00, 1.14)),
-    ("shift_x", "uniform", (-0.05, 0.05)),
-    ("shift_y", "uniform", (-0.03, 0.05)),
+    ("roll", "uniform", (-0.08, 0.08)),
+    ("scale", "uniform", (1.02, 1.12)),
+    ("shift_x", "uniform", (-0.04, 0.04)),
+    ("shift_y", "uniform", (-0.03, 0.04)),
     # light
     ("light_azimuth", "uniform", (-0.9, 0.9)),
     ("light_elevation", "uniform", (0.15, 0.75)),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from segan.data.synth.canvas import Canvas, Window, bcast, ellipse_sdf, inside
+from segan.data.synth.canvas import Canvas, Coarse, Window, bcast, ellipse_sdf, inside
 from segan.data.synth.geometry import Geometry, brow_curve, lid_curves, lip_curves, outline_radius
 from segan.data.synth.identity import Identity
 from segan.labels import PART_INDEX
@@ -104,7 +104,6 @@ def draw_background(cv: Canvas, p: Identity) -> None:
     t = F.interpolate(t[:, None], scale_factor=step, mode="bilinear", align_corners=False)
     c1, c2 = _col(p.colors["bg1"]), _col(p.colors["bg2"])
     torch.addcmul(c1, c2 - c1, t.clamp_(0, 1), out=cv.rgb)
-    cv.rgb.mul_(1 + 0.025 * cv.tex[:, None, 0])
 
 
 def _hair_extent(p: Identity, g: Geometry):
@@ -138,7 +137,7 @@ def _skull(g: Geometry, thick: torch.Tensor):
     return vc, A, B
 
 
-def _hair_region(w: Window, p: Identity, g: Geometry, thick, end) -> torch.Tensor:
+def _hair_region(w: Window | Coarse, p: Identity, g: Geometry, thick, end) -> torch.Tensor:
     """Signed distance of the whole hair mass (skull cap plus hanging length)."""
     vc, A, B = _skull(g, thick)
     du = w.u - bcast(g.fx)
@@ -216,7 +215,8 @@ def draw_hair_back(cv: Canvas, p: Identity, g: Geometry) -> None:
     for w in windows:
         if w.empty:
             continue
-        sdf = _hair_region(w, p, g, thick, end)
+        grid = w.coarse()
+        sdf = w.upsample(_hair_region(grid, p, g, thick, end), grid)
         cov = inside(sdf, w.px * 1.5).mul_(has_hair)
         strands = w.texture(2)
         shade = (0.55 + 0.06 * strands + 0.05 * w.texture(1)).clamp_(0.3, 0.9)
@@ -258,7 +258,7 @@ def draw_neck(cv: Canvas, p: Identity, g: Geometry) -> None:
     X = ((w.u - bcast(g.fx)) / bcast(g.a)).clamp(-0.98, 0.98)
     jaw = bcast(g.bb) * torch.sqrt(1.0 - X * X)
     below = (w.v - jaw).clamp(min=0)
-    shadow = 1.0 - 0.5 * torch.exp(-below / 0.045)
+    shadow = 1.0 - 0.5 * (1.0 - below * (1.0 / 0.09)).clamp_(min=0.0).square_()
     color = _col(p.colors["skin"] * 0.93) * shadow[:, None]
     xr = (du / half).clamp(-1, 1)
     w.paint(cov, color, CODE["neck"], height=0.12 * torch.sqrt(1.0 - xr * xr))
@@ -314,7 +314,8 @@ def draw_earrings(cv: Canvas, p: Identity, g: Geometry) -> None:
 def draw_face(cv: Canvas, p: Identity, g: Geometry) -> None:
     """Skin of the head with its shading relief, blush, creases and wrinkles."""
     w = cv.window(g.fx - g.a - 0.02, g.fx + g.a + 0.02, -g.bt - 0.02, g.bb + 0.02)
-    r = outline_radius(g, w.u, w.v, bcast)
+    grid = w.coarse()
+    r = w.upsample(outline_radius(g, grid.u, grid.v, bcast), grid)
     # Distance ~ (r - 1) * a: exact on the sides, within 1.5x elsewhere (only the AA width).
     cov = (r * (-bcast(g.a) / w.px)).add_(0.5 + bcast(g.a) / w.px).clamp_(0.0, 1.0)
     height = (1.0 - r * r).clamp_(min=0.0).sqrt_().mul_(0.30)
@@ -328,7 +329,8 @@ def draw_face(cv: Canvas, p: Identity, g: Geometry) -> None:
 def _on_face(w: Window, g: Geometry) -> torch.Tensor:
     """Face-skin coverage over a window: skin details (creases, bumps) are weighted by it so
     that they never spill past the face outline onto hair or background."""
-    r = outline_radius(g, w.u, w.v, bcast)
+    grid = w.coarse()
+    r = w.upsample(outline_radius(g, grid.u, grid.v, bcast), grid)
     return (r * (-bcast(g.a) / w.px)).add_(0.5 + bcast(g.a) / w.px).clamp_(0.0, 1.0)
 
 
@@ -662,6 +664,21 @@ def _paint_hair_front(w: Window, p: Identity, g: Geometry, thick, end, side_end)
     """Paint front hair in a window; side_end None means the window lies above all hairlines."""
     if w.empty:
         return
+    grid = w.coarse()
+    fields = w.upsample(_hair_front_fields(grid, p, g, thick, end, side_end), grid)
+    sdf, height = fields[:, 0], fields[:, 1]
+    style = p.hair_style
+    cov = inside(sdf, w.px * 1.4).mul_(bcast((style > 0).float()))
+    strands = w.texture(2)
+    hair = p.colors["hair"]
+    buzz = (style == 1).float()[:, None]
+    base = _col(hair + (p.colors["skin"] * 0.55 - hair * 0.55) * buzz)
+    shade = (0.92 + 0.10 * strands + 0.06 * w.texture(1)).clamp_(0.6, 1.2)
+    w.paint(cov, base * shade[:, None], CODE["hair_front"], height=height.add_(0.015 * strands))
+
+
+def _hair_front_fields(w: Coarse, p: Identity, g: Geometry, thick, end, side_end) -> torch.Tensor:
+    """(N, 2, h, w): signed distance of the front hair and the height of the hair dome."""
     vc, A, B = _skull(g, thick)
     style = p.hair_style
     sdf = _hair_region(w, p, g, thick, end)
@@ -685,15 +702,9 @@ def _paint_hair_front(w: Window, p: Identity, g: Geometry, thick, end, side_end)
         # Locks hang beside the face and neck, never in front of the throat.
         sdf_side = torch.maximum(sdf_side, bcast(g.a) * 0.72 - du.abs())
         sdf = torch.minimum(sdf_top, sdf_side + 1e3 * bcast((style < 3).float()))
-    cov = inside(sdf, w.px * 1.4).mul_(bcast((style > 0).float()))
-    strands = w.texture(2)
-    hair = p.colors["hair"]
-    buzz = (style == 1).float()[:, None]
-    base = _col(hair + (p.colors["skin"] * 0.55 - hair * 0.55) * buzz)
-    shade = (0.92 + 0.10 * strands + 0.06 * w.texture(1)).clamp_(0.6, 1.2)
     X2 = (du * bcast(1.0 / A)).square_() + ((w.v - bcast(vc)) * bcast(1.0 / B)).square_()
-    height = (1.0 - X2).clamp_(min=0.0).sqrt_().mul_(0.34).add_(0.015 * strands)
-    w.paint(cov, base * shade[:, None], CODE["hair_front"], height=height)
+    height = (1.0 - X2).clamp_(min=0.0).sqrt_().mul_(0.34)
+    return torch.stack([sdf, height], 1)
 
 
 def draw_glasses(cv: Canvas, p: Identity, g: Geometry) -> None:

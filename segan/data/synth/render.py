@@ -131,7 +131,7 @@ def render(
     rgb = shade(cv, p, parts.SPECULAR_OF_CODE.to(dev).take(codes))
     mask = parts.CLASS_OF_CODE.to(dev).take(codes[:, 0])
     return {
-        "image": rgb.mul_(2.0).sub_(1.0),
+        "image": rgb,
         "mask": mask,
         "landmarks": landmarks_pixels(g, p, resolution),
         "identity": identity,
