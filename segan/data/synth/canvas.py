@@ -40,6 +40,18 @@ def ellipse_sdf(
     return (r - 1.0) * r / grad.clamp(min=1e-6)
 
 
+def _inverse_pose(
+    c: Canvas, xs: torch.Tensor, ys: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Canonical (u, v), each (N, h, w), of image points on the grid xs (1, w) x ys (1, h)."""
+    dx = xs - c.tx[:, None]  # (N, w)
+    dy = ys - c.ty[:, None]  # (N, h)
+    # canonical = R(-roll) (image - t) / scale
+    u = (c.cos_s[:, None] * dx)[:, None, :] + (c.sin_s[:, None] * dy)[:, :, None]
+    v = (-c.sin_s[:, None] * dx)[:, None, :] + (c.cos_s[:, None] * dy)[:, :, None]
+    return u, v
+
+
 def pose_to_image(
     u: torch.Tensor,
     v: torch.Tensor,
@@ -57,22 +69,32 @@ def pose_to_image(
 
 
 class Window:
-    """A rectangle of pixels [y0, y1) x [x0, x1) and the canonical coordinates of its centres."""
+    """A rectangle of pixels [y0, y1) x [x0, x1) and the canonical coordinates of its centres.
+
+    The coordinates (u, v) are computed on first use: many windows are only asked for bounds.
+    """
 
     def __init__(self, canvas: Canvas, y0: int, y1: int, x0: int, x1: int):
         self.y0, self.y1, self.x0, self.x1 = y0, y1, x0, x1
         self.canvas = canvas
         self.empty = y1 <= y0 or x1 <= x0
-        if self.empty:
-            return
-        c = canvas
-        xs = c.pix[x0:x1][None, :]  # (1, w) normalised image x
-        ys = c.pix[y0:y1][None, :]
-        dx = xs - c.tx[:, None]  # (N, w)
-        dy = ys - c.ty[:, None]  # (N, h)
-        # Inverse pose: canonical = R(-roll) (image - t) / scale
-        self.u = (c.cos_s[:, None] * dx)[:, None, :] + (c.sin_s[:, None] * dy)[:, :, None]
-        self.v = (-c.sin_s[:, None] * dx)[:, None, :] + (c.cos_s[:, None] * dy)[:, :, None]
+        self._uv: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def _coords(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._uv is None:
+            c = self.canvas
+            xs = c.pix[self.x0 : self.x1][None, :]  # (1, w) normalised image x
+            ys = c.pix[self.y0 : self.y1][None, :]
+            self._uv = _inverse_pose(c, xs, ys)
+        return self._uv
+
+    @property
+    def u(self) -> torch.Tensor:
+        return self._coords()[0]
+
+    @property
+    def v(self) -> torch.Tensor:
+        return self._coords()[1]
 
     @property
     def px(self) -> torch.Tensor:
@@ -152,18 +174,14 @@ class Coarse:
         step = 2.0 / c.res
         xs = ((2 * torch.arange(self.i0, self.i1, device=c.device) + 1) * step - 1.0)[None, :]
         ys = ((2 * torch.arange(self.j0, self.j1, device=c.device) + 1) * step - 1.0)[None, :]
-        dx = xs - c.tx[:, None]
-        dy = ys - c.ty[:, None]
-        self.u = (c.cos_s[:, None] * dx)[:, None, :] + (c.sin_s[:, None] * dy)[:, :, None]
-        self.v = (-c.sin_s[:, None] * dx)[:, None, :] + (c.cos_s[:, None] * dy)[:, :, None]
+        self.u, self.v = _inverse_pose(c, xs, ys)
         self.px = c.px * 2.0
 
     def texture(self, channel: int) -> torch.Tensor:
         """2x2-averaged texture over the grid, (N, hc, wc)."""
         pad = Canvas.COARSE_PAD
-        return self.canvas.coarse_tex[
-            :, channel, self.j0 + pad : self.j1 + pad, self.i0 + pad : self.i1 + pad
-        ]
+        tex = self.canvas.coarse_texture(channel)
+        return tex[:, self.j0 + pad : self.j1 + pad, self.i0 + pad : self.i1 + pad]
 
 
 class Canvas:
@@ -187,7 +205,7 @@ class Canvas:
         # Additions made after shading (catch-lights, lens reflections): (window, (N, h, w)).
         self.post: list[tuple[Window, torch.Tensor]] = []
         self.tex = textures  # (N, C, H, W)
-        self._coarse_tex: torch.Tensor | None = None
+        self._coarse_tex: dict[int, torch.Tensor] = {}
         # Pixel centres in normalised image coordinates [-1, 1].
         self.pix = (torch.arange(resolution, device=device, dtype=torch.float32) + 0.5) * (
             2.0 / resolution
@@ -228,13 +246,16 @@ class Canvas:
 
     COARSE_PAD = 2
 
-    @property
-    def coarse_tex(self) -> torch.Tensor:
-        """Textures averaged over 2x2 pixel blocks, padded for the coarse grids' aprons."""
-        if getattr(self, "_coarse_tex", None) is None:
+    def coarse_texture(self, channel: int) -> torch.Tensor:
+        """Texture channel averaged over 2x2 pixel blocks, padded for coarse grids' aprons."""
+        cached = self._coarse_tex.get(channel)
+        if cached is None:
+            t = self.tex[:, channel]
+            t = (t[:, ::2, ::2] + t[:, 1::2, ::2] + t[:, ::2, 1::2] + t[:, 1::2, 1::2]) * 0.25
             pad = self.COARSE_PAD
-            self._coarse_tex = F.pad(F.avg_pool2d(self.tex, 2), (pad,) * 4, mode="replicate")
-        return self._coarse_tex
+            cached = F.pad(t[:, None], (pad,) * 4, mode="replicate")[:, 0]
+            self._coarse_tex[channel] = cached
+        return cached
 
     def subset(self, idx: torch.Tensor) -> Canvas:
         """A canvas holding copies of the samples `idx`; paint it, then `merge` it back.
@@ -248,7 +269,7 @@ class Canvas:
         for name in ("cos_s", "sin_s", "px"):
             setattr(sub, name, getattr(self, name)[idx])
         sub.post = []
-        sub._coarse_tex = None if self._coarse_tex is None else self._coarse_tex[idx]
+        sub._coarse_tex = {k: v[idx] for k, v in self._coarse_tex.items()}
         return sub
 
     def merge(self, sub: Canvas, idx: torch.Tensor) -> None:
