@@ -98,8 +98,20 @@ class Geometry:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def subset(self, idx: torch.Tensor) -> Geometry:
-        """The geometry of the samples `idx` only."""
-        return Geometry(**{k: v[idx] for k, v in self.to_dict().items()})
+        """The geometry of the samples `idx` only (each field indexed on first use)."""
+        return _GeometryRows(self, idx)  # type: ignore[return-value]
+
+
+class _GeometryRows:
+    """Geometry restricted to rows `idx`, indexing each field when a painter first reads it."""
+
+    def __init__(self, source: Geometry, idx: torch.Tensor):
+        self._source, self._idx = source, idx
+
+    def __getattr__(self, name: str) -> torch.Tensor:
+        value = getattr(self._source, name)[self._idx]
+        setattr(self, name, value)
+        return value
 
 
 def _au(i: torch.Tensor, au: int) -> torch.Tensor:

@@ -7,6 +7,7 @@ appended to `_SPECS` (never inserted) so that existing identities keep their loo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -152,8 +153,8 @@ class Identity:
     """All per-person parameters of a batch: `values[name]` is a float tensor of shape (N,)."""
 
     ids: torch.Tensor
-    values: dict[str, torch.Tensor]
-    colors: dict[str, torch.Tensor]  # name -> (N, 3)
+    values: Mapping[str, torch.Tensor]
+    colors: Mapping[str, torch.Tensor]  # name -> (N, 3)
 
     def __getattr__(self, name: str) -> torch.Tensor:
         try:
@@ -166,12 +167,32 @@ class Identity:
         return self.ids.shape[0]
 
     def subset(self, idx: torch.Tensor) -> Identity:
-        """The parameters of the samples `idx` only."""
+        """The parameters of the samples `idx` only (indexed on first use)."""
         return Identity(
-            ids=self.ids[idx],
-            values={k: v[idx] for k, v in self.values.items()},
-            colors={k: v[idx] for k, v in self.colors.items()},
+            ids=self.ids[idx], values=LazyRows(self.values, idx), colors=LazyRows(self.colors, idx)
         )
+
+
+class LazyRows(Mapping):
+    """A read-only view of a dict of per-sample tensors restricted to rows `idx`.
+
+    A painter of a rare part uses a handful of the ~100 parameters; indexing only those keeps
+    the cost of painting a subset of the batch small.
+    """
+
+    def __init__(self, source: Mapping[str, torch.Tensor], idx: torch.Tensor):
+        self._source, self._idx, self._cache = source, idx, {}
+
+    def __getitem__(self, key: str) -> torch.Tensor:
+        if key not in self._cache:
+            self._cache[key] = self._source[key][self._idx]
+        return self._cache[key]
+
+    def __iter__(self):
+        return iter(self._source)
+
+    def __len__(self) -> int:
+        return len(self._source)
 
 
 def _ramp(table: tuple[tuple[float, float, float], ...], t: torch.Tensor) -> torch.Tensor:

@@ -39,7 +39,7 @@ def canonical_landmarks(g: Geometry) -> tuple[torch.Tensor, torch.Tensor]:
     lower = (dy > 0).float()
     ext_v = col(g.bt) + lower * (col(g.bb) - col(g.bt))
     rho = torch.ones(n, 17, device=dev)
-    for _ in range(8):
+    for _ in range(4):
         ju = col(g.fx) + col(g.a) * rho * dx
         jv = rho * dy * ext_v
         rho = rho / outline_radius(g, ju, jv, col)
@@ -75,38 +75,22 @@ def canonical_landmarks(g: Geometry) -> tuple[torch.Tensor, torch.Tensor]:
         us.append(b(g.ex) + torch.cat([su, sl], 1) * b(g.ew))
         vs.append(torch.cat([up, lo], 1))
 
-    # Lips: outer contour from the image-left corner clockwise, then the inner contour.
-    def lips(s_vals: list[float], which: int) -> tuple[torch.Tensor, torch.Tensor]:
-        s = _const(n, s_vals, dev)
-        side = (s > 0).float()
-        half = col(g.mw[:, 0]) + (col(g.mw[:, 1]) - col(g.mw[:, 0])) * side
-        curves = lip_curves(g, s, side, col)
-        return col(g.mx) + s * half, curves[which]
-
-    outer_up = [-1.0, -0.62, -0.28, 0.0, 0.28, 0.62, 1.0]
-    outer_lo = [0.62, 0.28, 0.0, -0.28, -0.62]
-    for vals, which in ((outer_up, 1), (outer_lo, 4)):
-        x, y = lips(vals, which)
-        us.append(x)
-        vs.append(y)
-    # Corners of the outer contour sit on the lip line.
-    inner_up = [-0.88, -0.4, 0.0, 0.4, 0.88]
-    inner_lo = [0.4, 0.0, -0.4]
-    x, y = lips(inner_up, 2)
-    _, line_y = lips([-0.88, 0.88], 0)
-    y = torch.cat([line_y[:, :1], y[:, 1:4], line_y[:, 1:]], 1)
-    us.append(x)
-    vs.append(y)
-    x, y = lips(inner_lo, 3)
-    us.append(x)
-    vs.append(y)
-    u = torch.cat(us, 1)
-    v = torch.cat(vs, 1)
-    # The outer corners (48, 54) lie on the lip line too.
-    _, line_y = lips([-1.0, 1.0], 0)
-    v[:, 48] = line_y[:, 0]
-    v[:, 54] = line_y[:, 1]
-    return u, v
+    # Lips, all from one evaluation of the lip curves: the outer contour from the image-left
+    # corner clockwise, then the inner contour; corners lie on the lip line.
+    s_vals = [-1.0, -0.62, -0.28, 0.0, 0.28, 0.62, 1.0]  # upper outer (corners on the line)
+    s_vals += [0.62, 0.28, 0.0, -0.28, -0.62]  # lower outer
+    s_vals += [-0.88, -0.4, 0.0, 0.4, 0.88]  # inner upper (corners on the line)
+    s_vals += [0.4, 0.0, -0.4]  # inner lower
+    s = _const(n, s_vals, dev)
+    side = (s > 0).float()
+    half = col(g.mw[:, 0]) + (col(g.mw[:, 1]) - col(g.mw[:, 0])) * side
+    line, uo, ui, li, lo = lip_curves(g, s, side, col)
+    curve = torch.tensor([1] * 7 + [4] * 5 + [2] * 5 + [3] * 3, device=dev)
+    curve[[0, 6, 12, 16]] = 0
+    ys = torch.stack([line, uo, ui, li, lo], 2).gather(2, curve[None, :, None].expand(n, -1, 1))
+    us.append(col(g.mx) + s * half)
+    vs.append(ys[..., 0])
+    return torch.cat(us, 1), torch.cat(vs, 1)
 
 
 def landmarks_pixels(g: Geometry, p: Identity, resolution: int) -> torch.Tensor:

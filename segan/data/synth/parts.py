@@ -106,54 +106,61 @@ def draw_background(cv: Canvas, p: Identity) -> None:
     torch.addcmul(c1, c2 - c1, t.clamp_(0, 1), out=cv.rgb)
 
 
-def _hair_extent(p: Identity, g: Geometry):
-    """Hair volume thickness and bottom end per style (canonical units)."""
-    style = p.hair_style
-    vol = p.hair_volume
-    thick = 0.025 + 0.085 * vol
-    thick = torch.where(style == 5, 0.10 + 0.12 * vol, thick)  # curly
-    thick = torch.where(style == 1, torch.full_like(vol, 0.010), thick)  # buzz
-    ln = p.hair_length
-    end = torch.stack(
-        [
-            torch.full_like(ln, -2.0),  # bald: nothing
-            -0.18 + 0 * ln,  # buzz
-            -0.02 + 0.10 * ln,  # short: above the ears to mid ear
-            0.22 + 0.22 * ln,  # medium: to the jaw
-            0.55 + 0.55 * ln,  # long: shoulders and beyond
-            0.10 + 0.35 * ln,  # curly
-        ],
-        1,
-    )
-    end = end.gather(1, style.long()[:, None])[:, 0]
-    return thick, end
+class _Hair:
+    """Per-sample hair shape parameters, reshaped (N, 1, 1) once per painter call."""
+
+    def __init__(self, p: Identity, g: Geometry):
+        style, vol, ln = p.hair_style, p.hair_volume, p.hair_length
+        thick = 0.025 + 0.085 * vol
+        thick = torch.where(style == 5, 0.10 + 0.12 * vol, thick)  # curly
+        thick = torch.where(style == 1, torch.full_like(vol, 0.010), thick)  # buzz
+        ends = torch.stack(
+            [
+                torch.full_like(ln, -2.0),  # bald: nothing
+                -0.18 + 0 * ln,  # buzz
+                -0.02 + 0.10 * ln,  # short: above the ears to mid ear
+                0.22 + 0.22 * ln,  # medium: to the jaw
+                0.55 + 0.55 * ln,  # long: shoulders and beyond
+                0.10 + 0.35 * ln,  # curly
+            ],
+            1,
+        )
+        end = ends.gather(1, style.long()[:, None])[:, 0]
+        # The skull cap: an ellipse around the head, centred slightly above the face centre.
+        vc = torch.full_like(thick, -0.08)
+        A, B = g.a + thick, g.bt + thick + vc
+        # Per-sample extents, (N,): for windows.
+        self.thick, self.end, self.vc, self.A, self.B = thick, end, vc, A, B
+        self.side_end = torch.where(style >= 3, end, torch.full_like(end, -0.12))
+        b = bcast
+        self.fx, self.a, self.inv_a = b(g.fx), b(g.a), b(1.0 / g.a)
+        self.vc_, self.inv_A, self.inv_B = b(vc), b(1.0 / A), b(1.0 / B)
+        self.min_AB, self.A_, self.end_ = b(torch.minimum(A, B)), b(A), b(end)
+        self.curl = b(0.006 + 0.035 * (style == 5).float())
+        self.has_hair = b((style > 0).float())
+        self.no_locks = b(1e3 * (style < 3).float())
+        self.hairline = b(p.hairline)
+        self.fringe_line = b(p.hairline + p.fringe_depth)
+        self.fringe = b(p.fringe)
+        self.part = b(p.hair_part)
+        self.part_amp = b(0.035 * torch.sign(p.hair_part))
+        self.cover = b(0.07 + 0.07 * p.hair_volume)
+        self.eye_v = b(g.ey[:, 0])
+        self.side_end_ = b(self.side_end)
 
 
-def _skull(g: Geometry, thick: torch.Tensor):
-    """Centre, half-width and half-height of the hair ellipse around the skull."""
-    vc = -0.08 + 0 * thick
-    A = g.a + thick
-    B = g.bt + thick + vc
-    return vc, A, B
-
-
-def _hair_region(w: Window | Coarse, p: Identity, g: Geometry, thick, end) -> torch.Tensor:
+def _hair_region(w: Window | Coarse, h: _Hair) -> torch.Tensor:
     """Signed distance of the whole hair mass (skull cap plus hanging length)."""
-    vc, A, B = _skull(g, thick)
-    du = w.u - bcast(g.fx)
-    dv = w.v - bcast(vc)
-    X, Y = du / bcast(A), dv / bcast(B)
-    r = torch.sqrt(X * X + Y * Y)
-    sdf_cap = (r - 1.0) * bcast(torch.minimum(A, B))
+    du = w.u - h.fx
+    X, Y = du * h.inv_A, (w.v - h.vc_) * h.inv_B
+    sdf_cap = (X * X + Y * Y).sqrt_().sub_(1.0).mul_(h.min_AB)
     # Hanging length: a band that widens slightly toward the shoulders.
-    half = bcast(A) * (1.0 + 0.10 * w.v.clamp(min=0))
-    sdf_band = torch.maximum(du.abs() - half, -w.v)
-    sdf = torch.minimum(sdf_cap, sdf_band)
-    # Cut at the style's length, with a rounded, ragged tip.
-    sdf = torch.maximum(sdf, w.v - bcast(end) - 0.03 * w.texture(1))
-    curly = bcast((p.hair_style == 5).float())
-    sdf = sdf - (0.006 + 0.035 * curly) * w.texture(1)
-    return sdf
+    half = (w.v.clamp(min=0.0) * 0.10 + 1.0).mul_(h.A_)
+    sdf = torch.minimum(sdf_cap, torch.maximum(du.abs_() - half, -w.v))
+    # Cut at the style's length, with a rounded, ragged tip; curls roughen the outline.
+    tex = w.texture(1)
+    sdf = torch.maximum(sdf, w.v - h.end_ - 0.03 * tex)
+    return sdf.sub_(h.curl * tex)
 
 
 def _ring_windows(cv: Canvas, u0, u1, v0, v1, v_split, inner_l, inner_r) -> list[Window]:
@@ -195,31 +202,27 @@ def _cap_rows(cv: Canvas, p: Identity, g: Geometry, half_width: torch.Tensor) ->
 
 def draw_hair_back(cv: Canvas, p: Identity, g: Geometry) -> None:
     """Hair behind the head: the cap around the skull and the length hanging behind."""
-    thick, end = _hair_extent(p, g)
-    vc, A, B = _skull(g, thick)
-    has_hair = bcast((p.hair_style > 0).float())
+    h = _Hair(p, g)
     color_base = _col(p.colors["hair"])
     windows = _ring_windows(
         cv,
-        g.fx - A - 0.06,
-        g.fx + A + 0.12,
-        vc - B - 0.06,
-        end + 0.06,
+        g.fx - h.A - 0.06,
+        g.fx + h.A + 0.12,
+        h.vc - h.B - 0.06,
+        h.end + 0.06,
         -0.7 * g.bt,
         g.fx - 0.40 * g.a,
         g.fx + 0.40 * g.a,
     )
-    if not windows:
-        return
     # Below the eyes the middle is painted over by the face and then the neck.
     for w in windows:
         if w.empty:
             continue
         grid = w.coarse()
-        sdf = w.upsample(_hair_region(grid, p, g, thick, end), grid)
-        cov = inside(sdf, w.px * 1.5).mul_(has_hair)
+        sdf = w.upsample(_hair_region(grid, h), grid)
+        cov = inside(sdf, w.px * 1.5).mul_(h.has_hair)
         strands = w.texture(2)
-        shade = (0.55 + 0.06 * strands + 0.05 * w.texture(1)).clamp_(0.3, 0.9)
+        shade = (0.55 + 0.06 * strands).clamp_(0.3, 0.9)
         w.paint(cov, color_base * shade[:, None], CODE["hair_back"], height=0.04 + 0.01 * strands)
 
 
@@ -634,18 +637,14 @@ def _code_only(w: Window, cov: torch.Tensor, code: int) -> None:
 
 def draw_hair_front(cv: Canvas, p: Identity, g: Geometry) -> None:
     """Hair over the forehead (hairline, fringe, parting) and side locks over the temples."""
-    thick, end = _hair_extent(p, g)
-    vc, A, B = _skull(g, thick)
-    style = p.hair_style
-    side_end = torch.where(style >= 3, end, torch.full_like(end, -0.12))
-    lowest_hairline = p.hairline + p.fringe_depth + 0.1
+    h = _Hair(p, g)
     windows = _ring_windows(
         cv,
-        g.fx - A - 0.05,
-        g.fx + A + 0.05,
-        vc - B - 0.05,
-        torch.maximum(side_end, g.ey[:, 0]) + 0.05,
-        lowest_hairline,
+        g.fx - h.A - 0.05,
+        g.fx + h.A + 0.05,
+        h.vc - h.B - 0.05,
+        torch.maximum(h.side_end, g.ey[:, 0]) + 0.05,
+        p.hairline + p.fringe_depth + 0.1,
         g.fx - 0.72 * g.a,
         g.fx + 0.72 * g.a,
     )
@@ -654,55 +653,49 @@ def draw_hair_front(cv: Canvas, p: Identity, g: Geometry) -> None:
     # Rows above every sample's hairline hold only the cap: split them off, they need no
     # hairline or side-lock computation.
     top = windows[0]
-    split = min(max(_cap_rows(cv, p, g, A), top.y0), top.y1)
-    _paint_hair_front(Window(cv, top.y0, split, top.x0, top.x1), p, g, thick, end, None)
+    split = min(max(_cap_rows(cv, p, g, h.A), top.y0), top.y1)
+    base = p.colors["hair"]
+    buzz = (p.hair_style == 1).float()[:, None]
+    base = _col(base + (p.colors["skin"] * 0.55 - base * 0.55) * buzz)
+    _paint_hair_front(Window(cv, top.y0, split, top.x0, top.x1), h, g, base, cap_only=True)
     for w in [Window(cv, split, top.y1, top.x0, top.x1), *windows[1:]]:
-        _paint_hair_front(w, p, g, thick, end, side_end)
+        _paint_hair_front(w, h, g, base, cap_only=False)
 
 
-def _paint_hair_front(w: Window, p: Identity, g: Geometry, thick, end, side_end) -> None:
-    """Paint front hair in a window; side_end None means the window lies above all hairlines."""
+def _paint_hair_front(w: Window, h: _Hair, g: Geometry, base: torch.Tensor, cap_only: bool):
+    """Paint front hair in a window; cap_only when the window lies above all hairlines."""
     if w.empty:
         return
     grid = w.coarse()
-    fields = w.upsample(_hair_front_fields(grid, p, g, thick, end, side_end), grid)
+    fields = w.upsample(_hair_front_fields(grid, h, g, cap_only), grid)
     sdf, height = fields[:, 0], fields[:, 1]
-    style = p.hair_style
-    cov = inside(sdf, w.px * 1.4).mul_(bcast((style > 0).float()))
+    cov = inside(sdf, w.px * 1.4).mul_(h.has_hair)
     strands = w.texture(2)
-    hair = p.colors["hair"]
-    buzz = (style == 1).float()[:, None]
-    base = _col(hair + (p.colors["skin"] * 0.55 - hair * 0.55) * buzz)
     shade = (0.92 + 0.10 * strands + 0.06 * w.texture(1)).clamp_(0.6, 1.2)
     w.paint(cov, base * shade[:, None], CODE["hair_front"], height=height.add_(0.015 * strands))
 
 
-def _hair_front_fields(w: Coarse, p: Identity, g: Geometry, thick, end, side_end) -> torch.Tensor:
+def _hair_front_fields(w: Coarse, h: _Hair, g: Geometry, cap_only: bool) -> torch.Tensor:
     """(N, 2, h, w): signed distance of the front hair and the height of the hair dome."""
-    vc, A, B = _skull(g, thick)
-    style = p.hair_style
-    sdf = _hair_region(w, p, g, thick, end)
-    du = w.u - bcast(g.fx)
-    if side_end is not None:
-        X2 = (du * bcast(1.0 / g.a)).square_()
-        part = bcast(p.hair_part)
-        parting = ((w.u - part) * 12.0).clamp_(-1.0, 1.0).mul_(0.035 * torch.sign(part))
-        hairline = (X2 * 0.10).add_(parting).add_(bcast(p.hairline))
-        ragged = w.texture(1) * 0.012
-        fringe_line = (X2 * 0.06).add_(ragged).add_(bcast(p.hairline + p.fringe_depth))
-        hairline = hairline + (torch.maximum(hairline, fringe_line) - hairline) * bcast(p.fringe)
+    sdf = _hair_region(w, h)
+    du = w.u - h.fx
+    if not cap_only:
+        X2 = (du * h.inv_a).square_()
+        parting = ((w.u - h.part) * 12.0).clamp_(-1.0, 1.0).mul_(h.part_amp)
+        hairline = (X2 * 0.10).add_(parting).add_(h.hairline)
+        fringe_line = (X2 * 0.06).add_(w.texture(1) * 0.012).add_(h.fringe_line)
+        hairline = hairline + (torch.maximum(hairline, fringe_line) - hairline) * h.fringe
         sdf_top = torch.maximum(sdf, w.v - hairline)
         # Side locks for medium, long and curly hair: a band along the face outline over the
         # temples, thinning toward the jaw, then falling to the style's length.
         r_face = outline_radius(g, w.u, w.v, bcast)
-        taper = (1.0 - (w.v - bcast(g.ey[:, 0])) / 0.30).clamp_(0.0, 1.0)
-        cover = taper.mul_(bcast(0.07 + 0.07 * p.hair_volume))
-        sdf_side = torch.maximum(sdf, (1.0 - cover - r_face) * bcast(g.a))
-        sdf_side = torch.maximum(sdf_side, w.v - bcast(side_end))
+        cover = (1.0 - (w.v - h.eye_v) * (1.0 / 0.30)).clamp_(0.0, 1.0).mul_(h.cover)
+        sdf_side = torch.maximum(sdf, (1.0 - cover - r_face) * h.a)
+        sdf_side = torch.maximum(sdf_side, w.v - h.side_end_)
         # Locks hang beside the face and neck, never in front of the throat.
-        sdf_side = torch.maximum(sdf_side, bcast(g.a) * 0.72 - du.abs())
-        sdf = torch.minimum(sdf_top, sdf_side + 1e3 * bcast((style < 3).float()))
-    X2 = (du * bcast(1.0 / A)).square_() + ((w.v - bcast(vc)) * bcast(1.0 / B)).square_()
+        sdf_side = torch.maximum(sdf_side, h.a * 0.72 - du.abs())
+        sdf = torch.minimum(sdf_top, sdf_side + h.no_locks)
+    X2 = (du * h.inv_A).square_() + ((w.v - h.vc_) * h.inv_B).square_()
     height = (1.0 - X2).clamp_(min=0.0).sqrt_().mul_(0.34)
     return torch.stack([sdf, height], 1)
 
@@ -751,7 +744,7 @@ def draw_glasses(cv: Canvas, p: Identity, g: Geometry) -> None:
 
 
 def draw_hat(cv: Canvas, p: Identity, g: Geometry) -> None:
-    thick, _ = _hair_extent(p, g)
+    thick = _Hair(p, g).thick
     brim_v = p.hairline + 0.03
     A = g.a + 0.05 + 0.5 * thick
     top = -g.bt - thick - 0.06
