@@ -174,7 +174,7 @@ def build_geometry(p: Identity, aus: torch.Tensor) -> Geometry:
     # Subject's right corner (image-left, index 0) carries the one-sided dimpler AU14.
     mw = torch.stack([w * (1 + 0.07 * i14), w], 1)
     c = -0.040 * i12 + 0.036 * i15 + 0.008 * i20 - 0.006 * i10 + 0.014 * i17
-    mc = torch.stack([c - 0.034 * i14, c], 1)
+    mc = torch.stack([c - 0.044 * i14, c], 1)
     gu = 0.006 * i25 + 0.022 * i10 + 0.009 * i12 + 0.008 * i26
     gl = 0.020 * i25 + 0.080 * i26 + 0.010 * i12 + 0.008 * i20
     gl = (gl - 0.004 * i17).clamp(min=0)

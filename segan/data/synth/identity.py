@@ -65,7 +65,7 @@ _SPECS: tuple[tuple[str, str, tuple[float, ...]], ...] = (
     # ears and neck
     ("ear_y", "uniform", (-0.06, 0.0)),
     ("ear_size", "uniform", (0.9, 1.15)),
-    ("neck_w", "uniform", (0.46, 0.56)),
+    ("neck_w", "uniform", (0.50, 0.60)),
     # hair
     ("hair_style", "choice", (0.07, 0.10, 0.30, 0.20, 0.25, 0.08)),
     ("hair_color", "choice", (0.28, 0.24, 0.12, 0.12, 0.07, 0.07, 0.04, 0.06)),
@@ -83,7 +83,7 @@ _SPECS: tuple[tuple[str, str, tuple[float, ...]], ...] = (
     ("cloth_stripes", "flag", (0.25,)),
     ("cloth_hue2", "uniform", (0.0, 1.0)),
     ("neckline", "uniform", (0.10, 0.26)),
-    ("shoulder_y", "uniform", (0.60, 0.70)),
+    ("shoulder_y", "uniform", (0.54, 0.64)),
     # accessories
     ("glasses", "flag", (0.16,)),
     ("glasses_round", "uniform", (0.0, 1.0)),
@@ -274,5 +274,7 @@ def sample_identity(ids: torch.Tensor) -> Identity:
     colors["bg1"] = hsv_to_rgb(v["bg_hue1"], v["bg_sat"], v["bg_val1"])
     colors["bg2"] = hsv_to_rgb(v["bg_hue2"], v["bg_sat"] * 0.8, v["bg_val2"])
     warm = v["light_warmth"][:, None] * torch.tensor([0.06, 0.0, -0.07], device=ids.device)
-    colors["light"] = 1.0 + warm
+    # Auto exposure: a camera exposes for the face, so darker skin gets a brighter exposure.
+    exposure = 1.0 + 0.45 * (1.0 - v["skin_tone"]) ** 2
+    colors["light"] = (1.0 + warm) * exposure[:, None]
     return Identity(ids=ids, values=values, colors=colors)
