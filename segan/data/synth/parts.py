@@ -176,7 +176,7 @@ def _ring_windows(cv: Canvas, u0, u1, v0, v1, v_split, inner_l, inner_r) -> list
     top = cv.window(u0, u1, v0, v_split)
     ys = min(max(top.y1, outer.y0), outer.y1)
     windows = [Window(cv, outer.y0, ys, outer.x0, outer.x1)]
-    band = max(cv.res // 8, 4)
+    band = max(cv.res // 4, 8)
     edges = [*list(range(ys, outer.y1, band)), outer.y1]
     if len(edges) < 2:
         return windows
@@ -227,22 +227,32 @@ def draw_hair_back(cv: Canvas, p: Identity, g: Geometry) -> None:
 
 
 def draw_cloth(cv: Canvas, p: Identity, g: Geometry) -> None:
+    """Shoulders in a plain or striped garment with a round neckline."""
     sh = p.shoulder_y
     w = cv.window(-1.6, 1.6, sh - 0.1, 1.6)
+    if w.empty:
+        return
+    grid = w.coarse()
+    fields = w.upsample(_cloth_fields(grid, p, g), grid)
+    cov = inside(fields[:, 0], w.px)
+    base, second = _col(p.colors["cloth"]), _col(p.colors["cloth2"])
+    color = torch.lerp(base, second, fields[:, 1:2]).mul_((0.92 + 0.06 * w.texture(0))[:, None])
+    w.paint(cov, color, CODE["cloth"], height=fields[:, 2].add_(0.05 * w.texture(1)))
+
+
+def _cloth_fields(w: Coarse, p: Identity, g: Geometry) -> torch.Tensor:
+    """(N, 3, h, w): garment signed distance, stripe weight and fold height."""
+    sh = bcast(p.shoulder_y)
     du = w.u - bcast(g.fx * 0.5)
-    shoulder = bcast(sh) + 0.32 * du * du
-    # Round or V neckline cut out of the garment.
+    shoulder = sh + 0.32 * du * du
+    # Round neckline cut out of the garment.
     nl = bcast(p.neckline)
-    neck_cut = torch.sqrt((du / (nl * 1.15)) ** 2 + ((w.v - bcast(sh) + 0.04) / (nl * 0.9)) ** 2)
+    neck_cut = torch.sqrt((du / (nl * 1.15)) ** 2 + ((w.v - sh + 0.04) / (nl * 0.9)) ** 2)
     sdf = torch.maximum(shoulder - w.v, (1.0 - neck_cut) * nl * 0.8)
-    cov = inside(sdf, w.px)
-    base = _col(p.colors["cloth"])
     stripes = torch.sin(w.v * 55.0 + du * 8.0).mul_(3.0).clamp_(-1, 1).mul_(0.5).add_(0.5)
-    stripes = stripes * bcast(p.cloth_stripes)
-    color = base + (_col(p.colors["cloth2"]) - base) * stripes[:, None]
-    color = color * (0.92 + 0.06 * w.texture(0))[:, None]
-    folds = 0.08 + 0.05 * w.texture(1) + 0.06 * (1 - (du * 0.9).clamp(-1, 1) ** 2)
-    w.paint(cov, color, CODE["cloth"], height=folds)
+    stripes = stripes.mul_(bcast(p.cloth_stripes))
+    folds = 0.14 - 0.06 * (du * 0.9).clamp(-1, 1) ** 2
+    return torch.stack([sdf, stripes, folds], 1)
 
 
 def _neck_half(g: Geometry, p: Identity, v: torch.Tensor) -> torch.Tensor:
@@ -251,20 +261,27 @@ def _neck_half(g: Geometry, p: Identity, v: torch.Tensor) -> torch.Tensor:
 
 
 def draw_neck(cv: Canvas, p: Identity, g: Geometry) -> None:
+    """The neck, shaded as a cylinder, with the jaw's shadow under the chin."""
     w = cv.window(g.fx - 0.45, g.fx + 0.45, 0.1, 1.3)
     if w.empty:
         return
+    grid = w.coarse()
+    fields = w.upsample(_neck_fields(grid, p, g), grid)
+    color = _col(p.colors["skin"] * 0.93) * fields[:, 1:2]
+    w.paint(inside(fields[:, 0], w.px), color, CODE["neck"], height=fields[:, 2])
+
+
+def _neck_fields(w: Coarse, p: Identity, g: Geometry) -> torch.Tensor:
+    """(N, 3, h, w): neck signed distance, jaw-shadow factor and cylinder height."""
     du = w.u - bcast(g.fx * 0.6)
     half = _neck_half(g, p, w.v)
     sdf = torch.maximum(du.abs() - half, 0.15 - w.v)
-    cov = inside(sdf, w.px)
     X = ((w.u - bcast(g.fx)) / bcast(g.a)).clamp(-0.98, 0.98)
     jaw = bcast(g.bb) * torch.sqrt(1.0 - X * X)
     below = (w.v - jaw).clamp(min=0)
     shadow = 1.0 - 0.5 * (1.0 - below * (1.0 / 0.09)).clamp_(min=0.0).square_()
-    color = _col(p.colors["skin"] * 0.93) * shadow[:, None]
     xr = (du / half).clamp(-1, 1)
-    w.paint(cov, color, CODE["neck"], height=0.12 * torch.sqrt(1.0 - xr * xr))
+    return torch.stack([sdf, shadow, 0.12 * torch.sqrt(1.0 - xr * xr)], 1)
 
 
 def draw_necklace(cv: Canvas, p: Identity, g: Geometry) -> None:
