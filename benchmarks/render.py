@@ -36,16 +36,32 @@ def _time_render(resolution: int, batch: int, repeats: int, device: str) -> list
     return times
 
 
-def _time_loader(resolution: int, batch: int, batches: int) -> float:
-    """Faces per second through a DataLoader over the SynthFaces dataset (main process)."""
-    ds = SynthFaces("train", batch * (batches + 1), resolution)
-    loader = torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=True)
-    it = iter(loader)
-    next(it)
+def _time_loader(resolution: int, batch: int, batches: int, workers: int) -> float:
+    """Faces per second through `SynthFaces.loader` (batches rendered in one call each).
+
+    With workers, each worker process renders whole batches on one thread, which keeps both
+    cores busy even in the renderer's many small per-window operations.
+    """
+    ds = SynthFaces("train", batch * (batches + 4), resolution)
+    it = iter(ds.loader(batch, num_workers=workers))
+    for _ in range(max(workers, 1)):
+        next(it)  # start-up and the first batches
     t0 = time.perf_counter()
     for _ in range(batches):
         next(it)
     return batch * batches / (time.perf_counter() - t0)
+
+
+def _memory_bandwidth() -> float:
+    """GB/s of a large in-place add: a yardstick for how fast this machine is right now."""
+    x = torch.ones(16 * 1024 * 1024)
+    y = torch.ones_like(x)
+    times = []
+    for _ in range(9):
+        t0 = time.perf_counter()
+        x.add_(y)
+        times.append(time.perf_counter() - t0)
+    return 3 * x.numel() * 4 / statistics.median(times) / 1e9
 
 
 def main() -> None:
@@ -74,13 +90,15 @@ def main() -> None:
                     "ms_per_face_median": 1000 * med / batch,
                 }
             )
-    loader = _time_loader(128, args.batch, 8)
+    bandwidth = _memory_bandwidth()
+    loaders = {w: _time_loader(128, args.batch, 12, w) for w in (0, 2)}
     info = {
         "machine": platform.processor() or platform.machine(),
         "cpu_threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "dataloader_128px_faces_per_s": loader,
+        "memory_bandwidth_gb_s": bandwidth,
+        "dataloader_128px_faces_per_s": {f"{w}_workers": v for w, v in loaders.items()},
         "results": rows,
     }
     lines = [
@@ -95,8 +113,10 @@ def main() -> None:
         )
     lines.append("")
     lines.append(
-        f"DataLoader over `SynthFaces` (128 px, batch {args.batch}, main process): "
-        f"{loader:.0f} faces/s. torch {torch.__version__}, {torch.get_num_threads()} CPU threads."
+        f"DataLoader over `SynthFaces` at 128 px, batch {args.batch}: {loaders[0]:.0f} faces/s "
+        f"in the main process, {loaders[2]:.0f} faces/s with 2 single-threaded workers. "
+        f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, "
+        f"memory bandwidth {bandwidth:.1f} GB/s during the run."
     )
     table = "\n".join(lines)
     print(table)

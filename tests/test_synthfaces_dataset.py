@@ -61,6 +61,19 @@ def test_batched_fetch_matches_single_items_and_dataloader_collates():
     assert got["expression"].dtype == torch.int64 and got["expression"].shape == (8,)
 
 
+def test_batch_loader_yields_whole_rendered_batches_in_a_fixed_order():
+    ds = SynthFaces("test", 20, 32)
+    batches = list(ds.loader(8, shuffle=True, seed=5))
+    assert [b["image"].shape[0] for b in batches] == [8, 8, 4]
+    again = list(ds.loader(8, shuffle=True, seed=5))
+    assert torch.equal(batches[1]["identity"], again[1]["identity"])
+    seen = torch.cat([b["identity"] for b in batches])
+    assert torch.equal(seen.sort().values, ds.labels(range(20))["identity"].sort().values)
+    direct = ds[[3, 4]]
+    assert direct["image"].shape == (2, 3, 32, 32)
+    assert torch.allclose(direct["image"][1], ds[4]["image"], atol=1e-5)
+
+
 def test_pair_gives_the_true_edit_of_the_same_person():
     ds = SynthFaces("test", 64, 32)
     idx = [0, 1, 2, 3]

@@ -11,7 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    Dataset,
+    RandomSampler,
+    SequentialSampler,
+)
 
 from segan.data.synth.random import hash_int, hash_uniform
 from segan.data.synth.render import check_resolution, render
@@ -102,6 +108,10 @@ def render_pair(
     return first, second
 
 
+def _one_thread(_: int) -> None:
+    torch.set_num_threads(1)
+
+
 class SynthFaces(Dataset):
     """A deterministic dataset of SynthFaces renders over one identity split.
 
@@ -176,12 +186,38 @@ class SynthFaces(Dataset):
             "intensity": lab["intensity"].to(out["image"].device),
         }
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        return {k: v[0] for k, v in self.batch([index]).items()}
+    def __getitem__(self, index: int | Sequence[int]) -> dict[str, torch.Tensor]:
+        """One item, or a whole batch (stacked tensors) for a list of indices."""
+        if isinstance(index, int | torch.SymInt) or (
+            isinstance(index, torch.Tensor) and index.dim() == 0
+        ):
+            return {k: v[0] for k, v in self.batch([int(index)]).items()}
+        return self.batch(index)
 
     def __getitems__(self, indices: Sequence[int]) -> list[dict[str, torch.Tensor]]:
         b = self.batch(indices)
         return [{k: v[j] for k, v in b.items()} for j in range(len(indices))]
+
+    def loader(
+        self,
+        batch_size: int,
+        shuffle: bool = True,
+        num_workers: int = 0,
+        seed: int = 0,
+        drop_last: bool = False,
+    ) -> DataLoader:
+        """A DataLoader yielding rendered batches: each batch is rendered in one call and never
+        re-collated item by item. Workers render on one thread each, so both cores work."""
+        gen = torch.Generator().manual_seed(seed)
+        order = RandomSampler(self, generator=gen) if shuffle else SequentialSampler(self)
+        return DataLoader(
+            self,
+            sampler=BatchSampler(order, batch_size, drop_last),
+            batch_size=None,
+            num_workers=num_workers,
+            worker_init_fn=_one_thread if num_workers else None,
+            persistent_workers=num_workers > 0,
+        )
 
     def target_aus(
         self, indices: Sequence[int] | torch.Tensor, target: torch.Tensor | int | Sequence[int]
