@@ -202,6 +202,7 @@ class Canvas:
         self.rgb = torch.empty(n, 3, resolution, resolution, device=device)  # background fills it
         self.height = torch.zeros(n, 1, resolution, resolution, device=device)
         self.code = torch.zeros(n, 1, resolution, resolution, device=device)
+        self.face_cov: torch.Tensor | None = None  # (N, H, W), set when the face is painted
         # Additions made after shading (catch-lights, lens reflections): (window, (N, h, w)).
         self.post: list[tuple[Window, torch.Tensor]] = []
         self.tex = textures  # (N, C, H, W)

@@ -340,6 +340,9 @@ def draw_face(cv: Canvas, p: Identity, g: Geometry) -> None:
     cov = (r * (-bcast(g.a) / w.px)).add_(0.5 + bcast(g.a) / w.px).clamp_(0.0, 1.0)
     height = (1.0 - r * r).clamp_(min=0.0).sqrt_().mul_(0.30)
     w.paint(cov, _skin(w, p), CODE["face"], height=height)
+    # Kept for the skin details painted next (and the eyes'), which must stay on the face.
+    cv.face_cov = torch.zeros_like(cv.height[:, 0])
+    cv.face_cov[:, w.y0 : w.y1, w.x0 : w.x1] = cov
     _face_relief(cv, p, g)
     _forehead_wrinkles(cv, g)
     _cheeks_and_folds(cv, p, g)
@@ -347,11 +350,9 @@ def draw_face(cv: Canvas, p: Identity, g: Geometry) -> None:
 
 
 def _on_face(w: Window, g: Geometry) -> torch.Tensor:
-    """Face-skin coverage over a window: skin details (creases, bumps) are weighted by it so
-    that they never spill past the face outline onto hair or background."""
-    grid = w.coarse()
-    r = w.upsample(outline_radius(g, grid.u, grid.v, bcast), grid)
-    return (r * (-bcast(g.a) / w.px)).add_(0.5 + bcast(g.a) / w.px).clamp_(0.0, 1.0)
+    """Face-skin coverage over a window (painted by `draw_face`): skin details (creases,
+    bumps) are weighted by it so that they never spill past the face onto hair or background."""
+    return w.canvas.face_cov[:, w.y0 : w.y1, w.x0 : w.x1]
 
 
 def _face_relief(cv: Canvas, p: Identity, g: Geometry) -> None:

@@ -54,4 +54,5 @@ def shade(cv: Canvas, p: Identity, ks: torch.Tensor) -> torch.Tensor:
     for w, add in cv.post:
         out[:, :, w.y0 : w.y1, w.x0 : w.x1] += add[:, None]
     tint = p.colors["light"][:, :, None, None]
-    return out.mul_(2.0 * tint).sub_(1.0).clamp_(-1.0, 1.0)
+    minus_one = torch.full((1, 1, 1, 1), -1.0, device=out.device)
+    return torch.addcmul(minus_one, out, 2.0 * tint, out=out).clamp_(-1.0, 1.0)
