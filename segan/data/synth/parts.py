@@ -378,6 +378,11 @@ def _crease(d: torch.Tensor, width: float, px: torch.Tensor) -> torch.Tensor:
     return torch.exp(-(d * d) / eff2) * (width / torch.sqrt(eff2))
 
 
+def _lines_visible(freq: float | torch.Tensor, px: torch.Tensor) -> bool:
+    """Whether `_lines` at this frequency shows at all in this batch (else it is exactly 0)."""
+    return bool(((6.2832 / freq) / px).max() > 3.0)
+
+
 def _lines(phase: torch.Tensor, freq: float, px: torch.Tensor) -> torch.Tensor:
     """Periodic wrinkle lines cos^2 at angular frequency `freq`, faded out where a period
     spans fewer than three pixels (where they would alias into moire)."""
@@ -389,17 +394,23 @@ def _lines(phase: torch.Tensor, freq: float, px: torch.Tensor) -> torch.Tensor:
 def _forehead_wrinkles(cv: Canvas, g: Geometry) -> None:
     """AU1 (central) and AU2 (lateral) horizontal lines; AU4 vertical glabella furrows."""
     by = torch.minimum(g.by_in.amin(1), g.by_out.amin(1))
-    w = cv.window(g.fx - 0.32, g.fx + 0.32, by - 0.17, g.ey[:, 0] + 0.01)
+    mid = (g.bx_in[:, 0] + g.bx_in[:, 1]) * 0.5
+    lines_show = _lines_visible(220.0, cv.px)
+    if lines_show:
+        w = cv.window(g.fx - 0.32, g.fx + 0.32, by - 0.17, g.ey[:, 0] + 0.01)
+    else:  # the lines would be finer than the pixels: only the glabella is drawn
+        w = cv.window(mid - 0.06, mid + 0.06, by - 0.035, g.ey[:, 0] + 0.01)
     if w.empty:
         return
-    du = w.u - bcast((g.bx_in[:, 0] + g.bx_in[:, 1]) * 0.5)
-    top = bcast(by) - w.v  # distance above the brows
-    band = ((top - 0.03) / 0.11).clamp(0, 1)
-    band = band * (1 - band) * 4.0
-    lines = _lines(top, 220.0, w.px)
-    inner = _bump((du / 0.14) ** 2) * bcast(g.fore_inner)
-    outer = _bump(((du.abs() - 0.19) / 0.12) ** 2) * bcast(g.fore_outer)
-    dark = 0.32 * lines * band * (inner + outer).clamp(max=1.0)
+    du = w.u - bcast(mid)
+    dark = torch.zeros_like(du)
+    if lines_show:
+        top = bcast(by) - w.v  # distance above the brows
+        band = ((top - 0.03) / 0.11).clamp(0, 1)
+        band = band * (1 - band) * 4.0
+        inner = _bump((du / 0.14) ** 2) * bcast(g.fore_inner)
+        outer = _bump(((du.abs() - 0.19) / 0.12) ** 2) * bcast(g.fore_outer)
+        dark = 0.32 * _lines(top, 220.0, w.px) * band * (inner + outer).clamp(max=1.0)
     # Glabella: two short vertical furrows between the brows.
     gl_v = _bump(((w.v - bcast(by) - 0.015) / 0.045) ** 2)
     furrow = _crease(du.abs() - 0.016, 0.0045, w.px) * gl_v * bcast(g.glabella)
@@ -496,9 +507,10 @@ def draw_nose(cv: Canvas, p: Identity, g: Geometry) -> None:
     w.add_height(height_add)
     w.paint(cov, color, CODE["nose"], height=None)
     # AU9 wrinkles across the bridge.
-    rows = _lines(w.v - bcast(g.n_top), 260.0, w.px)
-    zone = _bump(((w.v - bcast(g.n_top + 0.045)) / 0.05) ** 2) * _bump((du / 0.07) ** 2)
-    w.multiply(1.0 - 0.35 * bcast(g.nose_wrinkle) * rows * zone)
+    if _lines_visible(260.0, w.px):
+        rows = _lines(w.v - bcast(g.n_top), 260.0, w.px)
+        zone = _bump(((w.v - bcast(g.n_top + 0.045)) / 0.05) ** 2) * _bump((du / 0.07) ** 2)
+        w.multiply(1.0 - 0.35 * bcast(g.nose_wrinkle) * rows * zone)
 
 
 def draw_mouth(cv: Canvas, p: Identity, g: Geometry) -> None:
@@ -536,7 +548,10 @@ def draw_mouth(cv: Canvas, p: Identity, g: Geometry) -> None:
     cavity = _rgb(cv, 0.16, 0.04, 0.05)
     teeth = _rgb(cv, 0.93, 0.90, 0.83)
     tongue = _rgb(cv, 0.68, 0.28, 0.30)
-    gaps = _lines(s * half, 6.2832 / 0.22 / bcast(g.mw.mean(1)), w.px).square_().square_()
+    tooth_freq = 6.2832 / 0.22 / bcast(g.mw.mean(1))
+    gaps = torch.zeros_like(s)
+    if _lines_visible(tooth_freq, w.px):
+        gaps = _lines(s * half, tooth_freq, w.px).square_().square_()
     upper_teeth = inside(torch.maximum(w.v - ui - 0.022, (s.abs() - 0.78) * half), w.px)
     lower_teeth = inside(torch.maximum(li - 0.014 - w.v, (s.abs() - 0.62) * half), w.px)
     lower_teeth = lower_teeth * bcast((g.gl > 0.03).float())
