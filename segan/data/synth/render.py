@@ -112,12 +112,14 @@ def render(
             "aus": aus,
         }
     # Thousands of small tensor ops: inference mode trims their bookkeeping (about 20% of the
-    # time); the results are cloned out of it so callers get ordinary tensors.
+    # time). The outputs are allocated outside it so callers get ordinary tensors.
+    image = torch.empty(n, 3, resolution, resolution, device=dev)
+    mask = torch.empty(n, resolution, resolution, dtype=torch.int64, device=dev)
     with torch.inference_mode():
-        image, mask, landmarks = _draw(identity, aus, resolution)
+        landmarks = _draw(identity, aus, resolution, image, mask)
     return {
-        "image": image.clone(),
-        "mask": mask.clone(),
+        "image": image,
+        "mask": mask,
         "landmarks": landmarks.clone(),
         "identity": identity,
         "aus": aus,
@@ -125,9 +127,13 @@ def render(
 
 
 def _draw(
-    identity: torch.Tensor, aus: torch.Tensor, resolution: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Paint, shade and label a non-empty batch: (image, mask, landmarks)."""
+    identity: torch.Tensor,
+    aus: torch.Tensor,
+    resolution: int,
+    image: torch.Tensor,
+    mask: torch.Tensor,
+) -> torch.Tensor:
+    """Paint, shade and label a non-empty batch into image and mask; returns the landmarks."""
     n, dev = identity.shape[0], identity.device
     p = sample_identity(identity)
     g = build_geometry(p, aus)
@@ -146,6 +152,6 @@ def _draw(
             paint(sub, p.subset(idx), g.subset(idx))
             cv.merge(sub, idx)
     codes = cv.code.long()
-    image = shade(cv, p, parts.SPECULAR_OF_CODE.to(dev).take(codes))
-    mask = parts.CLASS_OF_CODE.to(dev).take(codes[:, 0])
-    return image, mask, landmarks_pixels(g, p, resolution)
+    shade(cv, p, parts.SPECULAR_OF_CODE.to(dev).take(codes), out=image)
+    torch.take(parts.CLASS_OF_CODE.to(dev), codes[:, 0], out=mask)
+    return landmarks_pixels(g, p, resolution)

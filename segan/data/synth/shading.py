@@ -23,11 +23,14 @@ def light_direction(p: Identity) -> torch.Tensor:
     return torch.stack([lx, ly, lz], 1)
 
 
-def shade(cv: Canvas, p: Identity, ks: torch.Tensor) -> torch.Tensor:
+def shade(
+    cv: Canvas, p: Identity, ks: torch.Tensor, out: torch.Tensor | None = None
+) -> torch.Tensor:
     """The lit image (N, 3, H, W) in [-1, 1] from the canvas' albedo and height.
 
-    `ks` is the specular strength per pixel, (N, 1, H, W). A faint sensor grain modulates the
-    light. The 3-channel work is fused into three passes (memory bandwidth is the cost here).
+    `ks` is the specular strength per pixel, (N, 1, H, W); `out`, if given, receives the
+    image. A faint sensor grain modulates the light. The 3-channel work is fused into few
+    passes: memory bandwidth is the cost here.
     """
     h = F.pad(cv.height, (1, 1, 1, 1), mode="replicate")
     k = (0.5 / cv.px)[:, None]  # central difference over two pixels, in canonical units
@@ -50,7 +53,7 @@ def shade(cv: Canvas, p: Identity, ks: torch.Tensor) -> torch.Tensor:
     spec = facing(half)
     for _ in range(4):  # ^16
         spec.mul_(spec)
-    out = torch.addcmul(spec.mul_(ks), cv.rgb, lit)
+    out = torch.addcmul(spec.mul_(ks), cv.rgb, lit, out=out)
     for w, add in cv.post:
         out[:, :, w.y0 : w.y1, w.x0 : w.x1] += add[:, None]
     tint = p.colors["light"][:, :, None, None]
