@@ -1,0 +1,198 @@
+"""The base of every segan network: Hub I/O (safetensors + config.json), a registry, roles.
+
+Every top-level network subclasses `SeganModel`. Its `__init__` takes only JSON-serialisable
+arguments (they become config.json through huggingface_hub's PyTorchModelHubMixin), and the
+class declares:
+
+- `architecture`: the registry name written into config.json, read back by `segan.load`;
+- `role`: "parser", "editor", "discriminator" or "evaluator";
+- `paper`: the citation shown in the model card.
+
+Uniform calls: a parser `model(x)` returns main logits (N, 19, H, W) (`aux=True` adds its
+auxiliary heads); an editor `model(x, condition)` returns the edited image and
+`model.explain(x, condition)` returns an `EditOutput` with what the app shows. Images are
+(N, 3, H, W) in [-1, 1]; AU conditions are intensities / 5 (absolute, or relative for
+`finegrained`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from huggingface_hub import PyTorchModelHubMixin
+from torch import nn
+
+REGISTRY: dict[str, type[SeganModel]] = {}
+ROLES = ("parser", "editor", "discriminator", "evaluator")
+WEIGHTS_NAME = "model.safetensors"
+
+
+@dataclass
+class EditOutput:
+    """An edit and what explains it (each extra is None where a model has no such thing)."""
+
+    image: torch.Tensor  # (N, 3, H, W) in [-1, 1]
+    attention: torch.Tensor | None = None  # (N, 1, H, W) in [0, 1]; 1 keeps the input pixel
+    color: torch.Tensor | None = None  # (N, 3, H, W) colour map of attention models
+    region_masks: torch.Tensor | None = None  # (N, R, H, W) soft masks of the local regions
+    region_names: tuple[str, ...] = ()
+    parser_logits: torch.Tensor | None = None  # (N, 19, H, W)
+    boxes: torch.Tensor | None = None  # (N, R, 4) x0, y0, x1, y1 pixel boxes (boxhgan)
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class SeganModel(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="segan",
+    repo_url="https://github.com/segan-project/segan",
+    tags=["segan", "facial-expression-editing"],
+    license="apache-2.0",
+):
+    """Base class: registry, role, architecture name in the config, safetensors-only loading."""
+
+    architecture: ClassVar[str] = ""
+    role: ClassVar[str] = ""
+    paper: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        name = cls.__dict__.get("architecture", "")
+        if name:
+            if cls.role not in ROLES:
+                raise TypeError(f"{cls.__name__}.role must be one of {ROLES}, got {cls.role!r}")
+            if name in REGISTRY and REGISTRY[name] is not cls:
+                raise TypeError(f"architecture {name!r} is registered twice")
+            REGISTRY[name] = cls
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The JSON config: constructor arguments plus the architecture name."""
+        config = dict(self._hub_mixin_config or {})
+        config["architecture"] = self.architecture
+        return config
+
+    def num_parameters(self, trainable_only: bool = False) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
+
+    def save_pretrained(
+        self, save_directory: str | Path, *, config: dict | None = None, **kwargs: Any
+    ) -> str | None:
+        """Write model.safetensors, config.json (with `architecture`) and a model card."""
+        merged = self.config
+        if config:
+            merged.update(config)
+        return super().save_pretrained(save_directory, config=merged, **kwargs)
+
+    def push_to_hub(self, repo_id: str, *, config: dict | None = None, **kwargs: Any) -> str:
+        merged = self.config
+        if config:
+            merged.update(config)
+        return super().push_to_hub(repo_id, config=merged, **kwargs)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | Path, **kwargs: Any):
+        """Load weights (safetensors only) with strict key matching by default."""
+        kwargs.setdefault("strict", True)
+        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+
+    @classmethod
+    def _from_pretrained(
+        cls,
+        *,
+        model_id: str,
+        revision: str | None,
+        cache_dir: str | Path | None,
+        force_download: bool,
+        local_files_only: bool,
+        token: str | bool | None,
+        map_location: str = "cpu",
+        strict: bool = True,
+        **model_kwargs: Any,
+    ):
+        from huggingface_hub import hf_hub_download
+        from safetensors.torch import load_model
+
+        model_kwargs.pop("architecture", None)
+        model = cls(**model_kwargs)
+        if os.path.isdir(model_id):
+            weights = os.path.join(model_id, WEIGHTS_NAME)
+            if not os.path.isfile(weights):
+                raise FileNotFoundError(
+                    f"{model_id} has no {WEIGHTS_NAME}: segan loads safetensors weights only"
+                )
+        else:
+            weights = hf_hub_download(
+                repo_id=model_id,
+                filename=WEIGHTS_NAME,
+                revision=revision,
+                cache_dir=cache_dir,
+                force_download=force_download,
+                token=token,
+                local_files_only=local_files_only,
+            )
+        missing, unexpected = load_model(model, weights, strict=False, device=map_location)
+        if strict and (missing or unexpected):
+            what = f"missing {sorted(missing)[0]!r}" if missing else ""
+            what += ("; " if what else "") + (
+                f"unexpected {sorted(unexpected)[0]!r}" if unexpected else ""
+            )
+            raise KeyError(
+                f"{weights} does not match {cls.__name__}: {what} "
+                f"({len(missing)} missing, {len(unexpected)} unexpected keys)"
+            )
+        model.eval()
+        return model
+
+
+class Parser(SeganModel):
+    """A face parser: images in [-1, 1] -> 19-class logits in segan's part order."""
+
+    role = "parser"
+    num_classes: int = 19
+
+    def labels(self, x: torch.Tensor) -> torch.Tensor:
+        """Arg-max class map (N, H, W)."""
+        return self(x).argmax(1)
+
+
+class Editor(SeganModel):
+    """An expression editor: `model(x, condition)` -> edited image in [-1, 1].
+
+    `condition_kind` says what the condition is: "label" (one-hot/soft over `labels`),
+    "aus" (absolute AU intensities / 5) or "relative_aus" (target minus source, / 5).
+    """
+
+    role = "editor"
+    condition_kind: ClassVar[str] = "label"
+
+    def forward(self, x: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        return self.explain(x, condition).image
+
+    def explain(self, x: torch.Tensor, condition: torch.Tensor) -> EditOutput:
+        raise NotImplementedError
+
+
+def tile(condition: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Repeat a (N, C) condition over space: (N, C, H, W)."""
+    return condition[:, :, None, None].expand(-1, -1, *size)
+
+
+def check_image(x: torch.Tensor, name: str = "x") -> None:
+    """A clear error for images that are not (N, 3, H, W) float tensors."""
+    if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != 3:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"{name} must be an image batch (N, 3, H, W), got {shape}")
+    if not x.dtype.is_floating_point:
+        raise ValueError(f"{name} must be a float tensor in [-1, 1], got dtype {x.dtype}")
+
+
+def check_condition(condition: torch.Tensor, n: int, width: int, name: str = "condition") -> None:
+    """A clear error for conditions that are not (N, width)."""
+    if not isinstance(condition, torch.Tensor) or condition.shape != (n, width):
+        shape = tuple(condition.shape) if isinstance(condition, torch.Tensor) else condition
+        raise ValueError(f"{name} must have shape ({n}, {width}), got {shape}")

@@ -1,0 +1,71 @@
+"""`segan.load`: open any segan model folder or Hub repo, whatever its architecture."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from segan.models.base import REGISTRY, SeganModel
+
+CONFIG_NAME = "config.json"
+
+
+def read_config(path_or_repo_id: str | Path, revision: str | None = None) -> dict:
+    """The config.json of a local model folder or a Hub repo (Hub offline mode is honoured)."""
+    path = Path(path_or_repo_id)
+    if path.is_dir():
+        config_file = path / CONFIG_NAME
+        if not config_file.is_file():
+            raise FileNotFoundError(f"{path} is not a segan model folder: it has no {CONFIG_NAME}")
+    elif path.exists():
+        raise ValueError(f"{path} is a file; segan.load expects a model folder or a Hub repo id")
+    else:
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+        try:
+            config_file = Path(
+                hf_hub_download(str(path_or_repo_id), CONFIG_NAME, revision=revision)
+            )
+        except LocalEntryNotFoundError:
+            raise FileNotFoundError(
+                f"{path_or_repo_id!r} is neither a local folder nor a cached Hub repo, and the "
+                "Hub cannot be reached (HF_HUB_OFFLINE or no network)"
+            ) from None
+        except HfHubHTTPError as err:
+            raise FileNotFoundError(
+                f"no {CONFIG_NAME} for Hub repo {path_or_repo_id!r}: {err}"
+            ) from None
+    try:
+        config = json.loads(config_file.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{config_file} is not valid JSON: {err}") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{config_file} must hold a JSON object")
+    return config
+
+
+def load(
+    path_or_repo_id: str | Path,
+    *,
+    revision: str | None = None,
+    device: str = "cpu",
+) -> SeganModel:
+    """The model saved in a local folder or on the Hub, as its own class, in eval mode.
+
+    The class comes from config.json's `architecture`; weights must be safetensors and must
+    match the architecture key for key.
+    """
+    import segan.models  # noqa: F401  (registers every architecture)
+
+    config = read_config(path_or_repo_id, revision)
+    arch = config.get("architecture")
+    if arch is None:
+        raise ValueError(f"{path_or_repo_id}: config.json has no 'architecture' entry")
+    if arch not in REGISTRY:
+        raise ValueError(
+            f"{path_or_repo_id}: unknown architecture {arch!r}; known: {sorted(REGISTRY)}"
+        )
+    return REGISTRY[arch].from_pretrained(
+        str(path_or_repo_id), revision=revision, map_location=device
+    )
