@@ -31,12 +31,34 @@ def _render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _convert_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--from", dest="kind", required=True, help="checkpoint kind, e.g. stargan")
+    p.add_argument("checkpoint", help="the published checkpoint (.pth / .ckpt)")
+    p.add_argument("out_dir", help="the segan model folder to write")
+    p.add_argument("--resolution", type=int, help="image size the model was trained at")
+    p.add_argument("--labels", help="comma-separated condition names, in the checkpoint's order")
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from segan.models.convert import ConvertOptions, convert
+
+    labels = tuple(x.strip() for x in args.labels.split(",")) if args.labels else None
+    options = ConvertOptions(resolution=args.resolution, labels=labels)
+    model = convert(args.kind, args.checkpoint, args.out_dir, options)
+    print(
+        f"wrote {args.out_dir}: {model.architecture} ({model.num_parameters():,} parameters) "
+        f"from {args.kind} checkpoint {args.checkpoint}"
+    )
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     "render": (
         "render a SynthFaces contact sheet (identities x expressions)",
         _render_args,
         _render,
     ),
+    "convert": ("import a published checkpoint as a segan model folder", _convert_args, _convert),
 }
 
 
@@ -55,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command][2](args)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, KeyError) as err:
         print(f"segan {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -4,6 +4,18 @@ Importing this package registers every architecture (for `segan.load`) and every
 converter (for `segan convert`).
 """
 
+# Every architecture and converter registers itself on import.
+from segan.models import (  # noqa: F401
+    bisenet,
+    discriminators,
+    evaluators,
+    finegrained,
+    ganimation,
+    hierarchical,
+    sargan,
+    stargan,
+    unet,
+)
 from segan.models.base import REGISTRY, Editor, EditOutput, Parser, SeganModel
 from segan.models.convert import CONVERTERS, ConvertOptions, convert
 from segan.models.hub import load

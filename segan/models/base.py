@@ -49,7 +49,6 @@ class SeganModel(
     nn.Module,
     PyTorchModelHubMixin,
     library_name="segan",
-    repo_url="https://github.com/segan-project/segan",
     tags=["segan", "facial-expression-editing"],
     license="apache-2.0",
 ):
@@ -75,6 +74,31 @@ class SeganModel(
         config = dict(self._hub_mixin_config or {})
         config["architecture"] = self.architecture
         return config
+
+    def generate_model_card(self, *args: Any, **kwargs: Any):
+        """A model card naming the architecture, its paper, its size and its config.
+
+        Keyword arguments (e.g. `training`, `metrics`, `data` from the trainer) are rendered as
+        extra sections.
+        """
+        import json
+
+        from huggingface_hub import ModelCard, ModelCardData
+
+        info = self._hub_mixin_info
+        data = ModelCardData(**info.model_card_data.to_dict())
+        data.tags = sorted(set((data.tags or []) + [self.architecture, self.role]))
+        sections = {k: v for k, v in kwargs.items() if v is not None}
+        return ModelCard.from_template(
+            data,
+            template_str=_MODEL_CARD,
+            architecture=self.architecture,
+            role=self.role,
+            paper=self.paper or "segan",
+            parameters=f"{self.num_parameters():,}",
+            config=json.dumps(self.config, indent=2, sort_keys=True),
+            sections=sections,
+        )
 
     def num_parameters(self, trainable_only: bool = False) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
@@ -147,6 +171,36 @@ class SeganModel(
             )
         model.eval()
         return model
+
+
+_MODEL_CARD = """---
+{{ card_data }}
+---
+
+# segan `{{ architecture }}` ({{ role }})
+
+Paper: {{ paper }}
+
+{{ parameters }} parameters. Load it with:
+
+```python
+import segan
+
+model = segan.load("path/or/hub-repo-id")
+```
+
+Images are float RGB tensors (N, 3, H, W) in [-1, 1]; needs the `segan` package.
+{% for title, body in sections.items() %}
+## {{ title | capitalize }}
+
+{{ body }}
+{% endfor %}
+## Config
+
+```json
+{{ config }}
+```
+"""
 
 
 class Parser(SeganModel):

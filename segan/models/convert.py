@@ -55,10 +55,14 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        raise ValueError(
-            f"{path} holds pickled code or objects other than tensors; refusing to load it "
-            f"(only plain state dicts are read): {str(err).splitlines()[0]}"
-        ) from None
+        text = str(err)
+        if "Unsupported global" in text or "GLOBAL" in text:
+            name = text.split("GLOBAL", 1)[-1].split()[0] if "GLOBAL" in text else "?"
+            raise ValueError(
+                f"{path} holds pickled code or objects other than tensors ({name}); refusing to "
+                "load it: only plain state dicts are read"
+            ) from None
+        raise ValueError(f"{path} is not a readable PyTorch checkpoint") from None
     except (RuntimeError, EOFError, OSError) as err:
         raise ValueError(f"{path} is not a readable PyTorch checkpoint: {err}") from None
     if isinstance(obj, Mapping):

@@ -1,0 +1,164 @@
+"""Hierarchical editors: seghgan (parser soft masks, end to end) and boxhgan (landmark boxes)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import segan
+from segan.data.synthfaces import SPLITS, render
+from segan.models.hierarchical import (
+    BoxHGAN,
+    HierarchicalDiscriminator,
+    SegHGAN,
+    blend,
+    soft_dilate,
+)
+
+TINY = {"global_conv_dim": 8, "global_repeat": 1, "local_conv_dim": 4, "local_repeat": 1}
+PARSERS = {
+    "bisenet": {"architecture": "bisenet", "base_width": 8},
+    "unet": {"architecture": "unet", "base_width": 4},
+}
+
+
+def _seghgan(parser: str = "bisenet", size: int = 64, **kw) -> SegHGAN:
+    torch.manual_seed(0)
+    return SegHGAN(image_size=size, parser=PARSERS[parser], **{**TINY, **kw})
+
+
+def _inputs(n: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(1)
+    return torch.rand(n, 3, size, size, generator=gen) * 2 - 1, torch.eye(8)[:n]
+
+
+@pytest.mark.parametrize("parser", sorted(PARSERS))
+@pytest.mark.parametrize("size", [64, 128])
+def test_seghgan_shapes_and_explanations(parser, size):
+    model = _seghgan(parser, size)
+    x, c = _inputs(2, size)
+    out = model.explain(x, c)
+    assert out.image.shape == (2, 3, size, size)
+    assert out.image.abs().max() <= 1.0
+    assert out.region_masks.shape == (2, 4, size, size) and out.region_names[0] == "eyes"
+    assert float(out.region_masks.min()) >= 0.0 and float(out.region_masks.max()) <= 1.0
+    assert out.parser_logits.shape == (2, 19, size, size)
+    assert torch.equal(model(x, c), out.image)
+
+
+@pytest.mark.parametrize("parser", sorted(PARSERS))
+def test_generator_losses_reach_the_parser_unless_frozen(parser):
+    x, c = _inputs(2, 64)
+    model = _seghgan(parser)
+    model(x, c).square().mean().backward()
+    params = list(model.parser.parameters())
+    first = params[0]  # the parser's first convolution
+    assert first.grad is not None and float(first.grad.abs().sum()) > 0
+    # All but the auxiliary training heads (unused by the main output) get gradients.
+    assert sum(p.grad is not None for p in params) > 0.8 * len(params)
+    frozen = _seghgan(parser, freeze_parser=True)
+    frozen(x, c).square().mean().backward()
+    assert all(p.grad is None for p in frozen.parser.parameters())
+    assert any(p.grad is not None for p in frozen.global_g.parameters())
+
+
+def test_masks_route_the_local_generators():
+    """Where every region mask is 0 the output is the global generator's; with masks the
+    local generators take over."""
+    global_out = torch.rand(1, 3, 8, 8)
+    local_outs = torch.rand(1, 2, 3, 8, 8)
+    weights = torch.zeros(1, 2, 8, 8)
+    assert torch.equal(blend(global_out, local_outs, weights), global_out)
+    weights[:, 0] = 1.0
+    assert torch.allclose(blend(global_out, local_outs, weights), local_outs[:, 0])
+    weights[:, 1] = 1.0  # overlapping regions share the pixel
+    assert torch.allclose(blend(global_out, local_outs, weights), local_outs.mean(1))
+    m = torch.zeros(1, 1, 9, 9)
+    m[0, 0, 4, 4] = 1.0
+    grown = soft_dilate(m, 2)
+    assert grown[0, 0, 4, 4] > 0.9 and grown[0, 0, 4, 1] > 0 and grown[0, 0, 4, 0] == 0
+
+
+def test_regions_and_parser_choices_are_validated():
+    with pytest.raises(ValueError, match="unknown part classes"):
+        SegHGAN(regions={"eyes": ["l_eye", "third_eye"]}, **TINY)
+    with pytest.raises(ValueError, match="face parser"):
+        SegHGAN(parser={"architecture": "stargan"}, **TINY)
+    model = _seghgan()
+    with pytest.raises(ValueError, match=r"\(2, 8\)"):
+        model(torch.zeros(2, 3, 64, 64), torch.zeros(2, 5))
+    with pytest.raises(ValueError, match="64x64"):
+        model(torch.zeros(1, 3, 32, 32), torch.zeros(1, 8))
+
+
+def _faces(n: int, size: int) -> dict:
+    ids = torch.arange(SPLITS["test"][0], SPLITS["test"][0] + n)
+    return render(ids, torch.zeros(n, 17), size)
+
+
+def test_boxhgan_changes_nothing_outside_its_boxes():
+    torch.manual_seed(0)
+    model = BoxHGAN(image_size=64, crop_size=16, **TINY)
+    faces = _faces(3, 64)
+    c = torch.eye(8)[[1, 3, 6]]
+    out = model.explain(faces["image"], c, faces["landmarks"])
+    inside = out.region_masks.amax(1, keepdim=True) > 0
+    # Outside the union of boxes: exactly the global generator's output.
+    assert torch.equal(out.image * ~inside, out.extras["global"] * ~inside)
+    # Inside: the local edits (they differ from the global output).
+    assert (out.image - out.extras["global"]).abs()[inside.expand_as(out.image)].mean() > 1e-3
+    # Boxes enclose their landmarks.
+    lm = faces["landmarks"]
+    eyes = out.boxes[:, out.region_names.index("eyes")]
+    assert (eyes[:, 0] <= lm[:, 36:48, 0].amin(1)).all()
+    assert (eyes[:, 2] >= lm[:, 36:48, 0].amax(1)).all()
+    mouth = out.boxes[:, out.region_names.index("mouth")]
+    assert (mouth[:, 1] <= lm[:, 48:68, 1].amin(1)).all()
+    assert (mouth[:, 3] >= lm[:, 48:68, 1].amax(1)).all()
+    # Without landmarks the mean aligned face places the boxes.
+    default = model.explain(faces["image"], c)
+    assert default.boxes.shape == (3, 4, 4)
+    with pytest.raises(ValueError, match="landmarks"):
+        model(faces["image"], c, torch.zeros(3, 5, 2))
+
+
+def test_box_crops_and_pastes_are_pixel_exact_at_the_box_size():
+    """Cropping a box at its own size takes its pixels; pasting puts them back in place."""
+    from segan.models.hierarchical import _crop, _paste
+
+    x = torch.rand(2, 3, 64, 64)
+    box = torch.tensor([[10.0, 12.0, 41.0, 43.0], [0.0, 0.0, 31.0, 31.0]])  # 32 x 32 boxes
+    crop = _crop(x, box, 32)
+    assert torch.allclose(crop[0], x[0, :, 12:44, 10:42], atol=1e-5)
+    assert torch.allclose(crop[1], x[1, :, 0:32, 0:32], atol=1e-5)
+    back, inside = _paste(crop, box, 64)
+    assert inside.shape == (2, 1, 64, 64) and int(inside[0].sum()) == 32 * 32
+    assert inside[0, 0, 12, 10] and inside[0, 0, 43, 41] and not inside[0, 0, 44, 41]
+    mask = inside.expand_as(back)
+    assert torch.allclose(back[mask], x[mask], atol=1e-5)
+
+
+@pytest.mark.parametrize("make", ["seghgan", "boxhgan", "discriminator"])
+def test_save_and_load_round_trip(make, tmp_path):
+    torch.manual_seed(0)
+    x, c = _inputs(2, 64)
+    if make == "seghgan":
+        model = _seghgan("unet")
+    elif make == "boxhgan":
+        model = BoxHGAN(image_size=64, crop_size=16, **TINY)
+    else:
+        model = HierarchicalDiscriminator(
+            64, 8, conv_dim=4, repeat_num=3, local_conv_dim=4, local_repeat_num=3
+        )
+    model.eval().save_pretrained(tmp_path)
+    loaded = segan.load(tmp_path)
+    assert type(loaded) is type(model)
+    if make == "discriminator":
+        masks = torch.rand(2, 4, 64, 64)
+        a, b = model(x, masks), loaded(x, masks)
+        assert set(a) == {"global", "eyes", "brows", "nose", "mouth"}
+        assert all(torch.equal(a[k][0], b[k][0]) and torch.equal(a[k][1], b[k][1]) for k in a)
+    else:
+        assert torch.equal(model(x, c), loaded(x, c))
+    if make == "seghgan":
+        assert loaded.config["parser"]["architecture"] == "unet"
