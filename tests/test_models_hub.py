@@ -150,3 +150,20 @@ def test_convert_cli_reports_bad_kinds_and_files(tmp_path, capsys):
     assert "unknown checkpoint kind 'nope'" in capsys.readouterr().err
     assert cli(["convert", "--from", "stargan", str(tmp_path / "y.pth"), str(tmp_path / "o")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("size", [64, 128])
+def test_critics_and_evaluators_take_64_and_128_px(size):
+    from segan.models.evaluators import AURegressor, ExpressionClassifier
+    from segan.models.hierarchical import HierarchicalDiscriminator
+
+    x = torch.rand(2, 3, size, size) * 2 - 1
+    patch, logits = PatchDiscriminator(size, conv_dim=4, repeat_num=5, num_outputs=8)(x)
+    assert patch.shape == (2, 1, size // 32, size // 32) and logits.shape == (2, 8)
+    critics = HierarchicalDiscriminator(size, 8, conv_dim=4, repeat_num=5, local_conv_dim=4)
+    out = critics(x, torch.rand(2, 4, size, size))
+    assert out["mouth"][0].shape == (2, 1, size // 32, size // 32)
+    classifier, regressor = ExpressionClassifier(image_size=size), AURegressor(image_size=size)
+    assert classifier(x).shape == (2, 8) and classifier.config["image_size"] == size
+    aus = regressor(x)
+    assert aus.shape == (2, 17) and float(aus.min()) >= 0 and float(aus.max()) <= 5

@@ -218,13 +218,6 @@ def _upsample(logits: torch.Tensor, size: torch.Size) -> torch.Tensor:
     return F.interpolate(logits, size=size, mode="bilinear", align_corners=True)
 
 
-def _strip_data_parallel(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Drop the `module.` prefix nn.DataParallel adds to every key (only when all have it)."""
-    if all(key.startswith("module.") for key in state):
-        return {key[len("module.") :]: value for key, value in state.items()}
-    return state
-
-
 @register_converter("face-parsing-bisenet")
 def convert_face_parsing_bisenet(
     state: dict[str, torch.Tensor], options: ConvertOptions
@@ -234,7 +227,6 @@ def convert_face_parsing_bisenet(
     Its classes are already in segan's FACE_PARTS order; `options.labels` may name the classes
     of a checkpoint trained on another label set.
     """
-    state = _strip_data_parallel(state)
     width = require(state, "cp.resnet.conv1.weight", ndim=4).shape[0]
     num_classes = require(state, "conv_out.conv_out.weight", ndim=4).shape[0]
     labels = tuple(options.labels) if options.labels else FACE_PARTS

@@ -48,7 +48,8 @@ def register_converter(kind: str) -> Callable[[Converter], Converter]:
 
 
 def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
-    """A checkpoint's state dict, read without executing pickled code."""
+    """A checkpoint's state dict, read without executing pickled code (nn.DataParallel's
+    `module.` prefix removed)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
@@ -79,6 +80,9 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
                 f"{path} is not a state dict: entry {key!r} holds a {type(value).__name__}, "
                 "not a tensor"
             )
+    # nn.DataParallel saves every key as `module.<key>`.
+    if all(key.startswith("module.") for key in obj):
+        return {key[len("module.") :]: value for key, value in obj.items()}
     return dict(obj)
 
 

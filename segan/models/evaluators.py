@@ -52,12 +52,13 @@ class ExpressionClassifier(ResNet18Evaluator):
     role = "evaluator"
     paper = "He et al., Deep Residual Learning for Image Recognition, CVPR 2016 (ResNet-18)"
 
-    def __init__(self, labels: Sequence[str] = EXPRESSIONS):
+    def __init__(self, labels: Sequence[str] = EXPRESSIONS, image_size: int = 128):
         labels = [str(name) for name in labels]
         if len(labels) < 2 or len(set(labels)) != len(labels):
             raise ValueError(f"labels must be at least two distinct names, got {labels}")
         super().__init__(len(labels))
         self.labels = tuple(labels)
+        self.image_size = image_size  # the size it is trained at (any size >= 32 runs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.raw_outputs(x)
@@ -79,7 +80,7 @@ class AURegressor(ResNet18Evaluator):
     role = "evaluator"
     paper = "He et al., Deep Residual Learning for Image Recognition, CVPR 2016 (ResNet-18)"
 
-    def __init__(self, aus: Sequence[int] = AU_IDS):
+    def __init__(self, aus: Sequence[int] = AU_IDS, image_size: int = 128):
         aus = [int(a) for a in aus]
         for a in aus:
             au_index(a)  # raises for an AU segan does not know
@@ -87,6 +88,7 @@ class AURegressor(ResNet18Evaluator):
             raise ValueError(f"aus must be a non-empty list of distinct AU ids, got {aus}")
         super().__init__(len(aus))
         self.aus = tuple(aus)
+        self.image_size = image_size  # the size it is trained at (any size >= 32 runs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return AU_MAX_INTENSITY * torch.sigmoid(self.raw_outputs(x))

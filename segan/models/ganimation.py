@@ -33,7 +33,6 @@ from segan.models.stargan import (
     input_conv,
     load_renamed,
     resolution,
-    strip_module_prefix,
 )
 
 # Original head keys -> segan's.
@@ -125,7 +124,6 @@ def convert_ganimation(state: dict[str, torch.Tensor], options: ConvertOptions) 
     (saved by PyTorch 0.3.1, which the original README asks for) are dropped.
     """
     source = "ganimation checkpoint"
-    state = strip_module_prefix(state)
     conv_dim, num = input_conv(state, source)
     if options.labels is not None:
         aus = parse_aus(options.labels)

@@ -49,7 +49,6 @@ from segan.models.stargan import (
     load_renamed,
     resolution,
     resolve_labels,
-    strip_module_prefix,
 )
 
 # KDEF as SARGAN's ImageFolder sees it (AFS, ANS, DIS, HAS, NES, SAS, SUS), in segan's names.
@@ -281,7 +280,6 @@ def convert_sargan(state: dict[str, torch.Tensor], options: ConvertOptions) -> S
     in segan's names.
     """
     source = "sargan checkpoint"
-    state = strip_module_prefix(state)
     state = {k: v for k, v in state.items() if not k.startswith("att_func.")}
     conv_dim, num = input_conv(state, source)
     labels = resolve_labels(options, num, {7: KDEF_LABELS}, source)

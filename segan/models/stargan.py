@@ -143,11 +143,6 @@ class StarGAN(Editor):
 
 
 # --- Checkpoint conversion helpers, shared with GANimation and SARGAN. -----------------------
-def strip_module_prefix(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Undo nn.DataParallel's `module.` prefix when every key carries it."""
-    if state and all(k.startswith("module.") for k in state):
-        return {k[len("module.") :]: v for k, v in state.items()}
-    return dict(state)
 
 
 def drop_norm_buffers(
@@ -248,7 +243,6 @@ def convert_stargan(state: dict[str, torch.Tensor], options: ConvertOptions) -> 
     folder order, segan's expression names) for 8. Running buffers are dropped.
     """
     source = "stargan checkpoint"
-    state = strip_module_prefix(state)
     conv_dim, num = input_conv(state, source)
     labels = resolve_labels(options, num, {5: CELEBA_ATTRIBUTES, 8: RAFD_LABELS}, source)
     model = StarGAN(conv_dim, count_blocks(state), labels, resolution(options))

@@ -127,13 +127,6 @@ class UNet(Parser):
         return (main,) if aux else main
 
 
-def _strip_data_parallel(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Drop the `module.` prefix nn.DataParallel adds to every key (only when all have it)."""
-    if all(key.startswith("module.") for key in state):
-        return {key[len("module.") :]: value for key, value in state.items()}
-    return state
-
-
 @register_converter("celebamask-unet")
 def convert_celebamask_unet(state: dict[str, torch.Tensor], options: ConvertOptions) -> UNet:
     """switchablenorms/CelebAMask-HQ `model.pth` -> UNet emitting segan-ordered logits.
@@ -143,7 +136,6 @@ def convert_celebamask_unet(state: dict[str, torch.Tensor], options: ConvertOpti
     bias rows are reordered to FACE_PARTS (row UNET_TO_SEGAN[k] of the result is the
     checkpoint's row k); other label sets are kept in the checkpoint's order.
     """
-    state = _strip_data_parallel(state)
     width = require(state, "conv1.conv1.0.weight", ndim=4).shape[0]
     final_weight = require(state, "final.weight", ndim=4)
     final_bias = require(state, "final.bias", ndim=1)
