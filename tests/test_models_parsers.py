@@ -4,10 +4,8 @@ original forward passes, Hub round trips, gradients, and refusal of bad checkpoi
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import os
 import re
 from pathlib import Path
 
@@ -22,22 +20,9 @@ from segan.models.bisenet import BiSeNet
 from segan.models.convert import ConvertOptions, convert
 from segan.models.unet import UNet
 
-# The public checkpoints' layouts (shared/reference/weights/*.json). Where those files are not
-# present (CI), the layout is pinned by its digest: every key with its shape, in order.
-REFERENCE = Path(
-    os.environ.get(
-        "SEGAN_REFERENCE_WEIGHTS", Path(__file__).parent / "fixtures" / "reference_weights"
-    )
-)
+# The public checkpoints' layouts: every key and shape, from the project's reference notes.
+REFERENCE = Path(__file__).parent / "fixtures" / "reference_weights"
 JSONS = {"bisenet": "face-parsing-bisenet.json", "unet": "celebamask-unet.json"}
-PINNED = {
-    "bisenet": (
-        13_300_416,
-        191,
-        "a26a61d1f833505134a72f08516dbd697940f4532de3e4f9b0b868f86ce61db9",
-    ),
-    "unet": (1_944_355, 136, "bb2156716bbf4f489ac791b8910ea8a85212658d4e98f407e73beb45fc4915b1"),
-}
 KINDS = {"bisenet": "face-parsing-bisenet", "unet": "celebamask-unet"}
 CLASSES = {"bisenet": BiSeNet, "unet": UNet}
 TINY = {"bisenet": {"base_width": 8}, "unet": {"base_width": 4}}
@@ -46,25 +31,11 @@ IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 ARCHS = ("bisenet", "unet")
 
 
-def layout_digest(shapes: dict[str, tuple[int, ...]]) -> str:
-    text = "\n".join(f"{key}:{','.join(map(str, shape))}" for key, shape in shapes.items())
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 def reference_layout(arch: str) -> tuple[dict[str, tuple[int, ...]], int]:
-    """(key -> shape of the public checkpoint, its parameter count), from the reference JSON
-    when present, else the model's own layout once its digest matches the pinned one."""
-    num_parameters, num_keys, digest = PINNED[arch]
-    path = REFERENCE / JSONS[arch]
-    if path.is_file():
-        spec = json.loads(path.read_text())
-        shapes = {key: tuple(shape) for key, shape in spec["state_dict"].items()}
-        num_parameters = spec["num_parameters"]
-    else:
-        shapes = layout(CLASSES[arch]())
-    assert len(shapes) == num_keys
-    assert layout_digest(shapes) == digest
-    return shapes, num_parameters
+    """(key -> shape of the public checkpoint, its parameter count)."""
+    spec = json.loads((REFERENCE / JSONS[arch]).read_text())
+    shapes = {key: tuple(shape) for key, shape in spec["state_dict"].items()}
+    return shapes, spec["num_parameters"]
 
 
 def random_state(shapes: dict[str, tuple[int, ...]], seed: int = 0) -> dict[str, torch.Tensor]:
