@@ -52,6 +52,35 @@ def _convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_args(p: argparse.ArgumentParser) -> None:
+    from segan.train.__main__ import add_arguments
+
+    add_arguments(p)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from segan.train.__main__ import run
+
+    return run(args)
+
+
+def _push_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", help="a training run folder (its model/ is pushed) or a model folder")
+    p.add_argument("target", help="a Hub repo id (user/name) or a local folder")
+
+
+def _push(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from segan.train.publish import push
+
+    folder = Path(args.run_dir)
+    folder = folder / "model" if (folder / "model").is_dir() else folder
+    where = push(folder, args.target)
+    print(f"pushed {folder} to {where}")
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     "render": (
         "render a SynthFaces contact sheet (identities x expressions)",
@@ -59,6 +88,8 @@ COMMANDS: dict[str, Command] = {
         _render,
     ),
     "convert": ("import a published checkpoint as a segan model folder", _convert_args, _convert),
+    "train": ("train a method from a config (Accelerate; see segan.train)", _train_args, _train),
+    "push": ("publish a run's model folder to the Hub or a local folder", _push_args, _push),
 }
 
 
@@ -77,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command][2](args)
-    except (ValueError, FileNotFoundError, KeyError) as err:
+    except (ValueError, FileNotFoundError, KeyError, RuntimeError) as err:
         print(f"segan {args.command}: error: {err}", file=sys.stderr)
         return 2
 

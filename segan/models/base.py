@@ -224,8 +224,11 @@ class Editor(SeganModel):
     role = "editor"
     condition_kind: ClassVar[str] = "label"
 
-    def forward(self, x: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
-        return self.explain(x, condition).image
+    def forward(self, x: torch.Tensor, condition: torch.Tensor, explain: bool = False):
+        """The edited image; with `explain=True` the whole EditOutput (a call that also goes
+        through wrappers such as DistributedDataParallel)."""
+        out = self.explain(x, condition)
+        return out if explain else out.image
 
     def explain(self, x: torch.Tensor, condition: torch.Tensor) -> EditOutput:
         raise NotImplementedError

@@ -93,6 +93,24 @@ class LocalGenerator(nn.Module):
         return self.main(x)
 
 
+class _ScaleGrad(torch.autograd.Function):
+    """Identity forward; multiplies the gradient by `factor` on the way back."""
+
+    @staticmethod
+    def forward(ctx, x, factor):
+        ctx.factor = factor
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * ctx.factor, None
+
+
+def scale_grad(x: torch.Tensor, factor: float) -> torch.Tensor:
+    """x unchanged, with its gradient scaled by `factor` (0 blocks, 1 passes)."""
+    return x if factor == 1.0 else _ScaleGrad.apply(x, factor)
+
+
 def _check_regions(regions: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
     out = {}
     for name, classes in regions.items():
@@ -200,6 +218,7 @@ class SegHGAN(_Hierarchy):
         local_repeat: int = 2,
         refiner: bool = False,
         freeze_parser: bool = False,
+        freeze_parser_bn: bool = True,
     ):
         super().__init__()
         parser = dict(parser or {"architecture": "bisenet"})
@@ -237,20 +256,45 @@ class SegHGAN(_Hierarchy):
         self.freeze_parser = bool(freeze_parser)
         if self.freeze_parser:
             self.parser.requires_grad_(False)
+        # A pretrained parser fine-tuned on small GAN batches keeps its batch-norm statistics
+        # (and no buffer changes means nothing for DDP to broadcast).
+        self.freeze_parser_bn = bool(freeze_parser_bn)
+
+    def train(self, mode: bool = True) -> SegHGAN:
+        super().train(mode)
+        if mode and self.freeze_parser_bn:
+            for module in self.parser.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
+        return self
+
+    def parse(self, x: torch.Tensor, aux: bool = False):
+        """Parser logits at the image size (and its auxiliary heads when `aux`)."""
+        heads = self.parser(x, aux=True) if aux else (self.parser(x),)
+        heads = tuple(
+            h
+            if h.shape[-2:] == x.shape[-2:]
+            else F.interpolate(h, size=x.shape[-2:], mode="bilinear", align_corners=False)
+            for h in heads
+        )
+        return heads if aux else heads[0]
+
+    def masks_from_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """Soft region masks (N, R, H, W): grouped class probabilities, dilated."""
+        probs = torch.softmax(logits / self.temperature, dim=1)
+        masks = torch.einsum("nchw,rc->nrhw", probs, self.groups.to(probs.dtype))
+        dilated = [soft_dilate(masks[:, r : r + 1], k) for r, k in enumerate(self.radii)]
+        return torch.cat(dilated, 1).clamp(0.0, 1.0)
 
     def region_masks(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(soft region masks (N, R, H, W), parser logits (N, 19, H, W)) for images x."""
-        logits = self.parser(x)
-        if logits.shape[-2:] != x.shape[-2:]:
-            logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
-        probs = torch.softmax(logits / self.temperature, dim=1)
-        masks = torch.einsum("nchw,rc->nrhw", probs, self.groups)
-        dilated = [soft_dilate(masks[:, r : r + 1], k) for r, k in enumerate(self.radii)]
-        return torch.cat(dilated, 1).clamp(0.0, 1.0), logits
+        logits = self.parse(x)
+        return self.masks_from_logits(logits), logits
 
-    def explain(self, x: torch.Tensor, condition: torch.Tensor) -> EditOutput:
-        self._check(x, condition)
-        masks, logits = self.region_masks(x)
+    def edit(
+        self, x: torch.Tensor, condition: torch.Tensor, masks: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(edited image, global generator's image) given the region masks."""
         global_out = self.global_g(x, condition)
         label = tile(condition, x.shape[-2:])
         locals_ = [
@@ -258,13 +302,43 @@ class SegHGAN(_Hierarchy):
             for r, name in enumerate(self.region_names)
         ]
         out = blend(global_out, torch.stack(locals_, 1), masks)
-        out = self._refine(out, masks)
+        return self._refine(out, masks), global_out
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        condition: torch.Tensor,
+        explain: bool = False,
+        parser_gan_scale: float = 1.0,
+        parser_aux: bool = False,
+    ):
+        """The edited image (or EditOutput with `explain`). For training: `parser_gan_scale`
+        scales the gradient the editing losses send into the parser, and `parser_aux` also
+        returns every parser head in `extras["parser_heads"]` (for its segmentation loss)."""
+        out = self.explain(x, condition, parser_gan_scale, parser_aux)
+        return out if explain else out.image
+
+    def explain(
+        self,
+        x: torch.Tensor,
+        condition: torch.Tensor,
+        parser_gan_scale: float = 1.0,
+        parser_aux: bool = False,
+    ) -> EditOutput:
+        self._check(x, condition)
+        heads = self.parse(x, aux=True) if parser_aux else (self.parse(x),)
+        logits = heads[0]
+        masks = self.masks_from_logits(scale_grad(logits, parser_gan_scale))
+        out, global_out = self.edit(x, condition, masks)
+        extras = {"global": global_out}
+        if parser_aux:
+            extras["parser_heads"] = heads
         return EditOutput(
             image=out,
             region_masks=masks,
             region_names=self.region_names,
             parser_logits=logits,
-            extras={"global": global_out},
+            extras=extras,
         )
 
 
@@ -338,9 +412,14 @@ class BoxHGAN(_Hierarchy):
         self._mean_landmarks: torch.Tensor | None = None
 
     def forward(
-        self, x: torch.Tensor, condition: torch.Tensor, landmarks: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        return self.explain(x, condition, landmarks).image
+        self,
+        x: torch.Tensor,
+        condition: torch.Tensor,
+        landmarks: torch.Tensor | None = None,
+        explain: bool = False,
+    ):
+        out = self.explain(x, condition, landmarks)
+        return out if explain else out.image
 
     def boxes_for(self, x: torch.Tensor, landmarks: torch.Tensor | None) -> torch.Tensor:
         """(N, R, 4) pixel boxes from landmarks (N, 68, 2), or from the mean aligned face."""

@@ -1,0 +1,285 @@
+"""Training configs as data: YAML files, `a.b=c` overrides, validation before any work starts.
+
+A config has five sections. `data`, `optim` and `run` are typed dataclasses shared by every
+method; `model`, `discriminator` and `loss` are free-form mappings that the method validates
+(model kwargs against its architecture, loss weights against its known terms). An unknown key
+or a value of the wrong type stops with a `ConfigError` that names the key.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+MIXED_PRECISION = ("no", "fp16", "bf16")
+
+
+class ConfigError(ValueError):
+    """A bad training config: the message names the key and the problem."""
+
+
+@dataclass
+class DataConfig:
+    """Where images come from."""
+
+    dataset: str = "synthfaces"
+    resolution: int = 128
+    split: str = "train"
+    path: str | None = None  # the dataset's root folder (real datasets)
+    seed: int = 0
+    size: int = 10_000_000  # SynthFaces items to draw from
+
+
+@dataclass
+class OptimConfig:
+    """Optimisers and schedule (paper defaults are set per method in its config file)."""
+
+    batch_size: int = 16
+    steps: int = 200_000
+    lr_g: float = 1e-4
+    lr_d: float = 1e-4
+    betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
+    n_critic: int = 5
+    decay_start: int = 100_000  # linear decay to zero from this step to the last
+    grad_accum: int = 1
+    ema: float = 0.999  # generator EMA decay (0 disables)
+    weight_decay: float = 0.0
+    momentum: float = 0.9  # SGD only
+    optimizer: str = "adam"  # adam | sgd
+    warmup: int = 0  # linear learning-rate warm-up steps
+    schedule: str = "linear"  # linear (decay to 0 from decay_start) | poly (power 0.9) | constant
+    lr_parser: float = 1e-5  # the parser inside seghgan
+
+
+@dataclass
+class RunConfig:
+    """Where the run lives and how it reports."""
+
+    output_dir: str = "runs/run"
+    mixed_precision: str = "no"
+    seed: int = 0
+    log_every: int = 10
+    sample_every: int = 1000
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    resume: str | None = None  # "latest" or a checkpoint folder
+    stop_after: int | None = None  # end this session at this step (the schedule still spans
+    # optim.steps), e.g. to train in chunks and resume
+    push_to_hub: str | None = None  # a Hub repo id or a local folder
+    progress: bool = True
+
+
+@dataclass
+class TrainConfig:
+    """The whole config of one training run."""
+
+    method: str
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    model: dict[str, Any] = field(default_factory=dict)
+    discriminator: dict[str, Any] = field(default_factory=dict)
+    loss: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+_SECTIONS = {"data": DataConfig, "optim": OptimConfig, "run": RunConfig}
+_FREE = ("model", "discriminator", "loss")
+
+
+def _check_type(key: str, value: Any, annotation: Any) -> Any:
+    """The value if it fits the annotation (ints accepted for floats), else a ConfigError."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(annotation)
+        if value is None and type(None) in options:
+            return None
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _check_type(key, value, option)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{key}: {value!r} is not a {annotation}")
+    if origin is list:
+        (inner,) = typing.get_args(annotation)
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return [_check_type(f"{key}[{i}]", v, inner) for i, v in enumerate(value)]
+    if annotation is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if annotation is int and isinstance(value, bool):
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if isinstance(annotation, type) and not isinstance(value, annotation):
+        raise ConfigError(
+            f"{key}: expected {annotation.__name__}, got {type(value).__name__} {value!r}"
+        )
+    return value
+
+
+def _build_section(name: str, cls: type, values: Any):
+    if values is None:
+        return cls()
+    if not isinstance(values, dict):
+        raise ConfigError(f"{name}: expected a mapping, got {values!r}")
+    if name == "run" and values.get("mixed_precision") is False:
+        # YAML 1.1 reads a bare `no` as false; Accelerate's spelling is the string "no".
+        values = {**values, "mixed_precision": "no"}
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    for key in values:
+        if key not in known:
+            raise ConfigError(f"unknown key {name}.{key} (known: {', '.join(sorted(known))})")
+    checked = {k: _check_type(f"{name}.{k}", v, hints[k]) for k, v in values.items()}
+    return cls(**checked)
+
+
+def from_dict(raw: dict[str, Any]) -> TrainConfig:
+    """A validated TrainConfig from plain data (unknown keys and bad types are errors)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"a config must be a mapping, got {type(raw).__name__}")
+    allowed = {"method", *_SECTIONS, *_FREE}
+    for key in raw:
+        if key not in allowed:
+            raise ConfigError(f"unknown key {key} (known: {', '.join(sorted(allowed))})")
+    if not isinstance(raw.get("method"), str):
+        raise ConfigError("method: missing (e.g. method: stargan)")
+    sections = {name: _build_section(name, cls, raw.get(name)) for name, cls in _SECTIONS.items()}
+    free = {}
+    for name in _FREE:
+        value = raw.get(name) or {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"{name}: expected a mapping, got {value!r}")
+        free[name] = dict(value)
+    config = TrainConfig(method=raw["method"], **sections, **free)
+    _check_values(config)
+    return config
+
+
+def _check_values(c: TrainConfig) -> None:
+    """Range checks that types cannot express."""
+    positive = {
+        "data.resolution": c.data.resolution,
+        "optim.batch_size": c.optim.batch_size,
+        "optim.steps": c.optim.steps,
+        "optim.n_critic": c.optim.n_critic,
+        "optim.grad_accum": c.optim.grad_accum,
+        "run.log_every": c.run.log_every,
+        "run.keep_checkpoints": c.run.keep_checkpoints,
+    }
+    for key, value in positive.items():
+        if value <= 0:
+            raise ConfigError(f"{key}: must be positive, got {value}")
+    for key, value in {"optim.lr_g": c.optim.lr_g, "optim.lr_d": c.optim.lr_d}.items():
+        if not value > 0:
+            raise ConfigError(f"{key}: must be positive, got {value}")
+    if len(c.optim.betas) != 2 or not all(0 <= b < 1 for b in c.optim.betas):
+        raise ConfigError(f"optim.betas: two values in [0, 1), got {c.optim.betas}")
+    if not 0 <= c.optim.ema < 1:
+        raise ConfigError(f"optim.ema: must lie in [0, 1), got {c.optim.ema}")
+    if c.optim.schedule not in ("linear", "poly", "constant"):
+        raise ConfigError(
+            f"optim.schedule: 'linear', 'poly' or 'constant', got {c.optim.schedule!r}"
+        )
+    if c.optim.optimizer not in ("adam", "sgd"):
+        raise ConfigError(f"optim.optimizer: 'adam' or 'sgd', got {c.optim.optimizer!r}")
+    if c.run.mixed_precision not in MIXED_PRECISION:
+        raise ConfigError(
+            f"run.mixed_precision: one of {MIXED_PRECISION}, got {c.run.mixed_precision!r}"
+        )
+    for key in ("sample_every", "checkpoint_every"):
+        if getattr(c.run, key) < 0:
+            raise ConfigError(f"run.{key}: must be >= 0, got {getattr(c.run, key)}")
+    for key, value in c.loss.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ConfigError(f"loss.{key}: a non-negative number, got {value!r}")
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """'optim.lr_g=2e-4' -> (['optim', 'lr_g'], 0.0002); values are read as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like key.sub=value")
+    key, value = text.split("=", 1)
+    path = [p for p in key.strip().split(".") if p]
+    if not path:
+        raise ConfigError(f"override {text!r} has no key")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"override {text!r}: cannot read the value: {err}") from None
+    return path, parsed
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """A copy of raw with each `a.b=c` applied (sections are created as needed)."""
+    out = yaml.safe_load(yaml.safe_dump(raw))  # deep copy of plain data
+    for text in overrides:
+        path, value = parse_override(text)
+        node = out
+        for part in path[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {text!r}: {part} is not a section")
+            node = child
+        node[path[-1]] = value
+    return out
+
+
+def builtin_configs() -> list[str]:
+    """Names of the configs shipped with segan (usable instead of a path)."""
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+
+
+def load_config(source: str | Path, overrides: list[str] = ()) -> TrainConfig:
+    """A validated config from a YAML file (or a shipped config's name) plus overrides."""
+    path = Path(source)
+    if not path.is_file():
+        shipped = CONFIG_DIR / f"{source}.yaml"
+        if not shipped.is_file():
+            raise ConfigError(
+                f"config {source} is neither a file nor a shipped config "
+                f"({', '.join(builtin_configs())})"
+            )
+        path = shipped
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    return from_dict(apply_overrides(raw, list(overrides)))
+
+
+def replace(config: TrainConfig, **sections: dict[str, Any]) -> TrainConfig:
+    """A copy with some section fields replaced, e.g. replace(c, run={"resume": "latest"})."""
+    raw = config.to_dict()
+    for name, values in sections.items():
+        raw[name] = {**raw[name], **values} if isinstance(raw[name], dict) else values
+    return from_dict(raw)
+
+
+__all__ = [
+    "ConfigError",
+    "DataConfig",
+    "OptimConfig",
+    "RunConfig",
+    "TrainConfig",
+    "apply_overrides",
+    "builtin_configs",
+    "from_dict",
+    "load_config",
+    "parse_override",
+    "replace",
+]

@@ -1,0 +1,99 @@
+"""Loss terms shared by the methods: free functions of tensors (no models held here).
+
+Each method combines them in its own `d_loss`/`g_loss` and returns `(total, terms)` where
+`terms` maps a name to a detached scalar for logging.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+
+def wasserstein_d(real_score: torch.Tensor, fake_score: torch.Tensor) -> torch.Tensor:
+    """Critic loss of WGAN: -E[D(real)] + E[D(fake)] (patch maps averaged)."""
+    return fake_score.mean() - real_score.mean()
+
+
+def wasserstein_g(fake_score: torch.Tensor) -> torch.Tensor:
+    """Generator loss of WGAN: -E[D(fake)]."""
+    return -fake_score.mean()
+
+
+def gradient_penalty(
+    critic: Callable[[torch.Tensor], torch.Tensor],
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    scale: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    inv_scale: float = 1.0,
+) -> torch.Tensor:
+    """WGAN-GP: E[(|grad_x D(x_hat)| - 1)^2] on random interpolates of real and fake.
+
+    With fp16 loss scaling pass the scaler's `scale` and `1 / scale` so the input gradient is
+    taken of the scaled score (no underflow) and unscaled before the penalty. The penalty is
+    part of the critic loss that is back-propagated once, so under DDP its parameter
+    gradients are all-reduced with the rest.
+    """
+    alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device, dtype=real.dtype)
+    mixed = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
+    score = critic(mixed).float().sum()
+    if scale is not None:
+        score = scale(score)
+    (grad,) = torch.autograd.grad(score, mixed, create_graph=True)
+    grad = grad.float().flatten(1) * inv_scale
+    return ((grad.norm(dim=1) - 1.0) ** 2).mean()
+
+
+def classification(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy against class indices (N,) or soft/one-hot targets (N, C)."""
+    logits = logits.float()
+    if target.dim() == 2:
+        return -(target * F.log_softmax(logits, dim=1)).sum(1).mean()
+    return F.cross_entropy(logits, target)
+
+
+def au_regression(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of predicted action units."""
+    return F.mse_loss(prediction.float(), target.float())
+
+
+def l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return (a.float() - b.float()).abs().mean()
+
+
+def total_variation(x: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Anisotropic L1 total variation of (N, C, H, W); "sum" as in GANimation's mask term."""
+    dh = (x[:, :, 1:, :] - x[:, :, :-1, :]).abs()
+    dw = (x[:, :, :, 1:] - x[:, :, :, :-1]).abs()
+    if reduction == "sum":
+        return (dh.sum() + dw.sum()) / x.shape[0]
+    return dh.mean() + dw.mean()
+
+
+def segmentation(logits: torch.Tensor, target: torch.Tensor, ignore_index: int = -100):
+    """Pixel cross-entropy of (N, C, H, W) logits against (N, H, W) class maps."""
+    return F.cross_entropy(logits.float(), target, ignore_index=ignore_index)
+
+
+def ohem_segmentation(
+    logits: torch.Tensor, target: torch.Tensor, thresh: float = 0.7, min_kept: int | None = None
+) -> torch.Tensor:
+    """Online hard example mining cross-entropy (BiSeNet): the mean loss of pixels whose
+    probability of the true class is below `thresh`, and at least the `min_kept` hardest
+    (default a 16th of the pixels)."""
+    losses = F.cross_entropy(logits.float(), target, reduction="none").flatten()
+    n_min = min_kept if min_kept is not None else losses.numel() // 16
+    threshold = -torch.log(torch.tensor(thresh, device=losses.device))
+    hard = losses[losses > threshold]
+    if hard.numel() < n_min:
+        hard = torch.topk(losses, max(n_min, 1)).values
+    return hard.mean()
+
+
+def finite_or_raise(terms: dict[str, torch.Tensor], step: int) -> None:
+    """Stop a run whose loss is not finite, naming the step and the term."""
+    for name, value in terms.items():
+        if not torch.isfinite(value).all():
+            raise FloatingPointError(f"loss term {name!r} is {float(value)} at step {step}")

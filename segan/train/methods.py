@@ -1,0 +1,669 @@
+"""What each method trains: its networks, optimiser groups, update phases and losses.
+
+The trainer is one loop for every method. A method (a `Task`) supplies:
+- `build()`: its networks by role ("generator" + "discriminator", or "model");
+- `phases`: which optimiser updates at which step (`n_critic` for GANs);
+- the losses of each phase as free functions returning `(total, terms)`;
+- what gets published (the EMA generator or the model) and its sample grid.
+Loss weights default to the papers' (see each `LOSS` table) and are overridden by `loss.*`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from segan.data.synthfaces import EXPRESSION_AUS
+from segan.labels import AU_MAX_INTENSITY, EXPRESSIONS, NUM_EXPRESSIONS
+from segan.models.base import REGISTRY, SeganModel
+from segan.models.discriminators import PatchDiscriminator
+from segan.models.hierarchical import HierarchicalDiscriminator
+from segan.train import losses as L
+from segan.train.config import ConfigError, TrainConfig
+from segan.visualize import colorize_mask, grid, to_uint8
+
+Terms = dict[str, torch.Tensor]
+
+
+@dataclass
+class Phase:
+    """One update: the optimiser it steps, how often, and its loss."""
+
+    name: str
+    every: int
+    loss: Callable[[Step], tuple[torch.Tensor, Terms]]
+
+
+@dataclass
+class Step:
+    """What a loss sees: the (prepared) networks, the batch, the weights, the step."""
+
+    nets: dict[str, nn.Module]
+    batch: dict[str, torch.Tensor]
+    weights: dict[str, float]
+    step: int
+    scale: Callable[[torch.Tensor], torch.Tensor] | None = None  # fp16 loss scaling
+    inv_scale: float = 1.0
+
+
+def _kwargs_for(cls: type, kwargs: dict, section: str) -> dict:
+    """kwargs checked against cls's constructor: an unknown one is a ConfigError."""
+    params = inspect.signature(cls.__init__).parameters
+    for key in kwargs:
+        if key not in params or key == "self":
+            known = ", ".join(p for p in params if p != "self")
+            raise ConfigError(f"{section}.{key}: not an argument of {cls.__name__} ({known})")
+    return dict(kwargs)
+
+
+class Task:
+    """Base of every method."""
+
+    name = ""
+    paper = ""
+    LOSS: ClassVar[dict[str, float]] = {}
+    architecture = ""
+    find_unused_parameters = False
+    broadcast_buffers = True
+    gan = True
+
+    def __init__(self, config: TrainConfig):
+        self.config = config
+        unknown = sorted(set(config.loss) - set(self.LOSS))
+        if unknown:
+            raise ConfigError(
+                f"loss.{unknown[0]}: not a loss term of {self.name} "
+                f"(terms: {', '.join(sorted(self.LOSS)) or 'none'})"
+            )
+        self.weights = {**self.LOSS, **config.loss}
+        self.resolution = config.data.resolution
+
+    # --- networks ----------------------------------------------------------------------
+    def model_kwargs(self) -> dict:
+        kwargs = _kwargs_for(REGISTRY[self.architecture], self.config.model, "model")
+        if "image_size" in inspect.signature(REGISTRY[self.architecture].__init__).parameters:
+            kwargs.setdefault("image_size", self.resolution)
+        return kwargs
+
+    def build(self) -> dict[str, nn.Module]:
+        raise NotImplementedError
+
+    def param_groups(self, nets: dict[str, nn.Module]) -> dict[str, list[dict]]:
+        """Parameters of each optimiser (with per-group learning-rate factors)."""
+        o = self.config.optim
+        if not self.gan:
+            return {"model": [{"params": list(nets["model"].parameters()), "lr": o.lr_g}]}
+        return {
+            "d": [{"params": list(nets["discriminator"].parameters()), "lr": o.lr_d}],
+            "g": [{"params": list(nets["generator"].parameters()), "lr": o.lr_g}],
+        }
+
+    @property
+    def phases(self) -> list[Phase]:
+        if not self.gan:
+            return [Phase("model", 1, self.model_loss)]
+        return [Phase("d", 1, self.d_loss), Phase("g", self.config.optim.n_critic, self.g_loss)]
+
+    def published(self, nets: dict[str, nn.Module]) -> str:
+        """The role whose weights the run publishes (its EMA copy when there is one)."""
+        return "generator" if self.gan else "model"
+
+    # --- data --------------------------------------------------------------------------
+    def prepare(self, batch: dict[str, torch.Tensor], gen: torch.Generator) -> dict:
+        """Add what the losses need (targets) to a batch; `gen` makes it deterministic."""
+        return batch
+
+    # --- losses ------------------------------------------------------------------------
+    def d_loss(self, s: Step) -> tuple[torch.Tensor, Terms]:
+        raise NotImplementedError
+
+    def g_loss(self, s: Step) -> tuple[torch.Tensor, Terms]:
+        raise NotImplementedError
+
+    def model_loss(self, s: Step) -> tuple[torch.Tensor, Terms]:
+        raise NotImplementedError
+
+    # --- pictures ----------------------------------------------------------------------
+    def samples(self, model: nn.Module, fixed: dict[str, torch.Tensor]) -> np.ndarray | None:
+        return None
+
+
+def _one_hot(index: torch.Tensor, n: int) -> torch.Tensor:
+    return F.one_hot(index, n).float()
+
+
+def _random_labels(n: int, classes: int, gen: torch.Generator, device) -> torch.Tensor:
+    return torch.randint(0, classes, (n,), generator=gen).to(device)
+
+
+# --- label-conditioned GANs: StarGAN, SARGAN ----------------------------------------------
+
+
+def label_d_loss(
+    d: nn.Module, g: nn.Module, s: Step, gp_weight: float, cls_weight: float
+) -> tuple[torch.Tensor, Terms]:
+    """WGAN-GP critic with expression classification of the real images (StarGAN)."""
+    b = s.batch
+    with torch.no_grad():
+        fake = g(b["image"], b["c_trg"])
+    real_score, real_cls = d(b["image"])
+    fake_score, _ = d(fake)
+    adv = L.wasserstein_d(real_score, fake_score)
+    cls = L.classification(real_cls, b["label"])
+    gp = L.gradient_penalty(lambda x: d(x)[0], b["image"], fake, s.scale, s.inv_scale)
+    total = adv + cls_weight * cls + gp_weight * gp
+    return total, {"d_adv": adv.detach(), "d_cls": cls.detach(), "gp": gp.detach()}
+
+
+def label_g_loss(
+    d: nn.Module, g: nn.Module, s: Step, cls_weight: float, rec_weight: float
+) -> tuple[torch.Tensor, Terms]:
+    """Adversarial + target classification + cycle reconstruction (StarGAN)."""
+    b = s.batch
+    fake = g(b["image"], b["c_trg"])
+    score, cls_logits = d(fake)
+    adv = L.wasserstein_g(score)
+    cls = L.classification(cls_logits, b["target"])
+    rec = L.l1(g(fake, b["c_org"]), b["image"])
+    total = adv + cls_weight * cls + rec_weight * rec
+    return total, {"g_adv": adv.detach(), "g_cls": cls.detach(), "rec": rec.detach()}
+
+
+class LabelGAN(Task):
+    """StarGAN-style training for label-conditioned editors."""
+
+    def build(self) -> dict[str, nn.Module]:
+        kwargs = self.model_kwargs()
+        kwargs.setdefault("labels", list(EXPRESSIONS))
+        generator = REGISTRY[self.architecture](**kwargs)
+        d_kwargs = _kwargs_for(PatchDiscriminator, self.config.discriminator, "discriminator")
+        d_kwargs.setdefault("image_size", self.resolution)
+        d_kwargs.setdefault("num_outputs", len(generator.labels))
+        d_kwargs.setdefault("repeat_num", _repeat_for(self.resolution))
+        return {"generator": generator, "discriminator": PatchDiscriminator(**d_kwargs)}
+
+    def prepare(self, batch, gen):
+        n, device = batch["image"].shape[0], batch["image"].device
+        batch["label"] = batch["expression"]
+        batch["target"] = _random_labels(n, NUM_EXPRESSIONS, gen, device)
+        batch["c_org"] = _one_hot(batch["label"], NUM_EXPRESSIONS)
+        batch["c_trg"] = _one_hot(batch["target"], NUM_EXPRESSIONS)
+        return batch
+
+    def d_loss(self, s):
+        w = s.weights
+        return label_d_loss(s.nets["discriminator"], s.nets["generator"], s, w["gp"], w["cls"])
+
+    def g_loss(self, s):
+        w = s.weights
+        return label_g_loss(s.nets["discriminator"], s.nets["generator"], s, w["cls"], w["rec"])
+
+    def samples(self, model, fixed):
+        return _label_grid(model, fixed["image"])
+
+
+def _repeat_for(resolution: int) -> int:
+    """PatchGAN depth: 6 at 128 px (a 2x2 critic map), fewer for small tests."""
+    depth = 0
+    while resolution // 2 ** (depth + 1) >= 2 and depth < 6:
+        depth += 1
+    return depth
+
+
+@torch.no_grad()
+def _label_grid(model: nn.Module, images: torch.Tensor, extra=None) -> np.ndarray:
+    """Rows: each input, then its edit to every expression (then extra rows)."""
+    rows = []
+    for i in range(images.shape[0]):
+        x = images[i : i + 1].expand(NUM_EXPRESSIONS, -1, -1, -1)
+        edits = model(x, torch.eye(NUM_EXPRESSIONS, device=images.device))
+        rows.append(torch.cat([images[i : i + 1], edits]))
+    tiles = to_uint8(torch.cat(rows))
+    if extra is not None:
+        tiles = np.concatenate([tiles, extra])
+    return grid(tiles, NUM_EXPRESSIONS + 1)
+
+
+class StarGANTask(LabelGAN):
+    name = "stargan"
+    architecture = "stargan"
+    paper = "Choi et al., StarGAN, CVPR 2018"
+    LOSS: ClassVar[dict[str, float]] = {"gp": 10.0, "cls": 1.0, "rec": 10.0}
+
+
+class SARGANTask(LabelGAN):
+    name = "sargan"
+    architecture = "sargan"
+    paper = "Akram and Khan, SARGAN, IEEE TCSVT 2023"
+    LOSS: ClassVar[dict[str, float]] = {"gp": 10.0, "cls": 1.0, "rec": 1.0}  # released code
+
+
+# --- AU-conditioned GANs: GANimation, fine-grained -------------------------------------------
+
+
+def au_targets(aus: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Target AUs / 5: another image's AUs plus U(-0.1, 0.1) noise (GANimation)."""
+    n = aus.shape[0]
+    shift = int(torch.randint(1, max(n, 2), (1,), generator=gen)) if n > 1 else 0
+    other = torch.roll(aus, shifts=shift, dims=0)
+    noise = (torch.rand(other.shape, generator=gen) * 0.2 - 0.1).to(aus.device)
+    return (other + noise).clamp(0.0, 1.0)
+
+
+class AUGAN(Task):
+    """Shared by the AU-conditioned editors: AU targets, AU-regression critic."""
+
+    def build(self) -> dict[str, nn.Module]:
+        generator = REGISTRY[self.architecture](**self.model_kwargs())
+        d_kwargs = _kwargs_for(PatchDiscriminator, self.config.discriminator, "discriminator")
+        d_kwargs.setdefault("image_size", self.resolution)
+        d_kwargs.setdefault("num_outputs", len(generator.aus))
+        d_kwargs.setdefault("repeat_num", _repeat_for(self.resolution))
+        d_kwargs.setdefault("head", "regress")
+        d_kwargs.update(self.discriminator_defaults)
+        return {"generator": generator, "discriminator": PatchDiscriminator(**d_kwargs)}
+
+    discriminator_defaults: ClassVar[dict] = {}
+
+    def prepare(self, batch, gen):
+        batch["aus_org"] = batch["aus"] / AU_MAX_INTENSITY
+        batch["aus_trg"] = au_targets(batch["aus_org"], gen)
+        return batch
+
+    def samples(self, model, fixed):
+        return _au_grid(model, fixed, relative=self.name == "finegrained")
+
+
+@torch.no_grad()
+def _au_grid(model: nn.Module, fixed: dict, relative: bool) -> np.ndarray:
+    """Rows: each input, then its edit to every expression's prototype AUs (intensity 4)."""
+    images, src = fixed["image"], fixed["aus"] / AU_MAX_INTENSITY
+    targets = (EXPRESSION_AUS * 4.0 / AU_MAX_INTENSITY).to(images.device)
+    rows, attention = [], []
+    for i in range(images.shape[0]):
+        x = images[i : i + 1].expand(NUM_EXPRESSIONS, -1, -1, -1)
+        cond = targets - src[i : i + 1] if relative else targets
+        out = model.explain(x, cond)
+        rows.append(torch.cat([images[i : i + 1], out.image]))
+        if out.attention is not None:
+            a = out.attention.expand(-1, 3, -1, -1) * 2 - 1
+            attention.append(torch.cat([torch.ones_like(images[i : i + 1]), a]))
+    tiles = to_uint8(torch.cat(rows + attention))
+    return grid(tiles, NUM_EXPRESSIONS + 1)
+
+
+class GANimationTask(AUGAN):
+    name = "ganimation"
+    architecture = "ganimation"
+    paper = "Pumarola et al., GANimation, ECCV 2018"
+    # cond: GANimation's 4000 applies to a batch-summed MSE at batch 25: 160 per mean MSE.
+    LOSS: ClassVar[dict[str, float]] = {
+        "gp": 10.0,
+        "cond": 160.0,
+        "cyc": 10.0,
+        "mask": 0.1,
+        "mask_smooth": 1e-5,
+    }
+
+    def d_loss(self, s):
+        d, g, b, w = s.nets["discriminator"], s.nets["generator"], s.batch, s.weights
+        with torch.no_grad():
+            fake = g(b["image"], b["aus_trg"])
+        real_score, real_aus = d(b["image"])
+        fake_score, _ = d(fake)
+        adv = L.wasserstein_d(real_score, fake_score)
+        cond = L.au_regression(real_aus, b["aus_org"])
+        gp = L.gradient_penalty(lambda x: d(x)[0], b["image"], fake, s.scale, s.inv_scale)
+        total = adv + w["cond"] * cond + w["gp"] * gp
+        return total, {"d_adv": adv.detach(), "d_cond": cond.detach(), "gp": gp.detach()}
+
+    def g_loss(self, s):
+        d, g, b, w = s.nets["discriminator"], s.nets["generator"], s.batch, s.weights
+        out = g(b["image"], b["aus_trg"], explain=True)
+        score, aus = d(out.image)
+        back = g(out.image, b["aus_org"], explain=True)
+        adv = L.wasserstein_g(score)
+        cond = L.au_regression(aus, b["aus_trg"])
+        cyc = L.l1(back.image, b["image"])
+        masks = torch.cat([out.attention, back.attention])
+        mask = masks.mean()
+        smooth = L.total_variation(masks, reduction="sum")
+        total = (
+            adv + w["cond"] * cond + w["cyc"] * cyc + w["mask"] * mask + w["mask_smooth"] * smooth
+        )
+        terms = {"g_adv": adv, "g_cond": cond, "cyc": cyc, "mask": mask, "mask_tv": smooth}
+        return total, {k: v.detach() for k, v in terms.items()}
+
+
+class FineGrainedTask(AUGAN):
+    name = "finegrained"
+    architecture = "finegrained"
+    paper = "Ling et al., Toward Fine-grained Facial Expression Manipulation, ECCV 2020"
+    LOSS: ClassVar[dict[str, float]] = {
+        "gp": 10.0,
+        "cond": 150.0,
+        "rec": 30.0,
+        "cyc": 30.0,
+        "tv": 1e-5,
+    }
+    discriminator_defaults: ClassVar[dict] = {"first_kernel": 5, "bias": False}
+
+    def d_loss(self, s):
+        d, g, b, w = s.nets["discriminator"], s.nets["generator"], s.batch, s.weights
+        with torch.no_grad():
+            fake = g(b["image"], b["aus_trg"] - b["aus_org"])
+        real_score, real_aus = d(b["image"])
+        fake_score, _ = d(fake)
+        adv = L.wasserstein_d(real_score, fake_score)
+        cond = L.au_regression(real_aus, b["aus_org"])
+        gp = L.gradient_penalty(lambda x: d(x)[0], b["image"], fake, s.scale, s.inv_scale)
+        total = adv + w["cond"] * cond + w["gp"] * gp
+        return total, {"d_adv": adv.detach(), "d_cond": cond.detach(), "gp": gp.detach()}
+
+    def g_loss(self, s):
+        d, g, b, w = s.nets["discriminator"], s.nets["generator"], s.batch, s.weights
+        rel = b["aus_trg"] - b["aus_org"]
+        fake = g(b["image"], rel)
+        score, aus = d(fake)
+        adv = L.wasserstein_g(score)
+        cond = L.au_regression(aus, b["aus_trg"])
+        rec = L.l1(g(b["image"], torch.zeros_like(rel)), b["image"])
+        cyc = L.l1(g(fake, -rel), b["image"])
+        tv = L.total_variation(fake, reduction="sum")
+        total = adv + w["cond"] * cond + w["rec"] * rec + w["cyc"] * cyc + w["tv"] * tv
+        terms = {"g_adv": adv, "g_cond": cond, "rec": rec, "cyc": cyc, "tv": tv}
+        return total, {k: v.detach() for k, v in terms.items()}
+
+
+# --- hierarchical editors: seghgan, boxhgan ----------------------------------------------
+
+
+def hierarchy_d_loss(
+    d: nn.Module, fake: torch.Tensor, masks: torch.Tensor, s: Step
+) -> tuple[torch.Tensor, Terms]:
+    """Global and per-region WGAN-GP critics with expression classification of real images;
+    the region critics see the images times their region masks."""
+    b, w = s.batch, s.weights
+    real_out, fake_out = d(b["image"], masks), d(fake, masks)
+    names = list(real_out)
+    total, terms = 0.0, {}
+    for name in names:
+        weight = 1.0 if name == "global" else w["local"] / (len(names) - 1)
+        adv = L.wasserstein_d(real_out[name][0], fake_out[name][0])
+        cls = L.classification(real_out[name][1], b["label"])
+        if name == "global":
+            critic, real, fk = (lambda x: d.__call__(x, masks)["global"][0]), b["image"], fake
+        else:
+            r = names.index(name) - 1
+            m = masks[:, r : r + 1]
+            critic = _region_critic(d, name, masks)
+            real, fk = b["image"] * m, fake * m
+        gp = L.gradient_penalty(critic, real, fk, s.scale, s.inv_scale)
+        total = total + weight * (adv + w["cls"] * cls + w["gp"] * gp)
+        terms[f"d_adv_{name}"], terms[f"gp_{name}"] = adv.detach(), gp.detach()
+    return total, terms
+
+
+def _region_critic(d: nn.Module, name: str, masks: torch.Tensor):
+    """The critic score of one region for already-masked images (for the penalty)."""
+    inner = _unwrap(d)
+    return lambda x: inner.local_d[name](x)[0]
+
+
+def _unwrap(module: nn.Module) -> nn.Module:
+    return getattr(module, "module", module)
+
+
+def hierarchy_g_loss(
+    d: nn.Module, fake: torch.Tensor, masks: torch.Tensor, rec: torch.Tensor, s: Step
+) -> tuple[torch.Tensor, Terms]:
+    """Global and per-region adversarial + classification terms, and the cycle."""
+    b, w = s.batch, s.weights
+    out = d(fake, masks)
+    total, terms = 0.0, {}
+    for name, (score, logits) in out.items():
+        weight = 1.0 if name == "global" else w["local"] / (len(out) - 1)
+        adv, cls = L.wasserstein_g(score), L.classification(logits, b["target"])
+        total = total + weight * (adv + w["cls"] * cls)
+        terms[f"g_adv_{name}"] = adv.detach()
+    rec_loss = L.l1(rec, b["image"])
+    terms["rec"] = rec_loss.detach()
+    return total + w["rec"] * rec_loss, terms
+
+
+class HierarchyTask(LabelGAN):
+    """Shared by seghgan and boxhgan: a hierarchical discriminator over the regions."""
+
+    LOSS: ClassVar[dict[str, float]] = {"gp": 10.0, "cls": 1.0, "rec": 10.0, "local": 1.0}
+
+    def build(self) -> dict[str, nn.Module]:
+        kwargs = self.model_kwargs()
+        kwargs.setdefault("labels", list(EXPRESSIONS))
+        generator = REGISTRY[self.architecture](**kwargs)
+        d_kwargs = _kwargs_for(
+            HierarchicalDiscriminator, self.config.discriminator, "discriminator"
+        )
+        d_kwargs.setdefault("image_size", self.resolution)
+        d_kwargs.setdefault("num_labels", len(generator.labels))
+        d_kwargs.setdefault("regions", list(generator.region_names))
+        d_kwargs.setdefault("repeat_num", _repeat_for(self.resolution))
+        d_kwargs.setdefault("local_repeat_num", max(_repeat_for(self.resolution) - 1, 1))
+        return {"generator": generator, "discriminator": HierarchicalDiscriminator(**d_kwargs)}
+
+    def samples(self, model, fixed):
+        """The label grid, then a row with each input's region masks."""
+        x = fixed["image"]
+        labels = torch.arange(x.shape[0], device=x.device) % NUM_EXPRESSIONS
+        out = model.explain(x, _one_hot(labels, NUM_EXPRESSIONS))
+        masks = out.region_masks.sum(1, keepdim=True).clamp(max=1).expand(-1, 3, -1, -1)
+        extra = to_uint8(masks * 2 - 1)
+        fill = (-extra.shape[0]) % (NUM_EXPRESSIONS + 1)
+        blank = np.full((fill, *extra.shape[1:]), 255, np.uint8)
+        return _label_grid(model, x, extra=np.concatenate([extra, blank]))
+
+
+class SegHGANTask(HierarchyTask):
+    """The unified segmentation + hierarchical GAN: the parser trains through the masks."""
+
+    name = "seghgan"
+    architecture = "seghgan"
+    paper = "Bodur, Bhattarai, Kim 2021 (arXiv 2112.04603)"
+    LOSS: ClassVar[dict[str, float]] = {
+        **HierarchyTask.LOSS,
+        "seg": 1.0,  # cross-entropy of the parser on labelled masks, in every parser update
+        "parser_gan": 1.0,  # scale of the GAN gradient that reaches the parser
+    }
+    broadcast_buffers = False  # the parser's batch-norm statistics are frozen (no buffers move)
+
+    def model_kwargs(self) -> dict:
+        kwargs = dict(self.config.model)
+        self.parser_weights = kwargs.pop("parser_weights", None)
+        saved, self.config.model = self.config.model, kwargs
+        try:
+            return super().model_kwargs()
+        finally:
+            self.config.model = saved
+
+    def build(self) -> dict[str, nn.Module]:
+        nets = super().build()
+        parser = nets["generator"].parser
+        if self.parser_weights:
+            import segan
+
+            trained = segan.load(self.parser_weights)
+            parser.load_state_dict(trained.state_dict())
+        # BiSeNet's auxiliary heads only train through the segmentation loss (aux=True).
+        return nets
+
+    def param_groups(self, nets):
+        o = self.config.optim
+        g = nets["generator"]
+        parser = {id(p) for p in g.parser.parameters()}
+        rest = [p for p in g.parameters() if id(p) not in parser]
+        groups = [{"params": rest, "lr": o.lr_g}]
+        if not g.freeze_parser:
+            groups.append({"params": list(g.parser.parameters()), "lr": o.lr_parser})
+        return {
+            "d": [{"params": list(nets["discriminator"].parameters()), "lr": o.lr_d}],
+            "g": groups,
+        }
+
+    def d_loss(self, s):
+        g = _unwrap(s.nets["generator"])
+        with torch.no_grad():
+            masks = g.masks_from_logits(g.parse(s.batch["image"]))
+            fake, _ = g.edit(s.batch["image"], s.batch["c_trg"], masks)
+        return hierarchy_d_loss(s.nets["discriminator"], fake, masks, s)
+
+    def g_loss(self, s):
+        g, b, w = s.nets["generator"], s.batch, s.weights
+        out = g(b["image"], b["c_trg"], explain=True, **self._forward_kwargs(s))
+        masks = out.region_masks
+        rec = g(out.image, b["c_org"])
+        total, terms = hierarchy_g_loss(s.nets["discriminator"], out.image, masks, rec, s)
+        if "mask" in b and not _unwrap(g).freeze_parser and w["seg"] > 0:
+            heads = out.extras["parser_heads"]
+            seg = sum(L.segmentation(h, b["mask"]) for h in heads) / len(heads)
+            total = total + w["seg"] * seg
+            terms["seg"] = seg.detach()
+        return total, terms
+
+    def _forward_kwargs(self, s: Step) -> dict:
+        return {"parser_gan_scale": s.weights["parser_gan"], "parser_aux": True}
+
+
+class BoxHGANTask(HierarchyTask):
+    name = "boxhgan"
+    architecture = "boxhgan"
+    paper = "Wu et al., Cascade EF-GAN, CVPR 2020 (landmark-box hierarchy baseline)"
+
+    def d_loss(self, s):
+        g = _unwrap(s.nets["generator"])
+        with torch.no_grad():
+            out = g.explain(s.batch["image"], s.batch["c_trg"], s.batch["landmarks"])
+        return hierarchy_d_loss(s.nets["discriminator"], out.image, out.region_masks, s)
+
+    def g_loss(self, s):
+        g, b = s.nets["generator"], s.batch
+        out = g(b["image"], b["c_trg"], b["landmarks"], explain=True)
+        rec = g(out.image, b["c_org"], b["landmarks"])
+        return hierarchy_g_loss(s.nets["discriminator"], out.image, out.region_masks, rec, s)
+
+
+# --- supervised: parsers and evaluators ----------------------------------------------------
+
+
+class ParserTask(Task):
+    """A face parser alone on labelled masks (BiSeNet: OHEM on its three heads)."""
+
+    gan = False
+    LOSS: ClassVar[dict[str, float]] = {"aux": 1.0, "ohem_thresh": 0.7}
+
+    def build(self):
+        kwargs = _kwargs_for(REGISTRY[self.architecture], self.config.model, "model")
+        return {"model": REGISTRY[self.architecture](**kwargs)}
+
+    def model_loss(self, s):
+        model, b, w = s.nets["model"], s.batch, s.weights
+        heads = model(b["image"], aux=True)
+        if self.architecture == "bisenet":
+            per = [L.ohem_segmentation(h, b["mask"], w["ohem_thresh"]) for h in heads]
+            main = per[0]
+            total = main + w["aux"] * sum(per[1:])
+        else:
+            main = L.segmentation(heads[0], b["mask"])
+            total = main
+        return total, {"seg": main.detach()}
+
+    def samples(self, model, fixed):
+        pred = model(fixed["image"]).argmax(1)
+        tiles = np.concatenate(
+            [to_uint8(fixed["image"]), colorize_mask(pred), colorize_mask(fixed["mask"])]
+        )
+        return grid(tiles, fixed["image"].shape[0])
+
+
+class BiSeNetTask(ParserTask):
+    name = "bisenet"
+    architecture = "bisenet"
+    paper = "Yu et al., BiSeNet, ECCV 2018 (face-parsing.PyTorch recipe)"
+
+
+class UNetTask(ParserTask):
+    name = "unet"
+    architecture = "unet"
+    paper = "Lee et al., MaskGAN / CelebAMask-HQ UNet, CVPR 2020"
+    LOSS: ClassVar[dict[str, float]] = {}
+
+
+class ClassifierTask(Task):
+    """The expression classifier used as an evaluator."""
+
+    name = "classifier"
+    architecture = "expression-classifier"
+    paper = "He et al., ResNet-18 (segan's expression evaluator)"
+    gan = False
+
+    def build(self):
+        kwargs = _kwargs_for(REGISTRY[self.architecture], self.config.model, "model")
+        kwargs.setdefault("image_size", self.resolution)
+        return {"model": REGISTRY[self.architecture](**kwargs)}
+
+    def model_loss(self, s):
+        logits = s.nets["model"](s.batch["image"])
+        loss = L.classification(logits, s.batch["expression"])
+        accuracy = (logits.argmax(1) == s.batch["expression"]).float().mean()
+        return loss, {"ce": loss.detach(), "acc": accuracy.detach()}
+
+
+class RegressorTask(ClassifierTask):
+    """The AU-intensity regressor used as an evaluator."""
+
+    name = "regressor"
+    architecture = "au-regressor"
+    paper = "He et al., ResNet-18 (segan's AU evaluator)"
+
+    def model_loss(self, s):
+        pred = s.nets["model"](s.batch["image"])
+        loss = L.au_regression(pred / AU_MAX_INTENSITY, s.batch["aus"] / AU_MAX_INTENSITY)
+        mae = (pred - s.batch["aus"]).abs().mean()
+        return loss, {"mse": loss.detach(), "mae": mae.detach()}
+
+
+TASKS: dict[str, type[Task]] = {}
+
+
+def register(*tasks: type[Task]) -> None:
+    for t in tasks:
+        TASKS[t.name] = t
+
+
+register(
+    StarGANTask,
+    SARGANTask,
+    GANimationTask,
+    FineGrainedTask,
+    SegHGANTask,
+    BoxHGANTask,
+    BiSeNetTask,
+    UNetTask,
+    ClassifierTask,
+    RegressorTask,
+)
+
+
+def make_task(config: TrainConfig) -> Task:
+    """The method a config names, validated (unknown losses or model kwargs stop here)."""
+    if config.method not in TASKS:
+        raise ConfigError(f"method: unknown {config.method!r}; known: {', '.join(sorted(TASKS))}")
+    return TASKS[config.method](config)
+
+
+__all__ = ["TASKS", "HierarchicalDiscriminator", "Phase", "SeganModel", "Step", "Task"]

@@ -1,0 +1,92 @@
+"""Writing a run's model folder (weights, config, model card) and publishing it.
+
+`save_model` writes `model/` with `save_pretrained` and a card naming the method, its paper,
+the data, the resolved config, the hardware and the last metrics. `push` uploads a model folder
+to a Hub repo id, or copies it into a local folder (a Hub-layout stand-in, used offline).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+if TYPE_CHECKING:
+    from segan.train.trainer import Trainer
+
+
+def _hardware(trainer: Trainer) -> str:
+    acc = trainer.accelerator
+    device = (
+        torch.cuda.get_device_name(acc.device)
+        if acc.device.type == "cuda"
+        else f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)"
+    )
+    return (
+        f"{acc.num_processes} process(es), {acc.distributed_type}, {device}, "
+        f"mixed precision {trainer.config.run.mixed_precision}"
+    )
+
+
+def save_model(trainer: Trainer, model_dir: Path) -> None:
+    """The published network, saved with its training story in the model card."""
+    config, task = trainer.config, trainer.task
+    metrics = getattr(trainer, "last_metrics", {})
+    data = (
+        f"{config.data.dataset} ({config.data.split} split, {config.data.resolution} px"
+        + (f", {config.data.path}" if config.data.path else "")
+        + ")"
+    )
+    card = {
+        "method": f"{task.name}: {task.paper}",
+        "data": data,
+        "training": (
+            f"{trainer.state.step} steps, batch {config.optim.batch_size} x "
+            f"{config.optim.grad_accum} accumulation x {trainer.accelerator.num_processes} "
+            f"processes; {_hardware(trainer)}; segan trainer"
+        ),
+        "metrics": "```json\n" + json.dumps(metrics, indent=2, default=str) + "\n```",
+        "training config": "```yaml\n" + config.to_yaml() + "```",
+    }
+    model = trainer.published_model()
+    if model_dir.exists():
+        shutil.rmtree(model_dir)
+    model.save_pretrained(
+        model_dir,
+        config={"training": {"method": config.method, "steps": trainer.state.step}},
+        model_card_kwargs=card,
+    )
+    (model_dir / "training_config.yaml").write_text(config.to_yaml())
+
+
+def is_local_target(target: str) -> bool:
+    return target.startswith(("/", "./", "../", "file://")) or Path(target).is_dir()
+
+
+def push(model_dir: str | Path, target: str) -> str:
+    """Publish a model folder: to a Hub repo id, or into a local folder (file://, a path)."""
+    model_dir = Path(model_dir)
+    if not (model_dir / "config.json").is_file() or not (model_dir / "model.safetensors").is_file():
+        raise FileNotFoundError(f"{model_dir} is not a segan model folder (config + weights)")
+    if is_local_target(target):
+        dest = Path(target.removeprefix("file://"))
+        dest.mkdir(parents=True, exist_ok=True)
+        for f in model_dir.iterdir():
+            if f.is_file():
+                shutil.copy2(f, dest / f.name)
+        return str(dest)
+    from huggingface_hub import HfApi, constants
+
+    if constants.HF_HUB_OFFLINE:
+        raise RuntimeError(
+            f"cannot push to the Hub repo {target!r}: HF_HUB_OFFLINE is set. Push later with "
+            f"`segan push {model_dir.parent} {target}` or give a local folder"
+        )
+    api = HfApi()
+    api.create_repo(target, exist_ok=True)
+    info = api.upload_folder(repo_id=target, folder_path=str(model_dir), commit_message="segan")
+    return str(info)

@@ -1,0 +1,330 @@
+"""One Accelerate training loop for every method.
+
+Per step: each phase of the method whose turn it is (the critic every step, the generator every
+`n_critic`) computes its loss under autocast, back-propagates it (over `grad_accum`
+micro-batches, gradients synchronised only on the last), steps its optimiser; then the EMA
+generator follows. Checkpoints are Accelerate states (models, optimisers, scaler, RNG, EMA and
+the step), rotated to the last k; `run.resume=latest` continues exactly. The run folder holds
+`config.yaml`, `metrics.jsonl`, `samples/`, `checkpoints/` and the final `model/`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator, DistributedDataParallelKwargs
+from accelerate.state import AcceleratorState
+from accelerate.utils import ProjectConfiguration, set_seed
+from PIL import Image
+from torch import nn
+
+from segan.train.config import ConfigError, TrainConfig
+from segan.train.data import make_source
+from segan.train.losses import finite_or_raise
+from segan.train.methods import Step, Task, make_task
+
+
+class TrainState:
+    """The step counter, checkpointed with the rest."""
+
+    def __init__(self) -> None:
+        self.step = 0
+
+    def state_dict(self) -> dict:
+        return {"step": self.step}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step = int(state["step"])
+
+
+class EMA(nn.Module):
+    """An exponential moving average of a network's parameters (buffers copied)."""
+
+    def __init__(self, model: nn.Module, decay: float):
+        super().__init__()
+        self.decay = decay
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        for avg, p in zip(self.model.parameters(), model.parameters(), strict=True):
+            avg.lerp_(p.detach().to(avg.dtype), 1.0 - self.decay)
+        for avg, b in zip(self.model.buffers(), model.buffers(), strict=True):
+            avg.copy_(b)
+
+
+def lr_factor(step: int, config: TrainConfig) -> float:
+    """Learning-rate multiplier at `step`: warm-up, then linear decay / poly / constant."""
+    o = config.optim
+    factor = 1.0
+    if o.warmup and step < o.warmup:
+        factor = (step + 1) / o.warmup
+    if o.schedule == "linear" and step >= o.decay_start:
+        span = max(o.steps - o.decay_start, 1)
+        factor *= max(0.0, 1.0 - (step - o.decay_start) / span)
+    elif o.schedule == "poly":
+        factor *= (1.0 - step / max(o.steps, 1)) ** 0.9
+    return factor
+
+
+def checkpoints(run_dir: Path) -> list[Path]:
+    """A run's checkpoint folders (`checkpoints/step_<n>`), oldest first."""
+    folders = [p for p in (run_dir / "checkpoints").glob("step_*") if p.is_dir()]
+    return sorted(folders, key=lambda p: int(p.name.split("_")[-1]))
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    found = checkpoints(run_dir)
+    return found[-1] if found else None
+
+
+def _make_optimizer(groups: list[dict], config: TrainConfig) -> torch.optim.Optimizer:
+    o = config.optim
+    for g in groups:
+        g["initial_lr"] = g["lr"]
+    if o.optimizer == "sgd":
+        return torch.optim.SGD(
+            groups, lr=groups[0]["lr"], momentum=o.momentum, weight_decay=o.weight_decay
+        )
+    return torch.optim.Adam(
+        groups, lr=groups[0]["lr"], betas=tuple(o.betas), weight_decay=o.weight_decay
+    )
+
+
+class Trainer:
+    """Runs one config: build, (resume), loop, publish."""
+
+    def __init__(self, config: TrainConfig):
+        self.config = config
+        self.task: Task = make_task(config)  # config errors surface before any work
+        self.run_dir = Path(config.run.output_dir)
+        ddp = DistributedDataParallelKwargs(
+            find_unused_parameters=self.task.find_unused_parameters,
+            broadcast_buffers=self.task.broadcast_buffers,
+        )
+        # Accelerate keeps one process-wide state and refuses a second Accelerator with other
+        # settings; a fresh Trainer (a notebook, a test, a sweep) starts from its own config.
+        # The process group (PartialState) is kept.
+        AcceleratorState._reset_state(reset_partial_state=False)
+        self.accelerator = Accelerator(
+            mixed_precision=config.run.mixed_precision,
+            project_config=ProjectConfiguration(project_dir=str(self.run_dir)),
+            kwargs_handlers=[ddp],
+        )
+        acc = self.accelerator
+        set_seed(config.run.seed)  # identical initial weights on every process
+        try:
+            nets = self.task.build()
+        except (ValueError, TypeError) as err:
+            raise ConfigError(f"cannot build the {config.method} networks: {err}") from None
+        self.names = list(nets)
+        groups = self.task.param_groups(nets)
+        optimizers = {k: _make_optimizer(v, config) for k, v in groups.items()}
+        published = self.task.published(nets)
+        self.ema = EMA(nets[published], config.optim.ema) if config.optim.ema > 0 else None
+        prepared = acc.prepare(*nets.values(), *optimizers.values())
+        self.nets = dict(zip(self.names, prepared[: len(nets)], strict=True))
+        self.optimizers = dict(zip(optimizers, prepared[len(nets) :], strict=True))
+        self.published_role = published
+        if self.ema is not None:
+            self.ema.to(acc.device)
+        self.state = TrainState()
+        acc.register_for_checkpointing(self.state)
+        if self.ema is not None:
+            acc.register_for_checkpointing(self.ema)
+        self.source = make_source(
+            config.data,
+            config.optim.batch_size,
+            config.optim.grad_accum,
+            acc.process_index,
+            acc.num_processes,
+            acc.device,
+        )
+        set_seed(config.run.seed, device_specific=True)  # different noise on each process
+
+    # --- the loop ------------------------------------------------------------------------
+    def resume(self) -> None:
+        target = self.config.run.resume
+        if not target:
+            return
+        path = latest_checkpoint(self.run_dir) if target == "latest" else Path(target)
+        if path is None:
+            if self.accelerator.is_main_process:
+                print(f"no checkpoint in {self.run_dir / 'checkpoints'}; starting from step 0")
+            return
+        if not path.is_dir():
+            raise ConfigError(f"run.resume: checkpoint {path} does not exist")
+        self.accelerator.load_state(str(path))
+
+    def _scale(self):
+        scaler = getattr(self.accelerator, "scaler", None)
+        if scaler is None or not scaler.is_enabled():
+            return None, 1.0
+        return scaler.scale, 1.0 / scaler.get_scale()
+
+    def _phase(self, phase, step: int, terms: dict) -> None:
+        acc, config = self.accelerator, self.config
+        optimizer = self.optimizers[phase.name]
+        for group in optimizer.param_groups:
+            group["lr"] = group["initial_lr"] * lr_factor(step, config)
+        # Another phase's backward also reaches these parameters (the generator's loss runs
+        # through the critic): start from clean gradients.
+        optimizer.zero_grad(set_to_none=True)
+        accum = config.optim.grad_accum
+        scale, inv_scale = self._scale()
+        for micro in range(accum):
+            batch = self.task.prepare(
+                self.source.batch(step, micro), self.source.generator(step, micro)
+            )
+            sync = micro == accum - 1
+            contexts = [] if sync else [acc.no_sync(n) for n in self.nets.values()]
+            with contextlib.ExitStack() as stack:
+                for c in contexts:
+                    stack.enter_context(c)
+                with acc.autocast():
+                    s = Step(self.nets, batch, self.task.weights, step, scale, inv_scale)
+                    loss, phase_terms = phase.loss(s)
+                finite_or_raise({"total": loss.detach(), **phase_terms}, step)
+                acc.backward(loss / accum)
+            for k, v in phase_terms.items():
+                terms[k] = terms.get(k, 0.0) + float(v) / accum
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    def fit(self) -> Path:
+        acc, config = self.accelerator, self.config
+        self.resume()
+        if acc.is_main_process:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "config.yaml").write_text(config.to_yaml())
+        start = self.state.step
+        progress = _progress(start, config, acc.is_main_process)
+        window: dict[str, float] = {}
+        t_window, n_window = time.perf_counter(), 0
+        fixed = self.source.fixed(4) if acc.is_main_process else None
+        try:
+            end = min(config.optim.steps, config.run.stop_after or config.optim.steps)
+            for step in range(start, end):
+                terms: dict[str, float] = {}
+                for phase in self.task.phases:
+                    if step % phase.every == 0:
+                        self._phase(phase, step, terms)
+                        if phase.name != "d" and self.ema is not None:
+                            self.ema.update(acc.unwrap_model(self.nets[self.published_role]))
+                self.state.step = step + 1
+                n_window += config.optim.batch_size * config.optim.grad_accum * acc.num_processes
+                for k, v in terms.items():
+                    window[k] = v if k not in window else 0.9 * window[k] + 0.1 * v
+                if (step + 1) % config.run.log_every == 0 or step + 1 == config.optim.steps:
+                    rate = n_window / max(time.perf_counter() - t_window, 1e-9)
+                    self._log(step + 1, window, rate)
+                    t_window, n_window = time.perf_counter(), 0
+                    if progress is not None:
+                        progress.set_postfix(
+                            {"img/s": f"{rate:.1f}", **{k: f"{v:.3g}" for k, v in window.items()}}
+                        )
+                if progress is not None:
+                    progress.update(1)
+                every = config.run.sample_every
+                if every and (step + 1) % every == 0 and acc.is_main_process:
+                    self._samples(step + 1, fixed)
+                every = config.run.checkpoint_every
+                if every and (step + 1) % every == 0:
+                    self.save_checkpoint()
+        except KeyboardInterrupt:
+            if acc.is_main_process:
+                last = latest_checkpoint(self.run_dir)
+                print(
+                    f"\ninterrupted at step {self.state.step}. "
+                    + (f"Last checkpoint: {last}. " if last else "No checkpoint yet. ")
+                    + f"Resume with the same config and run.output_dir={self.run_dir} "
+                    "run.resume=latest",
+                    file=sys.stderr,
+                )
+            raise
+        except FloatingPointError as err:
+            if acc.is_main_process:
+                print(f"\nstopped: {err}. No checkpoint was written after it.", file=sys.stderr)
+            raise
+        finally:
+            if progress is not None:
+                progress.close()
+        if config.run.checkpoint_every and latest_checkpoint(self.run_dir) != self._folder():
+            self.save_checkpoint()
+        acc.wait_for_everyone()
+        model_dir = self.run_dir / "model"
+        if acc.is_main_process:
+            if fixed is not None and config.run.sample_every:
+                self._samples(self.state.step, fixed)
+            from segan.train.publish import push, save_model
+
+            save_model(self, model_dir)
+            if config.run.push_to_hub:
+                push(model_dir, config.run.push_to_hub)
+        acc.wait_for_everyone()
+        return model_dir
+
+    def _folder(self) -> Path:
+        return self.run_dir / "checkpoints" / f"step_{self.state.step:07d}"
+
+    def save_checkpoint(self) -> None:
+        """Save the whole training state at the current step; keep the last k."""
+        acc = self.accelerator
+        acc.save_state(str(self._folder()))
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            for old in checkpoints(self.run_dir)[: -self.config.run.keep_checkpoints]:
+                shutil.rmtree(old, ignore_errors=True)
+        acc.wait_for_everyone()
+
+    # --- reports -------------------------------------------------------------------------
+    def published_model(self) -> nn.Module:
+        """The network a run publishes: the EMA copy when there is one."""
+        if self.ema is not None:
+            return self.ema.model
+        return self.accelerator.unwrap_model(self.nets[self.published_role])
+
+    def _log(self, step: int, terms: dict[str, float], rate: float) -> None:
+        if not self.accelerator.is_main_process:
+            return
+        lrs = {k: o.param_groups[0]["lr"] for k, o in self.optimizers.items()}
+        record = {"step": step, "time": time.time(), "images_per_s": rate, "lr": lrs, **terms}
+        with open(self.run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        self.last_metrics = record
+
+    @torch.no_grad()
+    def _samples(self, step: int, fixed: dict) -> None:
+        model = self.published_model()
+        was = model.training
+        model.eval()
+        with self.accelerator.autocast():
+            picture = self.task.samples(model, fixed)
+        model.train(was)
+        if picture is not None:
+            out = self.run_dir / "samples"
+            out.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(picture).save(out / f"step_{step:07d}.png")
+
+
+def _progress(start: int, config: TrainConfig, main: bool):
+    if not (main and config.run.progress):
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=config.optim.steps, initial=start, desc=config.method, dynamic_ncols=True)
+
+
+def train(config: TrainConfig) -> Path:
+    """Train a config end to end; returns the model folder."""
+    return Trainer(config).fit()
+
+
+__all__ = ["EMA", "TrainState", "Trainer", "latest_checkpoint", "lr_factor", "train"]
