@@ -67,6 +67,12 @@ def _train(args: argparse.Namespace) -> int:
 def _push_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", help="a training run folder (its model/ is pushed) or a model folder")
     p.add_argument("target", help="a Hub repo id (user/name) or a local folder")
+    p.add_argument(
+        "--cache",
+        metavar="DIR",
+        help="write into this local Hugging Face cache under the repo id instead of uploading "
+        "(segan.load(REPO_ID) then works offline with HF_HUB_CACHE=DIR)",
+    )
 
 
 def _push(args: argparse.Namespace) -> int:
@@ -76,7 +82,7 @@ def _push(args: argparse.Namespace) -> int:
 
     folder = Path(args.run_dir)
     folder = folder / "model" if (folder / "model").is_dir() else folder
-    where = push(folder, args.target)
+    where = push(folder, args.target, cache_dir=args.cache)
     print(f"pushed {folder} to {where}")
     return 0
 

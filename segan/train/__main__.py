@@ -27,7 +27,10 @@ def run(args: argparse.Namespace) -> int:
         return 130
     except FloatingPointError:
         return 1
-    print(f"model written to {model_dir}")
+    from accelerate.state import PartialState
+
+    if PartialState().is_main_process:
+        print(f"model written to {model_dir}")
     return 0
 
 

@@ -8,9 +8,11 @@ or a value of the wrong type stops with a `ConfigError` that names the key.
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from dataclasses import asdict, dataclass, field, fields
+from math import inf
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,22 @@ import yaml
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 MIXED_PRECISION = ("no", "fp16", "bf16")
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML as users write numbers: `1e-4` is a float (YAML 1.1 would read a string)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*\.?[0-9_]*|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def read_yaml(text: str) -> Any:
+    """Plain data from YAML text, with exponent-only floats read as floats."""
+    return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: no arbitrary objects
 
 
 class ConfigError(ValueError):
@@ -34,6 +52,10 @@ class DataConfig:
     path: str | None = None  # the dataset's root folder (real datasets)
     seed: int = 0
     size: int = 10_000_000  # SynthFaces items to draw from
+    # seghgan: where the parser's labelled masks come from when the expression data has none
+    # (the paper: CelebAMask-HQ); None uses the training batch's own masks (SynthFaces).
+    parser_dataset: str | None = None
+    parser_path: str | None = None
 
 
 @dataclass
@@ -63,6 +85,7 @@ class RunConfig:
 
     output_dir: str = "runs/run"
     mixed_precision: str = "no"
+    cpu: bool = False  # train on the CPU even where a GPU is available
     seed: int = 0
     log_every: int = 10
     sample_every: int = 1000
@@ -182,9 +205,14 @@ def _check_values(c: TrainConfig) -> None:
     for key, value in positive.items():
         if value <= 0:
             raise ConfigError(f"{key}: must be positive, got {value}")
-    for key, value in {"optim.lr_g": c.optim.lr_g, "optim.lr_d": c.optim.lr_d}.items():
-        if not value > 0:
-            raise ConfigError(f"{key}: must be positive, got {value}")
+    lrs = {
+        "optim.lr_g": c.optim.lr_g,
+        "optim.lr_d": c.optim.lr_d,
+        "optim.lr_parser": c.optim.lr_parser,
+    }
+    for key, value in lrs.items():
+        if not 0 < value < inf:
+            raise ConfigError(f"{key}: must be positive and finite, got {value}")
     if len(c.optim.betas) != 2 or not all(0 <= b < 1 for b in c.optim.betas):
         raise ConfigError(f"optim.betas: two values in [0, 1), got {c.optim.betas}")
     if not 0 <= c.optim.ema < 1:
@@ -203,8 +231,8 @@ def _check_values(c: TrainConfig) -> None:
         if getattr(c.run, key) < 0:
             raise ConfigError(f"run.{key}: must be >= 0, got {getattr(c.run, key)}")
     for key, value in c.loss.items():
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise ConfigError(f"loss.{key}: a non-negative number, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < inf:
+            raise ConfigError(f"loss.{key}: a finite non-negative number, got {value!r}")
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -216,7 +244,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not path:
         raise ConfigError(f"override {text!r} has no key")
     try:
-        parsed = yaml.safe_load(value) if value.strip() else None
+        parsed = read_yaml(value) if value.strip() else None
     except yaml.YAMLError as err:
         raise ConfigError(f"override {text!r}: cannot read the value: {err}") from None
     return path, parsed
@@ -244,42 +272,54 @@ def builtin_configs() -> list[str]:
     return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
 
 
-def load_config(source: str | Path, overrides: list[str] = ()) -> TrainConfig:
-    """A validated config from a YAML file (or a shipped config's name) plus overrides."""
-    path = Path(source)
-    if not path.is_file():
-        shipped = CONFIG_DIR / f"{source}.yaml"
-        if not shipped.is_file():
-            raise ConfigError(
-                f"config {source} is neither a file nor a shipped config "
-                f"({', '.join(builtin_configs())})"
-            )
-        path = shipped
+def _find(source: str | Path, relative_to: Path | None = None) -> Path:
+    """A config file: a path (relative to the including file first) or a shipped name."""
+    candidates = [Path(source)]
+    if relative_to is not None:
+        candidates.insert(0, relative_to / str(source))
+    candidates.append(CONFIG_DIR / f"{source}.yaml")
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise ConfigError(
+        f"config {source} is neither a file nor a shipped config ({', '.join(builtin_configs())})"
+    )
+
+
+def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """base with update laid over it; mappings merge key by key, anything else replaces."""
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def read_raw(source: str | Path, _seen: tuple[Path, ...] = (), _relative: Path | None = None):
+    """A config file's plain data with its `extends:` chain resolved (no validation)."""
+    path = _find(source, _relative).resolve()
+    if path in _seen:
+        chain = " -> ".join(str(p.name) for p in (*_seen, path))
+        raise ConfigError(f"extends: a config includes itself ({chain})")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = read_yaml(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
-    return from_dict(apply_overrides(raw, list(overrides)))
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a config must be a mapping, got {type(raw).__name__}")
+    parent = raw.pop("extends", None)
+    if parent is None:
+        return raw
+    if not isinstance(parent, str):
+        raise ConfigError(f"{path}: extends: expected a config name or path, got {parent!r}")
+    return merge(read_raw(parent, (*_seen, path), path.parent), raw)
 
 
-def replace(config: TrainConfig, **sections: dict[str, Any]) -> TrainConfig:
-    """A copy with some section fields replaced, e.g. replace(c, run={"resume": "latest"})."""
-    raw = config.to_dict()
-    for name, values in sections.items():
-        raw[name] = {**raw[name], **values} if isinstance(raw[name], dict) else values
-    return from_dict(raw)
+def load_config(source: str | Path, overrides: list[str] = ()) -> TrainConfig:
+    """A validated config from a YAML file (or a shipped config's name) plus overrides.
 
-
-__all__ = [
-    "ConfigError",
-    "DataConfig",
-    "OptimConfig",
-    "RunConfig",
-    "TrainConfig",
-    "apply_overrides",
-    "builtin_configs",
-    "from_dict",
-    "load_config",
-    "parse_override",
-    "replace",
-]
+    A file may start from another with `extends: NAME_OR_PATH`; its own keys are laid over.
+    """
+    return from_dict(apply_overrides(read_raw(source), list(overrides)))

@@ -13,6 +13,26 @@ from segan.data.synthfaces import SynthFaces
 from segan.train.config import ConfigError, DataConfig
 
 DATASETS = ("synthfaces",)
+# Datasets the shipped paper configs name; their readers come with segan.data's dataset module.
+PAPER_DATASETS = ("affectnet", "rafd", "kdef", "celebamaskhq")
+
+
+def check_data(config: DataConfig) -> None:
+    """Stop before any work when the data a config names cannot be trained on here."""
+    for key, name in (
+        ("data.dataset", config.dataset),
+        ("data.parser_dataset", config.parser_dataset),
+    ):
+        if name is None or name in DATASETS:
+            continue
+        if name in PAPER_DATASETS:
+            raise ConfigError(
+                f"{key}: {name!r} is a paper dataset whose reader this version of segan does "
+                f"not have yet; train on {', '.join(DATASETS)} (e.g. {key}=synthfaces)"
+            )
+        raise ConfigError(
+            f"{key}: unknown dataset {name!r}; known: {', '.join(DATASETS + PAPER_DATASETS)}"
+        )
 
 
 class SynthFacesSource:
@@ -55,9 +75,5 @@ def make_source(
     config: DataConfig, batch_size: int, grad_accum: int, rank: int, world: int, device
 ) -> SynthFacesSource:
     """The batch source a data config names."""
-    if config.dataset != "synthfaces":
-        raise ConfigError(
-            f"data.dataset: {config.dataset!r} cannot be trained on yet; available: "
-            f"{', '.join(DATASETS)}"
-        )
+    check_data(config)
     return SynthFacesSource(config, batch_size, grad_accum, rank, world, device)

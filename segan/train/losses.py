@@ -92,8 +92,26 @@ def ohem_segmentation(
     return hard.mean()
 
 
-def finite_or_raise(terms: dict[str, torch.Tensor], step: int) -> None:
-    """Stop a run whose loss is not finite, naming the step and the term."""
-    for name, value in terms.items():
-        if not torch.isfinite(value).all():
-            raise FloatingPointError(f"loss term {name!r} is {float(value)} at step {step}")
+def first_nonfinite(terms: dict[str, torch.Tensor]) -> str | None:
+    """The name of the first term that is NaN or infinite, or None (one device sync)."""
+    names = list(terms)
+    ok = torch.stack([torch.isfinite(terms[k].detach()).all() for k in names])
+    if bool(ok.all()):
+        return None
+    return names[int((~ok).nonzero()[0])]
+
+
+def finite_or_raise(terms: dict[str, torch.Tensor], step: int, reduce=None) -> None:
+    """Stop a run whose loss is not finite, naming the step and the term.
+
+    `reduce` (sum over processes) makes every rank of a distributed run stop together, so
+    no rank is left waiting in a gradient all-reduce.
+    """
+    bad = first_nonfinite(terms)
+    if reduce is not None:
+        device = next(iter(terms.values())).device
+        flag = torch.tensor([0.0 if bad is None else 1.0], device=device)
+        if float(reduce(flag)) > 0 and bad is None:
+            raise FloatingPointError(f"a loss term is not finite on another process at step {step}")
+    if bad is not None:
+        raise FloatingPointError(f"loss term {bad!r} is {float(terms[bad])} at step {step}")

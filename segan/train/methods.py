@@ -71,7 +71,6 @@ class Task:
     LOSS: ClassVar[dict[str, float]] = {}
     architecture = ""
     find_unused_parameters = False
-    broadcast_buffers = True
     gan = True
 
     def __init__(self, config: TrainConfig):
@@ -408,6 +407,7 @@ def hierarchy_d_loss(
         gp = L.gradient_penalty(critic, real, fk, s.scale, s.inv_scale)
         total = total + weight * (adv + w["cls"] * cls + w["gp"] * gp)
         terms[f"d_adv_{name}"], terms[f"gp_{name}"] = adv.detach(), gp.detach()
+        terms[f"d_cls_{name}"] = cls.detach()
     return total, terms
 
 
@@ -432,7 +432,7 @@ def hierarchy_g_loss(
         weight = 1.0 if name == "global" else w["local"] / (len(out) - 1)
         adv, cls = L.wasserstein_g(score), L.classification(logits, b["target"])
         total = total + weight * (adv + w["cls"] * cls)
-        terms[f"g_adv_{name}"] = adv.detach()
+        terms[f"g_adv_{name}"], terms[f"g_cls_{name}"] = adv.detach(), cls.detach()
     rec_loss = L.l1(rec, b["image"])
     terms["rec"] = rec_loss.detach()
     return total + w["rec"] * rec_loss, terms
@@ -480,7 +480,6 @@ class SegHGANTask(HierarchyTask):
         "seg": 1.0,  # cross-entropy of the parser on labelled masks, in every parser update
         "parser_gan": 1.0,  # scale of the GAN gradient that reaches the parser
     }
-    broadcast_buffers = False  # the parser's batch-norm statistics are frozen (no buffers move)
 
     def model_kwargs(self) -> dict:
         kwargs = dict(self.config.model)

@@ -7,6 +7,7 @@ to a Hub repo id, or copies it into a local folder (a Hub-layout stand-in, used 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import shutil
@@ -67,11 +68,62 @@ def is_local_target(target: str) -> bool:
     return target.startswith(("/", "./", "../", "file://")) or Path(target).is_dir()
 
 
-def push(model_dir: str | Path, target: str) -> str:
-    """Publish a model folder: to a Hub repo id, or into a local folder (file://, a path)."""
-    model_dir = Path(model_dir)
+def _check_model_folder(model_dir: Path) -> None:
     if not (model_dir / "config.json").is_file() or not (model_dir / "model.safetensors").is_file():
         raise FileNotFoundError(f"{model_dir} is not a segan model folder (config + weights)")
+
+
+def _check_repo_id(repo_id: str) -> None:
+    parts = repo_id.split("/")
+    if len(parts) != 2 or not all(parts) or any(c.isspace() for c in repo_id):
+        raise ValueError(f"{repo_id!r} is not a Hub repo id (expected user/name)")
+
+
+def publish_to_cache(model_dir: str | Path, repo_id: str, cache_dir: str | Path) -> Path:
+    """Write a model folder into a Hugging Face cache as revision `main` of `repo_id`.
+
+    The layout is the one `hf_hub_download` reads (blobs, snapshots/<commit>, refs/main), so
+    `segan.load(repo_id)` with `HF_HUB_CACHE=cache_dir HF_HUB_OFFLINE=1` finds it: a way to
+    seed air-gapped machines, and the offline stand-in for an upload in tests.
+    """
+    model_dir = Path(model_dir)
+    _check_model_folder(model_dir)
+    _check_repo_id(repo_id)
+    files = sorted(f for f in model_dir.iterdir() if f.is_file())
+    root = Path(cache_dir) / ("models--" + repo_id.replace("/", "--"))
+    commit = hashlib.sha1()
+    blobs = {}
+    for f in files:
+        digest = hashlib.sha256(f.read_bytes()).hexdigest()
+        blobs[f.name] = digest
+        commit.update(f"{f.name}\0{digest}\n".encode())
+    sha = commit.hexdigest()
+    snapshot = root / "snapshots" / sha
+    (root / "blobs").mkdir(parents=True, exist_ok=True)
+    snapshot.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        blob = root / "blobs" / blobs[f.name]
+        if not blob.exists():
+            shutil.copy2(f, blob)
+        link = snapshot / f.name
+        if link.exists() or link.is_symlink():
+            link.unlink()
+        try:
+            link.symlink_to(Path("..", "..", "blobs", blobs[f.name]))
+        except OSError:  # no symlinks (some Windows setups): the cache then holds copies
+            shutil.copy2(f, link)
+    (root / "refs").mkdir(exist_ok=True)
+    (root / "refs" / "main").write_text(sha)
+    return snapshot
+
+
+def push(model_dir: str | Path, target: str, cache_dir: str | Path | None = None) -> str:
+    """Publish a model folder: to a Hub repo id, into a local folder (file://, a path), or,
+    with `cache_dir`, into a local Hugging Face cache under the repo id."""
+    model_dir = Path(model_dir)
+    _check_model_folder(model_dir)
+    if cache_dir is not None:
+        return str(publish_to_cache(model_dir, target, cache_dir))
     if is_local_target(target):
         dest = Path(target.removeprefix("file://"))
         dest.mkdir(parents=True, exist_ok=True)
@@ -79,12 +131,13 @@ def push(model_dir: str | Path, target: str) -> str:
             if f.is_file():
                 shutil.copy2(f, dest / f.name)
         return str(dest)
+    _check_repo_id(target)
     from huggingface_hub import HfApi, constants
 
     if constants.HF_HUB_OFFLINE:
         raise RuntimeError(
             f"cannot push to the Hub repo {target!r}: HF_HUB_OFFLINE is set. Push later with "
-            f"`segan push {model_dir.parent} {target}` or give a local folder"
+            f"`segan push {model_dir.parent} {target}`, or give a local folder"
         )
     api = HfApi()
     api.create_repo(target, exist_ok=True)

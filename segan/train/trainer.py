@@ -26,22 +26,38 @@ from PIL import Image
 from torch import nn
 
 from segan.train.config import ConfigError, TrainConfig
-from segan.train.data import make_source
+from segan.train.data import check_data, make_source
 from segan.train.losses import finite_or_raise
 from segan.train.methods import Step, Task, make_task
 
 
 class TrainState:
-    """The step counter, checkpointed with the rest."""
+    """The step counter and the loss sums of the current log interval, checkpointed with the
+    rest so that a resumed run logs exactly what an uninterrupted one does."""
 
     def __init__(self) -> None:
         self.step = 0
+        self.sums: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, terms: dict[str, float]) -> None:
+        for k, v in terms.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v
+            self.counts[k] = self.counts.get(k, 0) + 1
+
+    def means(self) -> dict[str, float]:
+        """Each term's mean over the steps since the last log record; starts a new interval."""
+        out = {k: self.sums[k] / self.counts[k] for k in self.sums}
+        self.sums, self.counts = {}, {}
+        return out
 
     def state_dict(self) -> dict:
-        return {"step": self.step}
+        return {"step": self.step, "sums": dict(self.sums), "counts": dict(self.counts)}
 
     def load_state_dict(self, state: dict) -> None:
         self.step = int(state["step"])
+        self.sums = dict(state.get("sums", {}))
+        self.counts = dict(state.get("counts", {}))
 
 
 class EMA(nn.Module):
@@ -103,17 +119,18 @@ class Trainer:
 
     def __init__(self, config: TrainConfig):
         self.config = config
-        self.task: Task = make_task(config)  # config errors surface before any work
+        check_data(config.data)  # config errors surface before any work
+        self.task: Task = make_task(config)
         self.run_dir = Path(config.run.output_dir)
-        ddp = DistributedDataParallelKwargs(
-            find_unused_parameters=self.task.find_unused_parameters,
-            broadcast_buffers=self.task.broadcast_buffers,
-        )
+        ddp = DistributedDataParallelKwargs(find_unused_parameters=self.task.find_unused_parameters)
         # Accelerate keeps one process-wide state and refuses a second Accelerator with other
         # settings; a fresh Trainer (a notebook, a test, a sweep) starts from its own config.
         # The process group (PartialState) is kept.
         AcceleratorState._reset_state(reset_partial_state=False)
         self.accelerator = Accelerator(
+            # On a machine without an accelerator, Accelerate only sets up a multi-process
+            # (gloo) run under torchrun when told it is a CPU run.
+            cpu=config.run.cpu or not torch.accelerator.is_available(),
             mixed_precision=config.run.mixed_precision,
             project_config=ProjectConfiguration(project_dir=str(self.run_dir)),
             kwargs_handlers=[ddp],
@@ -122,6 +139,8 @@ class Trainer:
         set_seed(config.run.seed)  # identical initial weights on every process
         try:
             nets = self.task.build()
+        except ConfigError:
+            raise
         except (ValueError, TypeError) as err:
             raise ConfigError(f"cannot build the {config.method} networks: {err}") from None
         self.names = list(nets)
@@ -162,6 +181,24 @@ class Trainer:
         if not path.is_dir():
             raise ConfigError(f"run.resume: checkpoint {path} does not exist")
         self.accelerator.load_state(str(path))
+        if self.accelerator.is_main_process:
+            self._drop_metrics_after(self.state.step)
+
+    def _drop_metrics_after(self, step: int) -> None:
+        """Forget log records a crashed session wrote past the checkpoint it resumes from."""
+        log = self.run_dir / "metrics.jsonl"
+        if not log.is_file():
+            return
+        lines = log.read_text().splitlines()
+        kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
+        if len(kept) != len(lines):
+            log.write_text("".join(line + "\n" for line in kept))
+
+    def _reduce(self, flag: torch.Tensor) -> torch.Tensor | None:
+        """Sum a flag over processes (None on a single process: nothing to agree on)."""
+        if self.accelerator.num_processes == 1:
+            return flag
+        return self.accelerator.reduce(flag, reduction="sum")
 
     def _scale(self):
         scaler = getattr(self.accelerator, "scaler", None)
@@ -191,7 +228,8 @@ class Trainer:
                 with acc.autocast():
                     s = Step(self.nets, batch, self.task.weights, step, scale, inv_scale)
                     loss, phase_terms = phase.loss(s)
-                finite_or_raise({"total": loss.detach(), **phase_terms}, step)
+                named = {**phase_terms, f"{phase.name} total": loss.detach()}
+                finite_or_raise(named, step, self._reduce)
                 acc.backward(loss / accum)
             for k, v in phase_terms.items():
                 terms[k] = terms.get(k, 0.0) + float(v) / accum
@@ -220,11 +258,12 @@ class Trainer:
                             self.ema.update(acc.unwrap_model(self.nets[self.published_role]))
                 self.state.step = step + 1
                 n_window += config.optim.batch_size * config.optim.grad_accum * acc.num_processes
-                for k, v in terms.items():
+                self.state.add(terms)
+                for k, v in terms.items():  # the progress bar shows smoothed terms
                     window[k] = v if k not in window else 0.9 * window[k] + 0.1 * v
                 if (step + 1) % config.run.log_every == 0 or step + 1 == config.optim.steps:
                     rate = n_window / max(time.perf_counter() - t_window, 1e-9)
-                    self._log(step + 1, window, rate)
+                    self._log(step + 1, self.state.means(), rate)
                     t_window, n_window = time.perf_counter(), 0
                     if progress is not None:
                         progress.set_postfix(

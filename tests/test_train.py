@@ -1,0 +1,469 @@
+"""The trainer: configs, every method in fp32 and bf16, exact resume, two-process DDP, NaN stops,
+Ctrl-C, model folders, publishing (offline)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+import segan
+from segan.cli import main as cli
+from segan.data.synthfaces import SynthFaces
+from segan.train import losses as L
+from segan.train.config import ConfigError, builtin_configs, load_config, read_yaml
+from segan.train.data import check_data
+from segan.train.methods import make_task
+from segan.train.trainer import Trainer, checkpoints, lr_factor, train
+
+ROOT = Path(__file__).resolve().parents[1]
+D4 = ["discriminator.conv_dim=8", "discriminator.repeat_num=4"]
+HD = [
+    "discriminator.conv_dim=4",
+    "discriminator.repeat_num=4",
+    "discriminator.local_conv_dim=4",
+    "discriminator.local_repeat_num=3",
+]
+HG = ["model.global_conv_dim=8", "model.global_repeat=1", "model.local_conv_dim=4"]
+# Tiny widths per shipped SynthFaces config (the recipes stay the papers').
+TINY = {
+    "stargan_synthfaces": ["model.conv_dim=8", "model.repeat_num=1", *D4],
+    "sargan_synthfaces": ["model.conv_dim=8", *D4],
+    "ganimation_synthfaces": ["model.conv_dim=8", "model.repeat_num=1", *D4],
+    "finegrained_synthfaces": ["model.ngf=4", *D4],
+    "seghgan_bisenet_synthfaces": [
+        "model.parser={architecture: bisenet, base_width: 8}",
+        *HG,
+        "model.local_repeat=1",
+        *HD,
+    ],
+    "seghgan_unet_synthfaces": [
+        "model.parser={architecture: unet, base_width: 4}",
+        *HG,
+        "model.local_repeat=1",
+        *HD,
+    ],
+    "boxhgan_synthfaces": [*HG, "model.local_repeat=1", "model.crop_size=8", *HD],
+    "bisenet_synthfaces": ["model.base_width=8"],
+    "unet_synthfaces": ["model.base_width=4"],
+    "classifier_synthfaces": [],
+    "regressor_synthfaces": [],
+}
+COMMON = [
+    "data.resolution=32",
+    "optim.batch_size=2",
+    "optim.n_critic=2",
+    "run.log_every=1",
+    "run.progress=false",
+]
+
+
+def tiny(name: str, out: Path, *extra: str, steps: int = 3):
+    """A shipped config at 32 px and tiny widths, writing to `out`."""
+    return load_config(
+        name,
+        [
+            *COMMON,
+            *TINY[name],
+            f"optim.steps={steps}",
+            "run.sample_every=0",
+            "run.checkpoint_every=0",
+            f"run.output_dir={out}",
+            *extra,
+        ],
+    )
+
+
+def metrics(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def weights(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(folder / "model.safetensors")
+
+
+# --- configs -------------------------------------------------------------------------------
+
+
+def test_every_shipped_config_validates_and_names_its_data():
+    names = builtin_configs()
+    assert len(names) >= 27
+    for name in names:
+        config = load_config(name)
+        make_task(config)  # model kwargs and loss terms are checked against the method
+        if config.data.dataset == "synthfaces":
+            check_data(config.data)
+        else:  # paper datasets are configured but need their readers
+            with pytest.raises(ConfigError, match=config.data.dataset):
+                check_data(config.data)
+
+
+def test_paper_configs_extend_the_synthfaces_recipes():
+    rafd = load_config("stargan_rafd")
+    synth = load_config("stargan_synthfaces")
+    assert rafd.data.dataset == "rafd" and rafd.run.output_dir == "runs/stargan-rafd"
+    assert rafd.loss == synth.loss == {"gp": 10, "cls": 1, "rec": 10}
+    assert (rafd.optim.lr_g, rafd.optim.n_critic, rafd.optim.betas) == (1e-4, 5, [0.5, 0.999])
+    seg = load_config("seghgan_unet_affectnet")
+    assert seg.data.parser_dataset == "celebamaskhq" and seg.model["parser"] == {
+        "architecture": "unet"
+    }
+
+
+def test_yaml_values_read_as_users_write_them():
+    assert read_yaml("[1e-4, 2e5, 1.0e-3, 12, 1e]") == [1e-4, 2e5, 1e-3, 12, "1e"]
+    c = load_config("stargan_synthfaces", ["optim.lr_g=2e-4", "run.mixed_precision=no"])
+    assert c.optim.lr_g == 2e-4 and c.run.mixed_precision == "no"
+    c = load_config("stargan_synthfaces", ["optim.steps=7", "loss.rec=5", "model.conv_dim=16"])
+    assert (c.optim.steps, c.loss["rec"], c.model["conv_dim"]) == (7, 5, 16)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("optim.lr=1", r"unknown key optim\.lr "),
+        ("optim.steps=abc", r"optim\.steps: expected int"),
+        ("optim.steps=0", r"optim\.steps: must be positive"),
+        ("optim.betas=[0.5]", r"optim\.betas"),
+        ("optim.lr_g=.inf", r"optim\.lr_g: must be positive and finite"),
+        ("run.mixed_precision=fp8", r"run\.mixed_precision"),
+        ("loss.bogus=1", r"loss\.bogus: not a loss term of stargan"),
+        ("loss.rec=-1", r"loss\.rec: a finite non-negative number"),
+        ("model.bogus=1", r"model\.bogus: not an argument of StarGAN "),
+        ("discriminator.depth=3", r"discriminator\.depth: not an argument"),
+        ("data.dataset=imagenet", r"data\.dataset: unknown dataset 'imagenet'"),
+        ("data.dataset=affectnet", r"data\.dataset: 'affectnet' is a paper dataset"),
+        ("optim", r"must look like key\.sub=value"),
+        ("colour=red", r"unknown key colour"),
+    ],
+)
+def test_bad_configs_stop_before_any_work(tmp_path, override, message):
+    out = tmp_path / "run"
+    with pytest.raises(ConfigError, match=message):
+        Trainer(load_config("stargan_synthfaces", [f"run.output_dir={out}", override]))
+    assert not out.exists()
+
+
+def test_config_files_report_their_problems(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("method: stargan\noptim: {steps: [\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: not valid YAML"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="neither a file nor a shipped config"):
+        load_config("stargan_mars")
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    a.write_text("extends: b.yaml\nmethod: stargan\n")
+    b.write_text("extends: a.yaml\n")
+    with pytest.raises(ConfigError, match="includes itself"):
+        load_config(a)
+    b.write_text("extends: stargan_synthfaces\noptim: {steps: 9}\n")
+    c = load_config(a)
+    assert c.optim.steps == 9 and c.loss["rec"] == 10  # local keys over the shipped recipe
+
+
+def test_train_cli_reports_config_errors_with_exit_code_2(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli(["train", "stargan_synthfaces", f"run.output_dir={out}", "optim.n_critic=x"]) == 2
+    assert "optim.n_critic: expected int" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_schedules():
+    c = load_config("stargan_synthfaces", ["optim.steps=100", "optim.decay_start=50"])
+    assert [lr_factor(s, c) for s in (0, 49, 50, 75)] == [1.0, 1.0, 1.0, 0.5]
+    assert lr_factor(99, c) == pytest.approx(0.02)
+    c = load_config("bisenet_synthfaces", ["optim.steps=100", "optim.warmup=10"])
+    assert lr_factor(0, c) == pytest.approx(0.1 * 1.0)
+    assert lr_factor(50, c) == pytest.approx(0.5**0.9)
+    c = load_config("sargan_synthfaces", ["optim.steps=100"])
+    assert {lr_factor(s, c) for s in range(100)} == {1.0}
+
+
+def test_gradient_penalty_is_unchanged_by_fp16_loss_scaling():
+    torch.manual_seed(0)
+    critic = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Tanh(), torch.nn.Flatten())
+    real, fake = torch.randn(4, 3, 8, 8), torch.randn(4, 3, 8, 8)
+    torch.manual_seed(1)
+    plain = L.gradient_penalty(lambda x: critic(x).sum(1), real, fake)
+    torch.manual_seed(1)
+    scaled = L.gradient_penalty(
+        lambda x: critic(x).sum(1), real, fake, lambda t: t * 65536.0, 1 / 65536.0
+    )
+    assert plain > 0 and torch.allclose(plain, scaled, rtol=1e-5)
+    plain.backward()  # the penalty trains the critic (create_graph)
+    assert critic[0].weight.grad.abs().sum() > 0
+
+
+# --- every method trains --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("precision", ["no", "bf16"])
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_every_method_trains_a_few_steps(tmp_path, name, precision):
+    out = tmp_path / "run"
+    config = tiny(name, out, f"run.mixed_precision={precision}", "run.sample_every=3")
+    trainer = Trainer(config)
+    role = trainer.published_role
+    before = {
+        k: v.clone()
+        for k, v in trainer.accelerator.unwrap_model(trainer.nets[role]).state_dict().items()
+    }
+    model_dir = trainer.fit()
+    records = metrics(out)
+    assert [r["step"] for r in records] == [1, 2, 3]
+    meta = ("step", "time", "images_per_s", "lr")
+    terms = [(k, v) for r in records for k, v in r.items() if k not in meta]
+    assert terms, "no loss terms logged"
+    assert all(math.isfinite(v) for _, v in terms), terms
+    after = trainer.accelerator.unwrap_model(trainer.nets[role]).state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before), "no parameter moved"
+    model = segan.load(model_dir)
+    assert model.config["architecture"] == make_task(config).architecture
+    card = (model_dir / "README.md").read_text()
+    assert make_task(config).paper.split(",")[0] in card and f"method: {config.method}" in card
+    assert (out / "config.yaml").is_file() and (model_dir / "training_config.yaml").is_file()
+    assert load_config(out / "config.yaml").to_dict() == config.to_dict()
+    samples = sorted((out / "samples").glob("*.png")) if (out / "samples").exists() else []
+    if trainer.task.samples(model, trainer.source.fixed(1)) is not None:
+        assert [p.name for p in samples] == ["step_0000003.png"]
+        assert min(Image.open(samples[0]).size) >= 32
+
+
+def test_published_model_edits_like_the_trained_ema(tmp_path):
+    model_dir = train(tiny("stargan_synthfaces", tmp_path / "run", "optim.ema=0.5"))
+    model = segan.load(model_dir)
+    x = SynthFaces("test", 8, 32).batch(range(2))["image"]
+    c = torch.eye(8)[[3, 5]]
+    edit = model(x, c)
+    assert edit.shape == x.shape and edit.abs().max() <= 1
+    card = (model_dir / "README.md").read_text()
+    assert "stargan" in card.lower() and "3 steps" in card and "synthfaces" in card
+
+
+def test_gradient_accumulation_runs_and_counts_images(tmp_path):
+    out = tmp_path / "run"
+    train(tiny("sargan_synthfaces", out, "optim.grad_accum=2"))
+    records = metrics(out)
+    assert len(records) == 3 and all(math.isfinite(r["g_cls"]) for r in records if "g_cls" in r)
+
+
+# --- checkpoints, resume, failures ------------------------------------------------------------
+
+
+def _resume_matches(tmp_path: Path, name: str, *extra: str) -> None:
+    args = [*extra, "optim.decay_start=2", "run.checkpoint_every=2"]
+    full = tiny(name, tmp_path / "full", *args, steps=5)
+    train(full)
+    part = tiny(name, tmp_path / "part", *args, "run.stop_after=3", steps=5)
+    train(part)
+    assert [p.name for p in checkpoints(tmp_path / "part")] == ["step_0000002", "step_0000003"]
+    # a new process would rebuild everything from the config; so does a new Trainer
+    resumed = tiny(name, tmp_path / "part", *args, "run.resume=latest", steps=5)
+    train(resumed)
+    a, b = tmp_path / "full", tmp_path / "part"
+    wa, wb = weights(a / "model"), weights(b / "model")
+    assert wa.keys() == wb.keys()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa), "resumed weights differ"
+    # every network of the last state (critic and optimiser moments included)
+    for f in sorted((a / "checkpoints" / "step_0000005").glob("*.safetensors")):
+        sa, sb = load_file(f), load_file(b / "checkpoints" / "step_0000005" / f.name)
+        assert all(torch.equal(sa[k], sb[k]) for k in sa), f.name
+    la = [r for r in metrics(a) if r["step"] > 3]
+    lb = [r for r in metrics(b) if r["step"] > 3]
+    drop = {"time", "images_per_s"}
+    strip = [{k: v for k, v in r.items() if k not in drop} for r in la]
+    assert strip == [{k: v for k, v in r.items() if k not in drop} for r in lb]
+
+
+@pytest.mark.parametrize("name", ["stargan_synthfaces", "seghgan_bisenet_synthfaces"])
+def test_stopped_and_resumed_run_is_bit_identical(tmp_path, name):
+    _resume_matches(tmp_path, name)
+
+
+def test_checkpoints_rotate_and_resume_latest_without_any_starts_fresh(tmp_path, capsys):
+    out = tmp_path / "run"
+    train(
+        tiny(
+            "unet_synthfaces",
+            out,
+            "run.checkpoint_every=1",
+            "run.keep_checkpoints=2",
+            "run.resume=latest",
+            steps=4,
+        )
+    )
+    assert "no checkpoint in" in capsys.readouterr().out
+    assert [p.name for p in checkpoints(out)] == ["step_0000003", "step_0000004"]
+    with pytest.raises(ConfigError, match="does not exist"):
+        train(tiny("unet_synthfaces", out, f"run.resume={out / 'checkpoints' / 'step_9'}"))
+
+
+def test_nan_loss_stops_with_step_and_term_and_saves_nothing_after(tmp_path, capsys):
+    out = tmp_path / "run"
+    blowup = [
+        "optim.lr_g=1e4",
+        "optim.lr_d=1e4",
+        "run.checkpoint_every=1",
+        "run.keep_checkpoints=50",
+    ]
+    with pytest.raises(FloatingPointError) as err:
+        train(tiny("stargan_synthfaces", out, *blowup, steps=30))
+    message = str(err.value)
+    step = int(message.rsplit("at step ", 1)[1])
+    assert "loss term '" in message and ("nan" in message or "inf" in message)
+    saved = [int(p.name.split("_")[1]) for p in checkpoints(out)]
+    assert saved == list(range(1, step + 1))  # the states before the bad step, none after
+    assert not (out / "model").exists()
+    assert "No checkpoint was written after it" in capsys.readouterr().err
+
+
+def test_ctrl_c_says_how_to_resume(tmp_path):
+    out = tmp_path / "run"
+    args = [*COMMON, *TINY["stargan_synthfaces"], "optim.steps=100000", "run.checkpoint_every=2"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "segan.train", "stargan_synthfaces", *args, f"run.output_dir={out}"],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while not checkpoints(out) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "interrupted at step" in stderr and "run.resume=latest" in stderr
+    assert "Traceback" not in stderr and checkpoints(out)
+
+
+# --- distributed ---------------------------------------------------------------------------
+
+
+def _torchrun(args: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", *args]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+@pytest.mark.parametrize("name", ["stargan_synthfaces", "seghgan_bisenet_synthfaces"])
+def test_two_process_ddp_ranks_end_identical(tmp_path, name):
+    overrides = [*COMMON, *TINY[name], "optim.steps=3", "optim.grad_accum=2"]
+    overrides += [
+        "run.checkpoint_every=0",
+        "run.sample_every=0",
+        f"run.output_dir={tmp_path / 'run'}",
+    ]
+    done = _torchrun([str(ROOT / "tests" / "_ddp_worker.py"), str(tmp_path), name, *overrides])
+    assert done.returncode == 0, done.stderr[-3000:]
+    r0, r1 = (json.loads((tmp_path / f"rank{i}.json").read_text()) for i in (0, 1))
+    assert r0["num_processes"] == r1["num_processes"] == 2
+    assert r0["distributed_type"].endswith("MULTI_CPU") and r0["backend"] == "gloo"
+    assert r0["first_batch"] != r1["first_batch"], "both ranks trained on the same faces"
+    assert r0["initial"] == r1["initial"]
+    assert r0["final"] == r1["final"] and r0["ema"] == r1["ema"]
+    assert r0["final"] != r0["initial"]
+
+
+def test_train_module_under_torchrun_publishes_one_model(tmp_path):
+    out = tmp_path / "run"
+    name = "unet_synthfaces"
+    args = [
+        *COMMON,
+        *TINY[name],
+        "optim.steps=2",
+        "run.checkpoint_every=1",
+        f"run.output_dir={out}",
+    ]
+    done = _torchrun(["-m", "segan.train", name, *args])
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("model written to") == 1  # the main process reports
+    assert len(metrics(out)) == 2
+    card = (out / "model" / "README.md").read_text()
+    assert "2 process(es)" in card and "MULTI_CPU" in card
+    assert [p.name for p in checkpoints(out)] == ["step_0000001", "step_0000002"]
+
+
+# --- publishing ----------------------------------------------------------------------------
+
+
+def test_push_to_a_local_folder_at_the_end_of_a_run(tmp_path):
+    dest = tmp_path / "published"
+    model_dir = train(tiny("sargan_synthfaces", tmp_path / "run", f"run.push_to_hub={dest}/"))
+    assert sorted(p.name for p in dest.iterdir()) == sorted(p.name for p in model_dir.iterdir())
+    a, b = weights(model_dir), weights(dest)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert type(segan.load(dest)).__name__ == type(segan.load(model_dir)).__name__
+
+
+def test_segan_push_into_a_hub_cache_loads_by_repo_id_offline(tmp_path, capsys):
+    run = tmp_path / "run"
+    train(tiny("stargan_synthfaces", run))
+    cache = tmp_path / "hub"
+    assert cli(["push", str(run), "acme/stargan-tiny", "--cache", str(cache)]) == 0
+    assert "pushed" in capsys.readouterr().out
+    code = (
+        "import segan, torch\n"
+        "from safetensors.torch import load_file\n"
+        "m = segan.load('acme/stargan-tiny')\n"
+        f"ref = load_file({str(run / 'model' / 'model.safetensors')!r})\n"
+        "print(type(m).__name__, all(torch.equal(v, ref[k]) for k, v in m.state_dict().items()))\n"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cache)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "StarGAN True"
+    assert cli(["push", str(run), "not a repo", "--cache", str(cache)]) == 2
+
+
+def test_push_to_a_repo_id_honours_hf_hub_offline(tmp_path):
+    run = tmp_path / "run"
+    train(tiny("unet_synthfaces", run, steps=1))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    cmd = [sys.executable, "-m", "segan", "push", str(run), "acme/unet-tiny"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "HF_HUB_OFFLINE" in done.stderr and "acme/unet-tiny" in done.stderr
+    assert "Traceback" not in done.stderr
+    missing = subprocess.run(
+        [*cmd[:4], str(tmp_path / "nothing"), "x/y"], env=env, capture_output=True, text=True
+    )
+    assert missing.returncode == 2 and "not a segan model folder" in missing.stderr
+
+
+def test_push_to_a_repo_id_uploads_the_model_folder(tmp_path, monkeypatch):
+    """The online path, with the Hub client replaced by a recorder (no network in tests)."""
+    import huggingface_hub
+
+    from segan.train import publish
+
+    run = tmp_path / "run"
+    model_dir = train(tiny("unet_synthfaces", run, steps=1))
+    calls = []
+
+    class Recorder:
+        def create_repo(self, repo_id, exist_ok=False):
+            calls.append(("create_repo", repo_id, exist_ok))
+
+        def upload_folder(self, repo_id, folder_path, commit_message):
+            files = sorted(p.name for p in Path(folder_path).iterdir())
+            calls.append(("upload_folder", repo_id, files))
+            return "https://huggingface.co/acme/unet-tiny/commit/0"
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", Recorder)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    where = publish.push(model_dir, "acme/unet-tiny")
+    assert where.endswith("/commit/0")
+    assert calls == [
+        ("create_repo", "acme/unet-tiny", True),
+        ("upload_folder", "acme/unet-tiny", sorted(p.name for p in model_dir.iterdir())),
+    ]
