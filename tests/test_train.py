@@ -24,7 +24,7 @@ from segan.train import losses as L
 from segan.train.config import ConfigError, builtin_configs, load_config, read_yaml
 from segan.train.data import check_data
 from segan.train.methods import make_task
-from segan.train.trainer import Trainer, checkpoints, lr_factor, train
+from segan.train.trainer import EMA, Trainer, checkpoints, lr_factor, train
 
 ROOT = Path(__file__).resolve().parents[1]
 D4 = ["discriminator.conv_dim=8", "discriminator.repeat_num=4"]
@@ -467,3 +467,21 @@ def test_push_to_a_repo_id_uploads_the_model_folder(tmp_path, monkeypatch):
         ("create_repo", "acme/unet-tiny", True),
         ("upload_folder", "acme/unet-tiny", sorted(p.name for p in model_dir.iterdir())),
     ]
+
+
+def test_ema_warms_up_then_follows_slowly():
+    net = torch.nn.Linear(2, 1, bias=False)
+    torch.nn.init.zeros_(net.weight)
+    ema = EMA(net, decay=0.999)
+    torch.nn.init.ones_(net.weight)
+    ema.update(net)  # first update: decay (1 + 0) / 10 = 0.1
+    assert torch.allclose(ema.model.weight, torch.full((1, 2), 0.9))
+    for _ in range(10_000):  # (1 + n) / (10 + n) passes 0.999 at n = 8991
+        ema.update(net)
+    assert int(ema.updates) == 10_001 and torch.allclose(ema.model.weight, torch.ones(1, 2))
+    state = ema.state_dict()
+    assert "updates" in state  # checkpointed with the run, so resumed runs average alike
+    with torch.no_grad():
+        net.weight.fill_(2.0)
+    ema.update(net)  # late updates move by 1 - 0.999
+    assert torch.allclose(ema.model.weight, torch.full((1, 2), 1.001))

@@ -61,19 +61,27 @@ class TrainState:
 
 
 class EMA(nn.Module):
-    """An exponential moving average of a network's parameters (buffers copied)."""
+    """An exponential moving average of a network's parameters (buffers copied).
+
+    The decay warms up as min(decay, (1 + n) / (10 + n)) over the first updates n, so that a
+    short run publishes an average of what it trained rather than mostly its initial weights.
+    """
 
     def __init__(self, model: nn.Module, decay: float):
         super().__init__()
         self.decay = decay
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
+        self.register_buffer("updates", torch.zeros((), dtype=torch.int64))
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
+        n = int(self.updates)
+        decay = min(self.decay, (1 + n) / (10 + n))
         for avg, p in zip(self.model.parameters(), model.parameters(), strict=True):
-            avg.lerp_(p.detach().to(avg.dtype), 1.0 - self.decay)
+            avg.lerp_(p.detach().to(avg.dtype), 1.0 - decay)
         for avg, b in zip(self.model.buffers(), model.buffers(), strict=True):
             avg.copy_(b)
+        self.updates += 1
 
 
 def lr_factor(step: int, config: TrainConfig) -> float:
@@ -236,7 +244,19 @@ class Trainer:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
+    def train_step(self, step: int) -> dict[str, float]:
+        """Every phase whose turn it is at `step`, then the EMA; returns the loss terms."""
+        terms: dict[str, float] = {}
+        for phase in self.task.phases:
+            if step % phase.every == 0:
+                self._phase(phase, step, terms)
+                if phase.name != "d" and self.ema is not None:
+                    self.ema.update(self.accelerator.unwrap_model(self.nets[self.published_role]))
+        self.state.step = step + 1
+        return terms
+
     def fit(self) -> Path:
+        """Train from the start (or the resumed step) to the end, then publish the model."""
         acc, config = self.accelerator, self.config
         self.resume()
         if acc.is_main_process:
@@ -250,13 +270,7 @@ class Trainer:
         try:
             end = min(config.optim.steps, config.run.stop_after or config.optim.steps)
             for step in range(start, end):
-                terms: dict[str, float] = {}
-                for phase in self.task.phases:
-                    if step % phase.every == 0:
-                        self._phase(phase, step, terms)
-                        if phase.name != "d" and self.ema is not None:
-                            self.ema.update(acc.unwrap_model(self.nets[self.published_role]))
-                self.state.step = step + 1
+                terms = self.train_step(step)
                 n_window += config.optim.batch_size * config.optim.grad_accum * acc.num_processes
                 self.state.add(terms)
                 for k, v in terms.items():  # the progress bar shows smoothed terms

@@ -1,0 +1,190 @@
+"""Training throughput of every method at 128 px: images/s in fp32 and bf16, and peak memory.
+
+Usage: python benchmarks/train.py [--batch 16] [--cycles 3] [--methods stargan_synthfaces ...]
+                                   [--out benchmarks/results]
+Each (method, device, precision) runs in a fresh process with the real Trainer and the shipped
+config at its paper widths (batch fixed across methods so rates compare). One warm-up step, then
+`cycles` timed update cycles: a cycle is `n_critic` steps for a GAN (n_critic critic updates and
+one generator update with its EMA) and one step for a parser or evaluator. Rates are medians over
+cycles. Peak memory is the process's peak resident set above its size after imports (CPU), or
+torch's peak allocated memory (CUDA). Writes train.json and train.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+METHODS = [
+    "stargan_synthfaces",
+    "ganimation_synthfaces",
+    "sargan_synthfaces",
+    "finegrained_synthfaces",
+    "seghgan_bisenet_synthfaces",
+    "seghgan_unet_synthfaces",
+    "boxhgan_synthfaces",
+    "bisenet_synthfaces",
+    "unet_synthfaces",
+    "classifier_synthfaces",
+    "regressor_synthfaces",
+]
+
+
+def _rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def measure(name: str, device: str, precision: str, batch: int, cycles: int) -> dict:
+    """Time `cycles` update cycles of one method in this process."""
+    from segan.train.config import load_config
+    from segan.train.trainer import Trainer
+
+    base_rss = _rss_mib()
+    with tempfile.TemporaryDirectory() as out:
+        config = load_config(
+            name,
+            [
+                "data.resolution=128",
+                f"optim.batch_size={batch}",
+                f"run.mixed_precision={precision}",
+                f"run.cpu={str(device == 'cpu').lower()}",
+                f"run.output_dir={out}",
+                "run.progress=false",
+            ],
+        )
+        trainer = Trainer(config)
+        gan = trainer.task.gan
+        cycle = config.optim.n_critic if gan else 1
+        sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+        if device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        trainer.train_step(0)  # warm-up (a generator step too)
+        times = []
+        step = 1
+        for _ in range(cycles):
+            sync()
+            t0 = time.perf_counter()
+            for _ in range(cycle):
+                trainer.train_step(step)
+                step += 1
+            sync()
+            times.append(time.perf_counter() - t0)
+    seconds = statistics.median(times)
+    peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else _rss_mib() - base_rss
+    return {
+        "config": name,
+        "method": config.method,
+        "device": device,
+        "precision": precision,
+        "batch": batch,
+        "steps_per_cycle": cycle,
+        "images_per_s": batch * cycle / seconds,
+        "ms_per_step": 1000 * seconds / cycle,
+        "peak_memory_mib": peak,
+        "cycles_s": times,
+    }
+
+
+def _child(args: argparse.Namespace, name: str, device: str, precision: str) -> dict:
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        name,
+        device,
+        precision,
+        "--batch",
+        str(args.batch),
+        "--cycles",
+        str(args.cycles),
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = done.stderr.strip().splitlines()[-1:] or ["?"]
+        return {"config": name, "device": device, "precision": precision, "error": tail[0]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _table(rows: list[dict], devices: list[str]) -> str:
+    by = {(r["config"], r["device"], r["precision"]): r for r in rows}
+    cols = [(d, p) for d in devices for p in ("no", "bf16")]
+    head = " | ".join(f"{d} {'fp32' if p == 'no' else p} img/s (MiB)" for d, p in cols)
+    ratio = " | ".join(f"{d} bf16/fp32" for d in devices)
+    lines = [f"| config | {head} | {ratio} |", "|---" * (1 + len(cols) + len(devices)) + "|"]
+    for name in dict.fromkeys(r["config"] for r in rows):
+        cells = []
+        for d, p in cols:
+            r = by.get((name, d, p), {})
+            cells.append(
+                f"{r['images_per_s']:.1f} ({r['peak_memory_mib']:.0f})"
+                if "images_per_s" in r
+                else "error"
+            )
+        ratios = []
+        for d in devices:
+            a, b = by.get((name, d, "no"), {}), by.get((name, d, "bf16"), {})
+            ok = "images_per_s" in a and "images_per_s" in b
+            ratios.append(f"{b['images_per_s'] / a['images_per_s']:.2f}x" if ok else "-")
+        lines.append(f"| {name} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--child", nargs=3, metavar=("CONFIG", "DEVICE", "PRECISION"))
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--cycles", type=int, default=3)
+    parser.add_argument("--methods", nargs="+", default=METHODS)
+    parser.add_argument("--devices", nargs="+", default=None)
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(measure(*args.child, args.batch, args.cycles)))
+        return
+
+    devices = args.devices or (["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
+    rows = []
+    for name in args.methods:
+        for device in devices:
+            for precision in ("no", "bf16"):
+                row = _child(args, name, device, precision)
+                rows.append(row)
+                shown = {k: round(v, 1) if isinstance(v, float) else v for k, v in row.items()}
+                shown.pop("cycles_s", None)
+                print(shown, flush=True)
+    table = _table(rows, devices)
+    note = (
+        f"\nBatch {args.batch}, 128 px, the shipped configs' paper widths; median of "
+        f"{args.cycles} update cycles; torch {torch.__version__}, {torch.get_num_threads()} "
+        f"CPU threads ({platform.processor() or platform.machine()})"
+        + (f", {torch.cuda.get_device_name(0)}" if "cuda" in devices else "")
+        + ". Memory: CPU peak RSS above the post-import size; CUDA peak allocated."
+    )
+    print(table + "\n" + note)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    info = {
+        "machine": platform.processor() or platform.machine(),
+        "cpu_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "batch": args.batch,
+        "cycles": args.cycles,
+        "results": rows,
+    }
+    (out / "train.json").write_text(json.dumps(info, indent=2) + "\n")
+    (out / "train.md").write_text(table + "\n" + note + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""Face-parsing scores from a confusion matrix: per-class IoU and F1, their means.
+
+Accumulate `confusion(pred, target)` over a test set, then read `scores(matrix)`. Means are
+taken over the classes that occur (in the ground truth or the prediction); `foreground` means
+skip class 0 (background), as CelebAMask-HQ F1 tables do.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from segan.labels import FACE_PARTS, NUM_PARTS
+
+
+def confusion(
+    pred: torch.Tensor, target: torch.Tensor, num_classes: int = NUM_PARTS
+) -> torch.Tensor:
+    """(C, C) int64 counts: rows are true classes, columns predicted, over every pixel."""
+    if pred.shape != target.shape:
+        raise ValueError(f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ")
+    t, p = target.reshape(-1).long(), pred.reshape(-1).long()
+    if t.numel() and (int(t.min()) < 0 or int(t.max()) >= num_classes):
+        raise ValueError(f"target labels must lie in [0, {num_classes - 1}]")
+    index = t * num_classes + p
+    return torch.bincount(index.cpu(), minlength=num_classes**2).reshape(num_classes, num_classes)
+
+
+def scores(matrix: torch.Tensor, names: tuple[str, ...] = FACE_PARTS) -> dict:
+    """Per-class IoU and F1 (classes present only) and their means, in percent."""
+    m = matrix.double()
+    tp = m.diag()
+    gt, pr = m.sum(1), m.sum(0)
+    union = gt + pr - tp
+    present = union > 0
+    iou = torch.where(present, tp / union.clamp(min=1), torch.nan)
+    f1 = torch.where(present, 2 * tp / (gt + pr).clamp(min=1), torch.nan)
+    fg = present.clone()
+    fg[0] = False
+    return {
+        "miou": 100 * float(iou[present].mean()),
+        "mean_f1_foreground": 100 * float(f1[fg].mean()) if fg.any() else float("nan"),
+        "pixel_accuracy": 100 * float(tp.sum() / m.sum().clamp(min=1)),
+        "iou": {names[i]: 100 * float(iou[i]) for i in range(len(names)) if present[i]},
+        "f1": {names[i]: 100 * float(f1[i]) for i in range(len(names)) if present[i]},
+    }
