@@ -479,6 +479,8 @@ class SegHGANTask(HierarchyTask):
         **HierarchyTask.LOSS,
         "seg": 1.0,  # cross-entropy of the parser on labelled masks, in every parser update
         "parser_gan": 1.0,  # scale of the GAN gradient that reaches the parser
+        "aux": 1.0,  # BiSeNet's auxiliary heads in the parser's objective
+        "ohem_thresh": 0.7,  # BiSeNet's OHEM threshold (face-parsing.PyTorch)
     }
 
     def model_kwargs(self) -> dict:
@@ -527,11 +529,13 @@ class SegHGANTask(HierarchyTask):
         masks = out.region_masks
         rec = g(out.image, b["c_org"])
         total, terms = hierarchy_g_loss(s.nets["discriminator"], out.image, masks, rec, s)
+        parser = _unwrap(g).parser
         if "mask" in b and not _unwrap(g).freeze_parser and w["seg"] > 0:
-            heads = out.extras["parser_heads"]
-            seg = sum(L.segmentation(h, b["mask"]) for h in heads) / len(heads)
+            # the parser keeps its own objective (OHEM on BiSeNet's three heads), so joint
+            # training optimises what training alone did, plus the scaled GAN gradient
+            seg, main = parser_loss(parser.architecture, out.extras["parser_heads"], b["mask"], w)
             total = total + w["seg"] * seg
-            terms["seg"] = seg.detach()
+            terms["seg"] = main.detach()
         return total, terms
 
     def _forward_kwargs(self, s: Step) -> dict:
@@ -559,6 +563,19 @@ class BoxHGANTask(HierarchyTask):
 # --- supervised: parsers and evaluators ----------------------------------------------------
 
 
+def parser_loss(
+    architecture: str, heads: list[torch.Tensor], mask: torch.Tensor, w: dict[str, float]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A parser's own objective, returning (total, main-head loss): BiSeNet's OHEM
+    cross-entropy on the main head plus `aux` times its two auxiliary heads (face-parsing
+    .PyTorch); plain cross-entropy for the UNet (CelebAMask-HQ)."""
+    if architecture == "bisenet":
+        per = [L.ohem_segmentation(h, mask, w.get("ohem_thresh", 0.7)) for h in heads]
+        return per[0] + w.get("aux", 1.0) * sum(per[1:]), per[0]
+    main = L.segmentation(heads[0], mask)
+    return main, main
+
+
 class ParserTask(Task):
     """A face parser alone on labelled masks (BiSeNet: OHEM on its three heads)."""
 
@@ -572,13 +589,7 @@ class ParserTask(Task):
     def model_loss(self, s):
         model, b, w = s.nets["model"], s.batch, s.weights
         heads = model(b["image"], aux=True)
-        if self.architecture == "bisenet":
-            per = [L.ohem_segmentation(h, b["mask"], w["ohem_thresh"]) for h in heads]
-            main = per[0]
-            total = main + w["aux"] * sum(per[1:])
-        else:
-            main = L.segmentation(heads[0], b["mask"])
-            total = main
+        total, main = parser_loss(self.architecture, heads, b["mask"], w)
         return total, {"seg": main.detach()}
 
     def samples(self, model, fixed):
