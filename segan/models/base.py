@@ -18,6 +18,7 @@ auxiliary heads); an editor `model(x, condition)` returns the edited image and
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -212,6 +213,18 @@ class Parser(SeganModel):
     def labels(self, x: torch.Tensor) -> torch.Tensor:
         """Arg-max class map (N, H, W)."""
         return self(x).argmax(1)
+
+    def _set_parts(
+        self, num_classes: int, labels: Sequence[str], base_width: int, resolution: int
+    ) -> None:
+        """Check and keep the constructor arguments every parser shares."""
+        if len(labels) != num_classes:
+            raise ValueError(f"labels name {len(labels)} classes, num_classes is {num_classes}")
+        if base_width < 1:
+            raise ValueError(f"base_width must be positive, got {base_width}")
+        self.num_classes = num_classes
+        self.part_names: tuple[str, ...] = tuple(labels)
+        self.resolution = resolution
 
 
 class Editor(SeganModel):

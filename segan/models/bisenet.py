@@ -180,13 +180,7 @@ class BiSeNet(Parser):
         resolution: int = 512,
     ):
         super().__init__()
-        if len(labels) != num_classes:
-            raise ValueError(f"labels name {len(labels)} classes, num_classes is {num_classes}")
-        if base_width < 1:
-            raise ValueError(f"base_width must be positive, got {base_width}")
-        self.num_classes = num_classes
-        self.part_names: tuple[str, ...] = tuple(labels)
-        self.resolution = resolution
+        self._set_parts(num_classes, labels, base_width, resolution)
         w = base_width
         self.cp = ContextPath(w)
         self.ffm = FeatureFusion(4 * w, 4 * w)

@@ -87,13 +87,7 @@ class UNet(Parser):
         resolution: int = 512,
     ):
         super().__init__()
-        if len(labels) != num_classes:
-            raise ValueError(f"labels name {len(labels)} classes, num_classes is {num_classes}")
-        if base_width < 1:
-            raise ValueError(f"base_width must be positive, got {base_width}")
-        self.num_classes = num_classes
-        self.part_names: tuple[str, ...] = tuple(labels)
-        self.resolution = resolution
+        self._set_parts(num_classes, labels, base_width, resolution)
         w = [base_width * 2**i for i in range(5)]
         self.conv1 = DoubleConv(3, w[0])
         self.conv2 = DoubleConv(w[0], w[1])

@@ -298,6 +298,21 @@ def _au_grid(model: nn.Module, fixed: dict, relative: bool) -> np.ndarray:
     return grid(tiles, NUM_EXPRESSIONS + 1)
 
 
+def au_d_loss(s: Step, condition: torch.Tensor) -> tuple[torch.Tensor, Terms]:
+    """WGAN-GP critic with AU regression of the real images (GANimation, fine-grained);
+    `condition` is what the generator is given for the fakes (absolute or relative AUs)."""
+    d, g, b, w = s.nets["discriminator"], s.nets["generator"], s.batch, s.weights
+    with torch.no_grad():
+        fake = g(b["image"], condition)
+    real_score, real_aus = d(b["image"])
+    fake_score, _ = d(fake)
+    adv = L.wasserstein_d(real_score, fake_score)
+    cond = L.au_regression(real_aus, b["aus_org"])
+    gp = L.gradient_penalty(lambda x: d(x)[0], b["image"], fake, s.scale, s.inv_scale)
+    total = adv + w["cond"] * cond + w["gp"] * gp
+    return total, {"d_adv": adv.detach(), "d_cond": cond.detach(), "gp": gp.detach()}
+
+
 class GANimationTask(AUGAN):
     name = "ganimation"
     architecture = "ganimation"
@@ -312,16 +327,7 @@ class GANimationTask(AUGAN):
     }
 
     def d_loss(self, s):
-        d, g, b, w = s.nets["discriminator"], s.nets["generator"], s.batch, s.weights
-        with torch.no_grad():
-            fake = g(b["image"], b["aus_trg"])
-        real_score, real_aus = d(b["image"])
-        fake_score, _ = d(fake)
-        adv = L.wasserstein_d(real_score, fake_score)
-        cond = L.au_regression(real_aus, b["aus_org"])
-        gp = L.gradient_penalty(lambda x: d(x)[0], b["image"], fake, s.scale, s.inv_scale)
-        total = adv + w["cond"] * cond + w["gp"] * gp
-        return total, {"d_adv": adv.detach(), "d_cond": cond.detach(), "gp": gp.detach()}
+        return au_d_loss(s, s.batch["aus_trg"])
 
     def g_loss(self, s):
         d, g, b, w = s.nets["discriminator"], s.nets["generator"], s.batch, s.weights
@@ -355,16 +361,7 @@ class FineGrainedTask(AUGAN):
     discriminator_defaults: ClassVar[dict] = {"first_kernel": 5, "bias": False}
 
     def d_loss(self, s):
-        d, g, b, w = s.nets["discriminator"], s.nets["generator"], s.batch, s.weights
-        with torch.no_grad():
-            fake = g(b["image"], b["aus_trg"] - b["aus_org"])
-        real_score, real_aus = d(b["image"])
-        fake_score, _ = d(fake)
-        adv = L.wasserstein_d(real_score, fake_score)
-        cond = L.au_regression(real_aus, b["aus_org"])
-        gp = L.gradient_penalty(lambda x: d(x)[0], b["image"], fake, s.scale, s.inv_scale)
-        total = adv + w["cond"] * cond + w["gp"] * gp
-        return total, {"d_adv": adv.detach(), "d_cond": cond.detach(), "gp": gp.detach()}
+        return au_d_loss(s, s.batch["aus_trg"] - s.batch["aus_org"])
 
     def g_loss(self, s):
         d, g, b, w = s.nets["discriminator"], s.nets["generator"], s.batch, s.weights
