@@ -87,6 +87,60 @@ def _push(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prepare_args(p: argparse.ArgumentParser) -> None:
+    from segan.data.catalog import DATASETS
+
+    p.add_argument("dataset", choices=list(DATASETS), help="which publisher's layout ROOT has")
+    p.add_argument("root", help="the dataset as downloaded (or your expression folders)")
+    p.add_argument("out", help="the prepared folder to write (must not exist)")
+    p.add_argument("--split", default="train", help="train, val, test or all (default train)")
+    p.add_argument("--resolution", type=int, default=128, help="crop size in pixels (128)")
+    p.add_argument("--aus", metavar="OPENFACE", help="OpenFace AU CSV or folder to join by name")
+    p.add_argument("--workers", type=int, default=0, help="decoding processes (default 0)")
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a loader option, e.g. crop=detect or csv_file=my.csv (repeatable)",
+    )
+
+
+def _parse_options(items: Sequence[str]) -> dict:
+    import yaml
+
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--option {item!r} must look like KEY=VALUE")
+        options[key.strip()] = yaml.safe_load(value)
+    return options
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from segan.data.cache import prepare
+    from segan.data.catalog import open_dataset
+
+    options = _parse_options(args.option)
+    dataset = open_dataset(
+        args.dataset, args.root, args.split, args.resolution, args.aus, **options
+    )
+    print(f"{dataset.name} {args.split}: {len(dataset)} pictures; {dataset.report()}")
+    meta = prepare(
+        dataset,
+        args.out,
+        args.workers,
+        {"split": args.split, "aus": args.aus, **options},
+        progress=sys.stderr.isatty(),
+    )
+    print(
+        f"wrote {args.out}: {meta['count']} faces at {meta['resolution']} px with "
+        f"{', '.join(meta['keys'])} in {meta['seconds']:.1f} s; {meta['skipped_summary']}"
+    )
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     "render": (
         "render a SynthFaces contact sheet (identities x expressions)",
@@ -94,6 +148,11 @@ COMMANDS: dict[str, Command] = {
         _render,
     ),
     "convert": ("import a published checkpoint as a segan model folder", _convert_args, _convert),
+    "prepare": (
+        "cache a real dataset's aligned face crops and labels for training",
+        _prepare_args,
+        _prepare,
+    ),
     "train": ("train a method from a config (Accelerate; see segan.train)", _train_args, _train),
     "push": ("publish a run's model folder to the Hub or a local folder", _push_args, _push),
 }

@@ -103,9 +103,9 @@ def test_every_shipped_config_validates_and_names_its_data():
         make_task(config)  # model kwargs and loss terms are checked against the method
         if config.data.dataset == "synthfaces":
             check_data(config.data)
-        else:  # paper datasets are configured but need their readers
-            with pytest.raises(ConfigError, match=config.data.dataset):
-                check_data(config.data)
+        else:  # paper datasets are read from a folder `segan prepare` writes
+            with pytest.raises(ConfigError, match=r"data\.path: .*segan prepare|parser_dataset"):
+                check_data(config.data, config.method)
 
 
 def test_paper_configs_extend_the_synthfaces_recipes():
@@ -142,7 +142,7 @@ def test_yaml_values_read_as_users_write_them():
         ("model.bogus=1", r"model\.bogus: not an argument of StarGAN "),
         ("discriminator.depth=3", r"discriminator\.depth: not an argument"),
         ("data.dataset=imagenet", r"data\.dataset: unknown dataset 'imagenet'"),
-        ("data.dataset=affectnet", r"data\.dataset: 'affectnet' is a paper dataset"),
+        ("data.dataset=affectnet", r"data\.path: affectnet is read from a prepared folder"),
         ("optim", r"must look like key\.sub=value"),
         ("colour=red", r"unknown key colour"),
     ],

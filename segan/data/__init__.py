@@ -1,1 +1,3 @@
-"""Datasets: SynthFaces (procedural, exact ground truth) and the public datasets' loaders."""
+"""Datasets: SynthFaces (procedural, exact ground truth), the public datasets' loaders
+(CelebAMaskHQ, AffectNet, RaFD, KDEF, OpenFaceAUs, ImageFolderExpressions, by name through
+`catalog.open_dataset`), prepared folders (`cache`), and faces in photos (`faces`, `images`)."""

@@ -1,37 +1,74 @@
 """Training batches: a pure function of (step, micro-batch, rank), so runs resume exactly.
 
 SynthFaces batches are rendered on the training device from item indices computed from the
-step; every rank draws different items. Targets (labels or AUs to edit to) come from a
-generator seeded by the same numbers.
+step; every rank draws different items. The real datasets are read from a folder written by
+`segan prepare` (memory-mapped crops, no JPEG decoding), with items drawn by the same rule from
+a fixed permutation. Targets (labels or AUs to edit to) come from a generator seeded by the
+same numbers.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
+from segan.data.cache import PreparedFaces, is_prepared
+from segan.data.catalog import DATASETS as REAL_DATASETS
+from segan.data.records import DataError
 from segan.data.synthfaces import SynthFaces
 from segan.train.config import ConfigError, DataConfig
 
-DATASETS = ("synthfaces",)
-# Datasets the shipped paper configs name; their readers come with segan.data's dataset module.
-PAPER_DATASETS = ("affectnet", "rafd", "kdef", "celebamaskhq")
+DATASETS = ("synthfaces", *REAL_DATASETS)
+# The item keys each method trains on (seghgan also uses `mask` when the data has it).
+METHOD_KEYS: dict[str, tuple[str, ...]] = {
+    "stargan": ("image", "expression"),
+    "sargan": ("image", "expression"),
+    "seghgan": ("image", "expression"),
+    "boxhgan": ("image", "expression", "landmarks"),
+    "ganimation": ("image", "aus"),
+    "finegrained": ("image", "aus"),
+    "bisenet": ("image", "mask"),
+    "unet": ("image", "mask"),
+    "classifier": ("image", "expression"),
+    "regressor": ("image", "aus"),
+}
 
 
-def check_data(config: DataConfig) -> None:
+def check_data(config: DataConfig, method: str | None = None) -> None:
     """Stop before any work when the data a config names cannot be trained on here."""
-    for key, name in (
-        ("data.dataset", config.dataset),
-        ("data.parser_dataset", config.parser_dataset),
-    ):
-        if name is None or name in DATASETS:
-            continue
-        if name in PAPER_DATASETS:
-            raise ConfigError(
-                f"{key}: {name!r} is a paper dataset whose reader this version of segan does "
-                f"not have yet; train on {', '.join(DATASETS)} (e.g. {key}=synthfaces)"
-            )
+    if config.dataset not in DATASETS:
+        raise ConfigError(f"data.dataset: unknown dataset {config.dataset!r}; known: {DATASETS}")
+    if config.parser_dataset is not None:
         raise ConfigError(
-            f"{key}: unknown dataset {name!r}; known: {', '.join(DATASETS + PAPER_DATASETS)}"
+            f"data.parser_dataset={config.parser_dataset!r}: a second, mask-only dataset for the "
+            "parser inside seghgan is not supported by this trainer yet; train the parser on it "
+            "alone (e.g. bisenet_celebamaskhq) or use data whose items carry masks"
+        )
+    if config.dataset == "synthfaces":
+        return
+    if config.path is None:
+        raise ConfigError(
+            f"data.path: {config.dataset} is read from a prepared folder; run `segan prepare "
+            f"{config.dataset} ROOT OUT --resolution {config.resolution}` and set data.path=OUT"
+        )
+    if not is_prepared(config.path):
+        raise ConfigError(
+            f"data.path={config.path} is not a prepared {config.dataset} folder; run `segan "
+            f"prepare {config.dataset} {config.path} OUT --resolution {config.resolution}` and "
+            "set data.path=OUT"
+        )
+    prepared = PreparedFaces(config.path)
+    if prepared.resolution != config.resolution:
+        raise ConfigError(
+            f"data.resolution={config.resolution} but {config.path} was prepared at "
+            f"{prepared.resolution} px; set data.resolution={prepared.resolution} or prepare again"
+        )
+    missing = [k for k in METHOD_KEYS.get(method or "", ()) if k not in prepared.keys]
+    if missing:
+        raise ConfigError(
+            f"data.path={config.path}: {method} trains on {missing}, which this prepared "
+            f"{prepared.name} lacks (it has {list(prepared.keys)})"
+            + ("; prepare it with --aus OPENFACE_OUTPUT" if "aus" in missing else "")
         )
 
 
@@ -71,9 +108,61 @@ class SynthFacesSource:
         return ds.batch(range(n), device=self.device)
 
 
+class PreparedSource(SynthFacesSource):
+    """Batches from a prepared folder: item slots as for SynthFaces, through a fixed
+    permutation of the items (a new one each pass), so any step's batch is known exactly."""
+
+    def __init__(
+        self,
+        config: DataConfig,
+        batch_size: int,
+        grad_accum: int = 1,
+        rank: int = 0,
+        world: int = 1,
+        device: torch.device | str = "cpu",
+    ):
+        try:
+            self.dataset = PreparedFaces(config.path)
+        except DataError as err:
+            raise ConfigError(f"data.path: {err}") from None
+        self.batch_size, self.grad_accum = batch_size, grad_accum
+        self.rank, self.world, self.device = rank, world, torch.device(device)
+        self.seed = config.seed
+        self._orders: dict[int, np.ndarray] = {}
+
+    def _order(self, epoch: int) -> np.ndarray:
+        if epoch not in self._orders:
+            if len(self._orders) > 2:
+                self._orders.clear()
+            rng = np.random.default_rng([self.seed, epoch])
+            self._orders[epoch] = rng.permutation(len(self.dataset))
+        return self._orders[epoch]
+
+    def indices(self, step: int, micro: int = 0) -> torch.Tensor:
+        n = len(self.dataset)
+        slot = (step * self.grad_accum + micro) * self.world + self.rank
+        absolute = slot * self.batch_size + np.arange(self.batch_size)
+        epochs, positions = absolute // n, absolute % n
+        out = np.empty(self.batch_size, np.int64)
+        for epoch in np.unique(epochs):
+            here = epochs == epoch
+            out[here] = self._order(int(epoch))[positions[here]]
+        return torch.from_numpy(out)
+
+    def batch(self, step: int, micro: int = 0) -> dict[str, torch.Tensor]:
+        out = self.dataset.batch(self.indices(step, micro))
+        return {k: v.to(self.device) for k, v in out.items()}
+
+    def fixed(self, n: int, split: str = "val") -> dict[str, torch.Tensor]:
+        """The first n items (the same for every sample grid of a run)."""
+        out = self.dataset.batch(range(min(n, len(self.dataset))))
+        return {k: v.to(self.device) for k, v in out.items()}
+
+
 def make_source(
     config: DataConfig, batch_size: int, grad_accum: int, rank: int, world: int, device
 ) -> SynthFacesSource:
     """The batch source a data config names."""
     check_data(config)
-    return SynthFacesSource(config, batch_size, grad_accum, rank, world, device)
+    cls = SynthFacesSource if config.dataset == "synthfaces" else PreparedSource
+    return cls(config, batch_size, grad_accum, rank, world, device)

@@ -127,7 +127,7 @@ class Trainer:
 
     def __init__(self, config: TrainConfig):
         self.config = config
-        check_data(config.data)  # config errors surface before any work
+        check_data(config.data, config.method)  # config errors surface before any work
         self.task: Task = make_task(config)
         self.run_dir = Path(config.run.output_dir)
         ddp = DistributedDataParallelKwargs(find_unused_parameters=self.task.find_unused_parameters)
