@@ -6,6 +6,7 @@ the same keys as SynthFaces where the dataset has them: `image` (3, R, R) in [-1
 `expression` (AffectNet index), `aus` (17 intensities 0..5), `identity`, `landmarks` (68, 2) in
 crop pixels, `mask` (R, R) segan classes. A picture that cannot be read is recorded in
 `dataset.skipped` and the next readable one is returned instead, so an epoch never stops.
+(DataLoader workers each keep their own copy of the log; `segan prepare` collects every skip.)
 """
 
 from __future__ import annotations
