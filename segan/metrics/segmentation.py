@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from segan.labels import FACE_PARTS, NUM_PARTS
+from segan.metrics.registry import register_metric
 
 
 def confusion(
@@ -43,3 +44,10 @@ def scores(matrix: torch.Tensor, names: tuple[str, ...] = FACE_PARTS) -> dict:
         "iou": {names[i]: 100 * float(iou[i]) for i in range(len(names)) if present[i]},
         "f1": {names[i]: 100 * float(f1[i]) for i in range(len(names)) if present[i]},
     }
+
+
+@register_metric("segmentation")
+def segmentation_scores(pred: torch.Tensor, target: torch.Tensor) -> dict:
+    """`scores` of one batch of predicted and true class masks (accumulate `confusion` over
+    batches for a whole test set)."""
+    return scores(confusion(pred, target))
