@@ -141,6 +141,57 @@ def _prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="a model folder or Hub repo id (an editor or a parser)")
+    p.add_argument(
+        "dataset",
+        nargs="?",
+        default="synthfaces",
+        help="synthfaces (default: held-out identities) or affectnet/rafd/kdef/celebamaskhq/folder",
+    )
+    p.add_argument("--path", help="the folder `segan prepare` wrote (real datasets)")
+    p.add_argument("--n", type=int, default=128, help="faces to edit or parse (default 128)")
+    p.add_argument("--resolution", type=int, help="image size (default: the model's)")
+    p.add_argument("--classifier", help="expression-classifier model for expression accuracy")
+    p.add_argument("--regressor", help="au-regressor model for AU error")
+    p.add_argument("--parser", help="parser model for leakage on real data")
+    p.add_argument("--inception-weights", help="torch-fidelity Inception weights file (offline)")
+    p.add_argument("--fid-extractor", default="inception-v3-compat", help=argparse.SUPPRESS)
+    p.add_argument("--no-fid", action="store_true", help="skip FID/KID")
+    p.add_argument("--out", default="eval", help="folder for the JSON and markdown (eval/)")
+    p.add_argument("--batch-size", type=int, default=32)
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from segan.evaluate import EvalData, evaluate, markdown, write_results
+    from segan.models.hub import load
+
+    model = load(args.model)
+    resolution = args.resolution or getattr(model, "resolution", None)
+    resolution = resolution or getattr(model, "image_size", None) or 128
+    data = EvalData(args.dataset, args.path, args.n, int(resolution), args.batch_size)
+    extra = {}
+    if model.role == "editor":
+        extra = {
+            "classifier": load(args.classifier) if args.classifier else None,
+            "regressor": load(args.regressor) if args.regressor else None,
+            "parser": load(args.parser) if args.parser else None,
+            "fid": {
+                "feature_extractor": args.fid_extractor,
+                "weights_path": args.inception_weights,
+            },
+            "skip_fid": args.no_fid,
+        }
+    name = Path(args.model).name or str(args.model).replace("/", "--")
+    result = evaluate(model, data, name=str(args.model), **extra)
+    json_path, md_path = write_results(result, args.out, name)
+    print(markdown(result))
+    print(f"wrote {json_path} and {md_path}")
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     "render": (
         "render a SynthFaces contact sheet (identities x expressions)",
@@ -153,6 +204,7 @@ COMMANDS: dict[str, Command] = {
         _prepare_args,
         _prepare,
     ),
+    "eval": ("score a model on held-out faces (JSON + markdown)", _eval_args, _eval),
     "train": ("train a method from a config (Accelerate; see segan.train)", _train_args, _train),
     "push": ("publish a run's model folder to the Hub or a local folder", _push_args, _push),
 }

@@ -10,7 +10,7 @@ import torch
 from segan.metrics.expression import au_error, expression_accuracy
 from segan.metrics.fidelity import identity_distance, l1, psnr, ssim
 from segan.metrics.leakage import leakage, region_from_parts
-from segan.metrics.realism import INCEPTION_URL, fid_kid
+from segan.metrics.realism import INCEPTION_URL, TinyFeatures, fid_kid, register_tiny_extractor
 from segan.metrics.registry import get_metric, is_available, register_metric
 
 # --- expression and AUs ----------------------------------------------------------------------
@@ -136,58 +136,6 @@ def test_region_from_parts_selects_and_dilates_classes():
 # --- FID / KID through torch-fidelity ---------------------------------------------------------
 
 
-class _TinyFeatures(torch.nn.Module):
-    """The extractor's computation, for the independent check: fixed random 4x4 patches."""
-
-    def __init__(self):
-        super().__init__()
-        gen = torch.Generator().manual_seed(0)
-        self.proj = torch.nn.Conv2d(3, 6, 4, 4)
-        with torch.no_grad():
-            self.proj.weight.copy_(torch.randn(self.proj.weight.shape, generator=gen))
-            self.proj.bias.zero_()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # uint8 (N, 3, H, W)
-        return self.proj(x.float() / 255).mean((2, 3))
-
-
-def _register_tiny() -> str:
-    import torch_fidelity
-    from torch_fidelity import FeatureExtractorBase
-    from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
-
-    name = "segan-test-tiny"
-    if name in FEATURE_EXTRACTORS_REGISTRY:
-        return name
-
-    class Tiny(FeatureExtractorBase):
-        def __init__(self, name, features_list, **kwargs):
-            super().__init__(name, features_list)
-            self.net = _TinyFeatures()
-
-        @staticmethod
-        def get_provided_features_list():
-            return ("6",)
-
-        @staticmethod
-        def get_default_feature_layer_for_metric(metric):
-            return "6"
-
-        @staticmethod
-        def can_be_compiled():
-            return False
-
-        @staticmethod
-        def get_dummy_input_for_compile():
-            return torch.zeros(1, 3, 16, 16, dtype=torch.uint8)
-
-        def forward(self, x):
-            return (self.net(x),)
-
-    torch_fidelity.register_feature_extractor(name, Tiny)
-    return name
-
-
 def _frechet(f1: np.ndarray, f2: np.ndarray) -> float:
     """Fréchet distance of two Gaussians fitted to feature rows (eigen-decomposition sqrtm)."""
     m1, m2 = f1.mean(0), f2.mean(0)
@@ -205,7 +153,7 @@ def _uint8(images: torch.Tensor) -> torch.Tensor:
 
 
 def test_fid_kid_with_a_registered_extractor_match_an_independent_computation():
-    name = _register_tiny()
+    name = register_tiny_extractor()
     gen = torch.Generator().manual_seed(1)
     real = torch.rand(40, 3, 16, 16, generator=gen) * 2 - 1
     fake = (real * 0.6 + 0.3 + 0.2 * torch.randn(40, 3, 16, 16, generator=gen)).clamp(-1, 1)
@@ -215,7 +163,7 @@ def test_fid_kid_with_a_registered_extractor_match_an_independent_computation():
     twin = torch.rand(40, 3, 16, 16, generator=gen) * 2 - 1  # another draw of the real kind
     near = fid_kid(real, twin, feature_extractor=name, cuda=False, batch_size=16)
     assert abs(near["kid_x1000"]) < 0.25 * out["kid_x1000"] and near["fid"] < 0.25 * out["fid"]
-    net = _TinyFeatures()
+    net = TinyFeatures()
     with torch.no_grad():
         f1, f2 = net(_uint8(real)).double().numpy(), net(_uint8(fake)).double().numpy()
     assert out["fid"] == pytest.approx(_frechet(f1, f2), rel=1e-3)
@@ -227,7 +175,7 @@ def test_fid_kid_with_a_registered_extractor_match_an_independent_computation():
 def test_fid_from_folders_equals_fid_from_tensors(tmp_path):
     from PIL import Image
 
-    name = _register_tiny()
+    name = register_tiny_extractor()
     gen = torch.Generator().manual_seed(2)
     sets = [torch.rand(12, 3, 16, 16, generator=gen) * 2 - 1 for _ in range(2)]
     for k, images in enumerate(sets):

@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 
 from segan.metrics.registry import register_metric, unavailable
 
-__all__ = ["INCEPTION", "fid_kid", "inception_weights"]
+__all__ = ["INCEPTION", "TINY_EXTRACTOR", "fid_kid", "inception_weights", "register_tiny_extractor"]
 
 INCEPTION = "inception-v3-compat"
 INCEPTION_URL = (
@@ -29,10 +29,64 @@ INCEPTION_URL = (
     "weights-inception-2015-12-05-6726825d.pth"
 )
 DOWNLOAD_TIMEOUT_S = 60
+TINY_EXTRACTOR = "segan-tiny-random"
+
+
+class TinyFeatures(torch.nn.Module):
+    """Six fixed random projections of 4x4 patches, averaged over the picture: a stand-in
+    feature extractor that needs no download, for tests and offline smoke runs only (its
+    distances are not comparable with Inception's)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        gen = torch.Generator().manual_seed(0)
+        self.proj = torch.nn.Conv2d(3, 6, 4, 4)
+        with torch.no_grad():
+            self.proj.weight.copy_(torch.randn(self.proj.weight.shape, generator=gen))
+            self.proj.bias.zero_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # uint8 (N, 3, H, W)
+        return self.proj(x.float() / 255).mean((2, 3))
+
+
+def register_tiny_extractor() -> str:
+    """Register `TinyFeatures` with torch-fidelity (once per process); returns its name."""
+    from torch_fidelity import FeatureExtractorBase, register_feature_extractor
+    from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
+
+    if TINY_EXTRACTOR in FEATURE_EXTRACTORS_REGISTRY:
+        return TINY_EXTRACTOR
+
+    class Tiny(FeatureExtractorBase):
+        def __init__(self, name, features_list, **kwargs):
+            super().__init__(name, features_list)
+            self.net = TinyFeatures()
+
+        @staticmethod
+        def get_provided_features_list():
+            return ("6",)
+
+        @staticmethod
+        def get_default_feature_layer_for_metric(metric):
+            return "6"
+
+        @staticmethod
+        def can_be_compiled():
+            return False
+
+        @staticmethod
+        def get_dummy_input_for_compile():
+            return torch.zeros(1, 3, 16, 16, dtype=torch.uint8)
+
+        def forward(self, x):
+            return (self.net(x),)
+
+    register_feature_extractor(TINY_EXTRACTOR, Tiny)
+    return TINY_EXTRACTOR
 
 
 class _Samples(Dataset):
-    """(N, 3, H, W) images in [-1, 1] as torch-fidelity's uint8 CHW samples."""
+    """(N, 3, H, W) images (float in [-1, 1], or uint8) as torch-fidelity's uint8 CHW samples."""
 
     def __init__(self, images: torch.Tensor):
         if images.dim() != 4 or images.shape[1] != 3:
@@ -45,7 +99,10 @@ class _Samples(Dataset):
         return self.images.shape[0]
 
     def __getitem__(self, k: int) -> torch.Tensor:
-        return ((self.images[k].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        image = self.images[k]
+        if image.dtype == torch.uint8:
+            return image
+        return ((image.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
 def _as_input(images: torch.Tensor | str | Path) -> tuple[Any, int]:
@@ -89,6 +146,8 @@ def fid_kid(
     """FID and KID (x1000, mean and std over subsets) between two image sets."""
     import torch_fidelity
 
+    if feature_extractor == TINY_EXTRACTOR:
+        register_tiny_extractor()
     input1, n1 = _as_input(real)
     input2, n2 = _as_input(fake)
     kwargs: dict[str, Any] = {
