@@ -10,8 +10,31 @@ from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 # Per-notebook overrides of the parameters cell that keep the run small.
+SEGHGAN_TINY = [
+    "model.global_conv_dim=8",
+    "model.global_repeat=1",
+    "model.local_conv_dim=4",
+    "model.local_repeat=1",
+    "discriminator.conv_dim=4",
+    "discriminator.repeat_num=4",
+    "discriminator.local_conv_dim=4",
+    "discriminator.local_repeat_num=3",
+    "optim.batch_size=2",
+    "optim.n_critic=1",
+]
 SMALL = {
     "00_synthfaces.ipynb": {"resolution": 32, "identities": 2, "stats_faces": 64},
+    "01_segmentation.ipynb": {
+        "resolution": 32,
+        "n_test": 8,
+        "train_steps": 2,
+        "joint_steps": 2,
+        "overrides": {
+            "bisenet": ["model.base_width=8", "optim.batch_size=2"],
+            "unet": ["model.base_width=4", "optim.batch_size=2"],
+            "seghgan": SEGHGAN_TINY,
+        },
+    },
 }
 
 
@@ -19,7 +42,11 @@ def _run(name: str, out_dir: Path) -> nbformat.NotebookNode:
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     params = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(params) == 1, f"{name} needs exactly one cell tagged 'parameters'"
-    overrides = {**SMALL.get(name, {}), "out_dir": str(out_dir)}
+    overrides = {
+        **SMALL.get(name, {}),
+        "out_dir": str(out_dir),
+        "train_dir": str(out_dir / "runs"),
+    }
     params[0].source += "\n" + "\n".join(f"{k} = {v!r}" for k, v in overrides.items())
     NotebookClient(nb, timeout=600, kernel_name="python3").execute(cwd=str(NOTEBOOKS))
     return nb
@@ -34,9 +61,31 @@ def test_notebook_runs_and_writes_its_outputs(name, tmp_path):
     nb = _run(name, tmp_path)
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
+    CHECKS[name](tmp_path)
+
+
+def _check_synthfaces(tmp_path: Path) -> None:
     written = {p.name for p in tmp_path.iterdir()}
     assert {"synthfaces_contact_sheet.png", "class_frequency.csv", "class_frequency.md"} <= written
     csv = (tmp_path / "class_frequency.csv").read_text().splitlines()
     assert csv[0] == "class,pixel_share,face_share" and len(csv) == 20
     shares = [float(line.split(",")[1]) for line in csv[1:]]
     assert abs(sum(shares) - 1.0) < 1e-3
+
+
+def _check_segmentation(tmp_path: Path) -> None:
+    rows = (tmp_path / "segmentation_summary.csv").read_text().splitlines()
+    assert rows[0] == "parser,training,miou,mean_f1_foreground,pixel_accuracy"
+    settings = {tuple(r.split(",")[:2]) for r in rows[1:]}
+    assert settings == {(a, m) for a in ("bisenet", "unet") for m in ("alone", "joint")}
+    for row in rows[1:]:
+        values = [float(v) for v in row.split(",")[2:]]
+        assert len(values) == 3 and all(0 <= v <= 100 for v in values)
+    table = (tmp_path / "segmentation_table.csv").read_text().splitlines()
+    assert len(table) == 20 and table[1].startswith("background,")
+    assert (tmp_path / "segmentation_examples.png").stat().st_size > 1000
+    # the models were trained once and are reused
+    assert (tmp_path / "runs" / "bisenet-alone-32" / "model" / "model.safetensors").is_file()
+
+
+CHECKS = {"00_synthfaces.ipynb": _check_synthfaces, "01_segmentation.ipynb": _check_segmentation}
