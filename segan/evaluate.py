@@ -35,10 +35,13 @@ from segan.metrics.segmentation import confusion, scores
 __all__ = [
     "EXPRESSION_PARTS",
     "EvalData",
+    "apply_edit",
+    "edit_condition",
     "evaluate",
     "evaluate_editor",
     "evaluate_parser",
     "markdown",
+    "real_target_aus",
     "write_results",
 ]
 
@@ -113,7 +116,7 @@ def _synth_targets(data: EvalData, batch: dict, target: torch.Tensor) -> dict:
     return ds.pair(batch["index"].tolist(), target)
 
 
-def _condition(editor, source: dict, target: torch.Tensor, target_aus: torch.Tensor | None):
+def edit_condition(editor, source: dict, target: torch.Tensor, target_aus: torch.Tensor | None):
     """The editor's condition for editing `source` to `target` (None where it cannot)."""
     kind = editor.condition_kind
     if kind == "label":
@@ -133,13 +136,13 @@ def _condition(editor, source: dict, target: torch.Tensor, target_aus: torch.Ten
     raise ValueError(f"unknown condition kind {kind!r}")
 
 
-def _edit(editor, images: torch.Tensor, condition: torch.Tensor, batch: dict) -> torch.Tensor:
+def apply_edit(editor, images: torch.Tensor, condition: torch.Tensor, batch: dict) -> torch.Tensor:
     if getattr(editor, "architecture", "") == "boxhgan" and "landmarks" in batch:
         return editor(images, condition, batch["landmarks"])
     return editor(images, condition)
 
 
-def _target_aus_real(source: dict, target: torch.Tensor) -> torch.Tensor | None:
+def real_target_aus(source: dict, target: torch.Tensor) -> torch.Tensor | None:
     """On real data an AU editor is asked for the target expression's prototype AUs at the
     source's intensity (its summed AUs), or at intensity 3 when the source has no AUs."""
     if "aus" not in source:
@@ -188,13 +191,13 @@ def evaluate_editor(
         for shift in range(1, NUM_EXPRESSIONS):
             target = (batch["expression"] + shift) % NUM_EXPRESSIONS
             truth = _synth_targets(data, batch, target) if synth else None
-            target_aus = truth["target_aus"] if synth else _target_aus_real(batch, target)
-            condition, ok = _condition(editor, batch, target, target_aus)
+            target_aus = truth["target_aus"] if synth else real_target_aus(batch, target)
+            condition, ok = edit_condition(editor, batch, target, target_aus)
             if condition is None or not ok.any():
                 continue
             sel = ok.nonzero()[:, 0]
             source = {k: v[sel] for k, v in batch.items()}
-            edits = _edit(editor, source["image"], condition[sel], source).clamp(-1, 1)
+            edits = apply_edit(editor, source["image"], condition[sel], source).clamp(-1, 1)
             k = len(sel)
             n_edits += k
             fake_images.append(_uint8(edits))

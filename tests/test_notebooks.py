@@ -22,6 +22,20 @@ SEGHGAN_TINY = [
     "optim.batch_size=2",
     "optim.n_critic=1",
 ]
+D4 = ["discriminator.conv_dim=8", "discriminator.repeat_num=4", "optim.batch_size=2"]
+EDITORS_TINY = {
+    "stargan_synthfaces": ["model.conv_dim=8", "model.repeat_num=1", *D4],
+    "ganimation_synthfaces": ["model.conv_dim=8", "model.repeat_num=1", *D4],
+    "sargan_synthfaces": ["model.conv_dim=8", *D4],
+    "finegrained_synthfaces": ["model.ngf=4", *D4],
+    "seghgan_bisenet_synthfaces": [
+        "model.parser={architecture: bisenet, base_width: 8}",
+        *SEGHGAN_TINY,
+    ],
+    "boxhgan_synthfaces": [*SEGHGAN_TINY, "model.crop_size=8"],
+    "classifier_synthfaces": ["optim.batch_size=2"],
+    "regressor_synthfaces": ["optim.batch_size=2"],
+}
 SMALL = {
     "00_synthfaces.ipynb": {"resolution": 32, "identities": 2, "stats_faces": 64},
     "01_segmentation.ipynb": {
@@ -34,6 +48,14 @@ SMALL = {
             "unet": ["model.base_width=4", "optim.batch_size=2"],
             "seghgan": SEGHGAN_TINY,
         },
+    },
+    "02_expression_editing.ipynb": {
+        "resolution": 32,
+        "n_test": 8,
+        "train_steps": 2,
+        "evaluator_steps": 2,
+        "overrides": EDITORS_TINY,
+        "fid_extractor": "segan-tiny-random",
     },
 }
 
@@ -88,4 +110,26 @@ def _check_segmentation(tmp_path: Path) -> None:
     assert (tmp_path / "runs" / "bisenet-alone-32" / "model" / "model.safetensors").is_file()
 
 
-CHECKS = {"00_synthfaces.ipynb": _check_synthfaces, "01_segmentation.ipynb": _check_segmentation}
+def _check_editing(tmp_path: Path) -> None:
+    rows = (tmp_path / "editing_table.csv").read_text().splitlines()
+    assert rows[0] == "method,fid,kid_x1000,expression_accuracy,au_mae,psnr,ssim,leakage"
+    methods = [r.split(",")[0] for r in rows[1:]]
+    assert methods == [
+        "stargan",
+        "ganimation",
+        "sargan",
+        "finegrained",
+        "seghgan_bisenet",
+        "boxhgan",
+    ]
+    for row in rows[1:]:
+        fid, _, acc, mae, _, ssim, leak = (float(v) for v in row.split(",")[1:])
+        assert fid >= 0 and 0 <= acc <= 100 and 0 <= mae <= 5 and -1 <= ssim <= 1 and leak >= 0
+    assert (tmp_path / "editing_grid.png").stat().st_size > 1000
+
+
+CHECKS = {
+    "00_synthfaces.ipynb": _check_synthfaces,
+    "01_segmentation.ipynb": _check_segmentation,
+    "02_expression_editing.ipynb": _check_editing,
+}
