@@ -57,6 +57,14 @@ SMALL = {
         "overrides": EDITORS_TINY,
         "fid_extractor": "segan-tiny-random",
     },
+    "03_fine_grained_aus.ipynb": {
+        "resolution": 32,
+        "n_test": 4,
+        "scales": [0.0, 1.0],
+        "train_steps": 2,
+        "evaluator_steps": 2,
+        "overrides": EDITORS_TINY,
+    },
 }
 
 
@@ -128,7 +136,20 @@ def _check_editing(tmp_path: Path) -> None:
     assert (tmp_path / "editing_grid.png").stat().st_size > 1000
 
 
+def _check_fine_grained(tmp_path: Path) -> None:
+    rows = (tmp_path / "per_au_edits.csv").read_text().splitlines()
+    assert rows[0].startswith("au,requested,") and len(rows) == 18
+    assert [int(r.split(",")[0]) for r in rows[1:]][:3] == [1, 2, 4]
+    requested = [float(r.split(",")[1]) for r in rows[1:]]
+    assert all(0 < v <= 4 for v in requested)  # raising each AU to 4 from below
+    sweep = (tmp_path / "intensity_sweep.csv").read_text().splitlines()
+    assert sweep[0] == "scale,relative_psnr,relative_au_mae,absolute_psnr,absolute_au_mae"
+    assert [float(r.split(",")[0]) for r in sweep[1:]] == [0.0, 1.0]
+    assert (tmp_path / "intensity_sweep.png").stat().st_size > 1000
+
+
 CHECKS = {
+    "03_fine_grained_aus.ipynb": _check_fine_grained,
     "00_synthfaces.ipynb": _check_synthfaces,
     "01_segmentation.ipynb": _check_segmentation,
     "02_expression_editing.ipynb": _check_editing,
