@@ -84,14 +84,22 @@ class EvalData:
     resolution: int = 128
     batch_size: int = 32
     seed: int = 0
+    skin_tones: tuple[float, float] | None = None  # SynthFaces: only people of these tones
 
     def key(self) -> str:
-        return f"{self.dataset}_{self.resolution}px_n{self.n}"
+        tones = "" if self.skin_tones is None else "_tones{:g}-{:g}".format(*self.skin_tones)
+        return f"{self.dataset}{tones}_{self.resolution}px_n{self.n}"
+
+    def synthfaces(self) -> SynthFaces:
+        """The SynthFaces test set these settings describe."""
+        return SynthFaces(
+            "test", self.n, self.resolution, seed=self.seed, skin_tones=self.skin_tones
+        )
 
     def batches(self) -> Iterator[dict[str, torch.Tensor]]:
         """Batches of source faces (SynthFaces batches also carry `identity` for true edits)."""
         if self.dataset == "synthfaces":
-            ds = SynthFaces("test", self.n, self.resolution, seed=self.seed)
+            ds = self.synthfaces()
             for s in range(0, self.n, self.batch_size):
                 idx = list(range(s, min(s + self.batch_size, self.n)))
                 yield {**ds.batch(idx), "index": torch.tensor(idx)}
@@ -112,8 +120,7 @@ class EvalData:
 
 def _synth_targets(data: EvalData, batch: dict, target: torch.Tensor) -> dict:
     """The true edits of a SynthFaces batch to `target` expressions."""
-    ds = SynthFaces("test", data.n, data.resolution, seed=data.seed)
-    return ds.pair(batch["index"].tolist(), target)
+    return data.synthfaces().pair(batch["index"].tolist(), target)
 
 
 def edit_condition(editor, source: dict, target: torch.Tensor, target_aus: torch.Tensor | None):

@@ -65,6 +65,12 @@ SMALL = {
         "evaluator_steps": 2,
         "overrides": EDITORS_TINY,
     },
+    "04_sargan_generalisation.ipynb": {
+        "resolution": 32,
+        "n_test": 4,
+        "train_steps": 2,
+        "overrides": EDITORS_TINY,
+    },
 }
 
 
@@ -148,7 +154,21 @@ def _check_fine_grained(tmp_path: Path) -> None:
     assert (tmp_path / "intensity_sweep.png").stat().st_size > 1000
 
 
+def _check_sargan(tmp_path: Path) -> None:
+    colour = (tmp_path / "sargan_colour.csv").read_text().splitlines()
+    assert colour[0] == "method,colour shift,skin colour error,PSNR to true edit"
+    assert [r.split(",")[0] for r in colour[1:]] == ["sargan", "stargan"]
+    styles = (tmp_path / "sargan_styles.csv").read_text().splitlines()
+    assert len(styles) == 1 + 2 * 2
+    assert {r.split(",")[1] for r in styles[1:]} == {"seen (light)", "unseen (dark)"}
+    # the style-restricted runs really trained on the chosen tones only
+    config = (tmp_path / "runs" / "sargan_style-32" / "config.yaml").read_text()
+    assert "skin_tones:" in config and "0.6" in config
+    assert (tmp_path / "sargan_styles.png").stat().st_size > 1000
+
+
 CHECKS = {
+    "04_sargan_generalisation.ipynb": _check_sargan,
     "03_fine_grained_aus.ipynb": _check_fine_grained,
     "00_synthfaces.ipynb": _check_synthfaces,
     "01_segmentation.ipynb": _check_segmentation,

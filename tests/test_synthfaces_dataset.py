@@ -7,7 +7,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from segan.data.synthfaces import EXPRESSION_AUS, SPLITS, SynthFaces, render, render_pair
-from segan.labels import au_index
+from segan.labels import PART_INDEX, au_index
 
 KEYS = {"image", "mask", "expression", "aus", "identity", "landmarks", "intensity"}
 
@@ -134,3 +134,25 @@ def test_bad_pair_targets_and_indices():
         ds.pair([0, 1], torch.zeros(3, 17))
     with pytest.raises(IndexError):
         ds[8]
+
+
+def test_skin_tone_styles_keep_only_people_of_those_tones():
+    from segan.data.synth.identity import sample_identity
+
+    dark = SynthFaces("test", 64, 32, skin_tones=(0.0, 0.3))
+    light = SynthFaces("test", 64, 32, skin_tones=(0.7, 1.0))
+    tones_dark = sample_identity(dark.labels(range(64))["identity"]).skin_tone
+    tones_light = sample_identity(light.labels(range(64))["identity"]).skin_tone
+    assert float(tones_dark.max()) < 0.3 and float(tones_light.min()) >= 0.7
+    everyone = sample_identity(SynthFaces("test", 64, 32).labels(range(64))["identity"])
+    assert float(everyone.skin_tone.min()) < 0.3 < 0.7 < float(everyone.skin_tone.max())
+    again = SynthFaces("test", 64, 32, skin_tones=(0.0, 0.3)).labels(range(64))["identity"]
+    assert torch.equal(again, dark.labels(range(64))["identity"])  # deterministic
+    # rendered pictures follow: dark-skinned faces are darker on their skin pixels
+    a, b = dark.batch(range(16)), light.batch(range(16))
+    skin = PART_INDEX["skin"]
+    assert float(a["image"].mean(1)[a["mask"] == skin].mean()) < float(
+        b["image"].mean(1)[b["mask"] == skin].mean()
+    )
+    with pytest.raises(ValueError, match="skin_tones"):
+        SynthFaces("test", 8, 32, skin_tones=(0.5, 0.52))

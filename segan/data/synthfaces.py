@@ -19,6 +19,7 @@ from torch.utils.data import (
     SequentialSampler,
 )
 
+from segan.data.synth.identity import sample_identity
 from segan.data.synth.random import hash_int, hash_uniform
 from segan.data.synth.render import check_resolution, render
 from segan.data.synth.zones import AU_ZONES, ZONES, au_region, zone_masks
@@ -119,6 +120,9 @@ class SynthFaces(Dataset):
     expression balanced over the 8 classes, a random intensity in `intensity` and small
     non-negative AU noise. Items carry `image, mask, expression, aus, identity, landmarks,
     intensity`. Batches are rendered at once through `__getitems__` (used by DataLoader).
+    `skin_tones=(low, high)` keeps only people whose skin-tone parameter (0 darkest .. 1
+    lightest) lies in [low, high): a "style" to train on and hold out (SARGAN's claim of
+    generalising to unseen colours).
     """
 
     def __init__(
@@ -129,6 +133,7 @@ class SynthFaces(Dataset):
         seed: int = 0,
         intensity: tuple[float, float] = (2.5, 5.0),
         au_noise: float = 0.3,
+        skin_tones: tuple[float, float] | None = None,
     ):
         self.ids = identity_range(split)
         if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
@@ -141,6 +146,34 @@ class SynthFaces(Dataset):
         if not 0.0 <= au_noise <= 1.0:
             raise ValueError(f"au_noise must lie in [0, 1], got {au_noise!r}")
         self.intensity_range, self.au_noise = (float(lo), float(hi)), float(au_noise)
+        if skin_tones is not None:
+            t_lo, t_hi = (float(v) for v in skin_tones)
+            if not 0.0 <= t_lo < t_hi <= 1.0 or t_hi - t_lo < 0.05:
+                raise ValueError(
+                    f"skin_tones must be (low, high) with 0 <= low < high <= 1 and a range of "
+                    f"at least 0.05, got {skin_tones!r}"
+                )
+            skin_tones = (t_lo, t_hi)
+        self.skin_tones = skin_tones
+
+    def _identities(self, idx: torch.Tensor) -> torch.Tensor:
+        """Each item's person: the first of its hashed candidates whose skin tone is allowed."""
+        start, stop = self.ids.start, self.ids.stop
+        if self.skin_tones is None:
+            return start + hash_int(idx, 0, salt=self.seed) % (stop - start)
+        lo, hi = self.skin_tones
+        out = torch.full_like(idx, -1)
+        for stream in range(0, 4096, 64):  # a range of 0.05 is found in ~60 tries at worst
+            streams = torch.arange(stream, stream + 64)
+            cand = start + hash_int(idx[:, None], streams[None, :], salt=self.seed) % (stop - start)
+            tone = sample_identity(cand.reshape(-1)).skin_tone.reshape(cand.shape)
+            ok = (tone >= lo) & (tone < hi)
+            first = torch.where(ok.any(1), ok.float().argmax(1), -1)
+            pick = torch.where(first >= 0, cand.gather(1, first.clamp(min=0)[:, None])[:, 0], -1)
+            out = torch.where(out < 0, pick, out)
+            if bool((out >= 0).all()):
+                return out
+        raise RuntimeError(f"no identity with skin tone in {self.skin_tones} found")
 
     def __len__(self) -> int:
         return self.size
@@ -154,8 +187,7 @@ class SynthFaces(Dataset):
     def labels(self, indices: Sequence[int] | torch.Tensor) -> dict[str, torch.Tensor]:
         """Identity, expression, intensity and AUs of items, without rendering."""
         idx = self._index(indices)
-        start, stop = self.ids.start, self.ids.stop
-        identity = start + hash_int(idx, 0, salt=self.seed) % (stop - start)
+        identity = self._identities(idx)
         expression = (idx + self.seed) % NUM_EXPRESSIONS
         lo, hi = self.intensity_range
         u = hash_uniform(idx[:, None], torch.arange(1, 2 + NUM_AUS)[None, :], salt=self.seed)

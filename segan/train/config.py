@@ -56,6 +56,8 @@ class DataConfig:
     # (the paper: CelebAMask-HQ); None uses the training batch's own masks (SynthFaces).
     parser_dataset: str | None = None
     parser_path: str | None = None
+    # SynthFaces only: keep people whose skin tone (0 darkest .. 1 lightest) is in [low, high)
+    skin_tones: list[float] | None = None
 
 
 @dataclass
@@ -227,6 +229,9 @@ def _check_values(c: TrainConfig) -> None:
         raise ConfigError(
             f"run.mixed_precision: one of {MIXED_PRECISION}, got {c.run.mixed_precision!r}"
         )
+    tones = c.data.skin_tones
+    if tones is not None and (len(tones) != 2 or not 0 <= tones[0] < tones[1] <= 1):
+        raise ConfigError(f"data.skin_tones: [low, high] with 0 <= low < high <= 1, got {tones}")
     for key in ("sample_every", "checkpoint_every"):
         if getattr(c.run, key) < 0:
             raise ConfigError(f"run.{key}: must be >= 0, got {getattr(c.run, key)}")

@@ -84,7 +84,10 @@ class SynthFacesSource:
         world: int = 1,
         device: torch.device | str = "cpu",
     ):
-        self.dataset = SynthFaces(config.split, config.size, config.resolution, config.seed)
+        tones = tuple(config.skin_tones) if config.skin_tones else None
+        self.dataset = SynthFaces(
+            config.split, config.size, config.resolution, config.seed, skin_tones=tones
+        )
         self.batch_size, self.grad_accum = batch_size, grad_accum
         self.rank, self.world, self.device = rank, world, torch.device(device)
         self.seed = config.seed
@@ -104,7 +107,13 @@ class SynthFacesSource:
 
     def fixed(self, n: int, split: str = "val") -> dict[str, torch.Tensor]:
         """The same n held-out faces for every sample grid of a run."""
-        ds = SynthFaces(split, max(n, 8), self.dataset.resolution, seed=self.seed)
+        ds = SynthFaces(
+            split,
+            max(n, 8),
+            self.dataset.resolution,
+            seed=self.seed,
+            skin_tones=self.dataset.skin_tones,
+        )
         return ds.batch(range(n), device=self.device)
 
 
