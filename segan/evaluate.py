@@ -28,7 +28,7 @@ from segan.labels import AU_IDS, AU_MAX_INTENSITY, EXPRESSIONS, NUM_EXPRESSIONS
 from segan.metrics.expression import au_error
 from segan.metrics.fidelity import identity_distance, psnr, ssim
 from segan.metrics.leakage import leakage, region_from_parts
-from segan.metrics.realism import fid_kid
+from segan.metrics.realism import fid_kid, uint8_chw
 from segan.metrics.registry import unavailable
 from segan.metrics.segmentation import confusion, scores
 
@@ -118,11 +118,6 @@ class EvalData:
             yield ds.batch(range(s, min(s + self.batch_size, n)))
 
 
-def _synth_targets(data: EvalData, batch: dict, target: torch.Tensor) -> dict:
-    """The true edits of a SynthFaces batch to `target` expressions."""
-    return data.synthfaces().pair(batch["index"].tolist(), target)
-
-
 def edit_condition(editor, source: dict, target: torch.Tensor, target_aus: torch.Tensor | None):
     """The editor's condition for editing `source` to `target` (None where it cannot)."""
     kind = editor.condition_kind
@@ -189,6 +184,7 @@ def evaluate_editor(
     """Scores of an editor's edits of `data.n` faces to every other expression. `fid` holds
     keyword arguments for `fid_kid` (feature extractor, weights path, ...)."""
     synth = data.dataset == "synthfaces"
+    truths = data.synthfaces() if synth else None  # renders the true edits
     means = _Mean()
     hits = defaultdict(lambda: [0, 0])  # target name -> [hits, edits]
     real_images, fake_images = [], []
@@ -197,7 +193,7 @@ def evaluate_editor(
     for batch in data.batches():
         for shift in range(1, NUM_EXPRESSIONS):
             target = (batch["expression"] + shift) % NUM_EXPRESSIONS
-            truth = _synth_targets(data, batch, target) if synth else None
+            truth = truths.pair(batch["index"].tolist(), target) if truths else None
             target_aus = truth["target_aus"] if synth else real_target_aus(batch, target)
             condition, ok = edit_condition(editor, batch, target, target_aus)
             if condition is None or not ok.any():
@@ -207,10 +203,10 @@ def evaluate_editor(
             edits = apply_edit(editor, source["image"], condition[sel], source).clamp(-1, 1)
             k = len(sel)
             n_edits += k
-            fake_images.append(_uint8(edits))
+            fake_images.append(uint8_chw(edits))
             if synth:
                 true = truth["edited"][sel]
-                real_images.append(_uint8(true))
+                real_images.append(uint8_chw(true))
                 means.add({**psnr(edits, true), **ssim(edits, true)}, k)
                 means.add({"l1": float((edits - true).abs().mean() / 2)}, k)
                 region = au_region(
@@ -218,7 +214,7 @@ def evaluate_editor(
                 )
                 means.add(leakage(source["image"], edits, region), k)
             else:
-                real_images.append(_uint8(source["image"]))
+                real_images.append(uint8_chw(source["image"]))
                 if parser is not None:
                     masks = parser(source["image"]).argmax(1)
                     region = torch.stack(
@@ -283,10 +279,6 @@ def evaluate_editor(
     else:
         unavailable_metrics["fid_kid"] = realism
     return {"n_edits": n_edits, "metrics": metrics, "unavailable": unavailable_metrics}
-
-
-def _uint8(images: torch.Tensor) -> torch.Tensor:
-    return ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
 
 
 @torch.no_grad()

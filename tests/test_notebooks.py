@@ -7,34 +7,26 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from tiny import HD, HG, TINY
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 # Per-notebook overrides of the parameters cell that keep the run small.
-SEGHGAN_TINY = [
-    "model.global_conv_dim=8",
-    "model.global_repeat=1",
-    "model.local_conv_dim=4",
-    "model.local_repeat=1",
-    "discriminator.conv_dim=4",
-    "discriminator.repeat_num=4",
-    "discriminator.local_conv_dim=4",
-    "discriminator.local_repeat_num=3",
-    "optim.batch_size=2",
-    "optim.n_critic=1",
-]
-D4 = ["discriminator.conv_dim=8", "discriminator.repeat_num=4", "optim.batch_size=2"]
+# Notebook runs: the tests' tiny widths, batch 2, and one critic step per generator step for
+# the (slow) hierarchies.
+SEGHGAN_TINY = [*HG, "model.local_repeat=1", *HD, "optim.batch_size=2", "optim.n_critic=1"]
 EDITORS_TINY = {
-    "stargan_synthfaces": ["model.conv_dim=8", "model.repeat_num=1", *D4],
-    "ganimation_synthfaces": ["model.conv_dim=8", "model.repeat_num=1", *D4],
-    "sargan_synthfaces": ["model.conv_dim=8", *D4],
-    "finegrained_synthfaces": ["model.ngf=4", *D4],
-    "seghgan_bisenet_synthfaces": [
-        "model.parser={architecture: bisenet, base_width: 8}",
-        *SEGHGAN_TINY,
-    ],
-    "boxhgan_synthfaces": [*SEGHGAN_TINY, "model.crop_size=8"],
-    "classifier_synthfaces": ["optim.batch_size=2"],
-    "regressor_synthfaces": ["optim.batch_size=2"],
+    name: [*TINY[name], "optim.batch_size=2"]
+    + (["optim.n_critic=1"] if name.startswith(("seghgan", "boxhgan")) else [])
+    for name in (
+        "stargan_synthfaces",
+        "ganimation_synthfaces",
+        "sargan_synthfaces",
+        "finegrained_synthfaces",
+        "seghgan_bisenet_synthfaces",
+        "boxhgan_synthfaces",
+        "classifier_synthfaces",
+        "regressor_synthfaces",
+    )
 }
 SMALL = {
     "00_synthfaces.ipynb": {"resolution": 32, "identities": 2, "stats_faces": 64},
@@ -44,8 +36,8 @@ SMALL = {
         "train_steps": 2,
         "joint_steps": 2,
         "overrides": {
-            "bisenet": ["model.base_width=8", "optim.batch_size=2"],
-            "unet": ["model.base_width=4", "optim.batch_size=2"],
+            "bisenet": [*TINY["bisenet_synthfaces"], "optim.batch_size=2"],
+            "unet": [*TINY["unet_synthfaces"], "optim.batch_size=2"],
             "seghgan": SEGHGAN_TINY,
         },
     },

@@ -16,6 +16,7 @@ import pytest
 import torch
 from PIL import Image
 from safetensors.torch import load_file
+from tiny import TINY
 
 import segan
 from segan.cli import main as cli
@@ -27,38 +28,6 @@ from segan.train.methods import make_task
 from segan.train.trainer import EMA, Trainer, checkpoints, lr_factor, train
 
 ROOT = Path(__file__).resolve().parents[1]
-D4 = ["discriminator.conv_dim=8", "discriminator.repeat_num=4"]
-HD = [
-    "discriminator.conv_dim=4",
-    "discriminator.repeat_num=4",
-    "discriminator.local_conv_dim=4",
-    "discriminator.local_repeat_num=3",
-]
-HG = ["model.global_conv_dim=8", "model.global_repeat=1", "model.local_conv_dim=4"]
-# Tiny widths per shipped SynthFaces config (the recipes stay the papers').
-TINY = {
-    "stargan_synthfaces": ["model.conv_dim=8", "model.repeat_num=1", *D4],
-    "sargan_synthfaces": ["model.conv_dim=8", *D4],
-    "ganimation_synthfaces": ["model.conv_dim=8", "model.repeat_num=1", *D4],
-    "finegrained_synthfaces": ["model.ngf=4", *D4],
-    "seghgan_bisenet_synthfaces": [
-        "model.parser={architecture: bisenet, base_width: 8}",
-        *HG,
-        "model.local_repeat=1",
-        *HD,
-    ],
-    "seghgan_unet_synthfaces": [
-        "model.parser={architecture: unet, base_width: 4}",
-        *HG,
-        "model.local_repeat=1",
-        *HD,
-    ],
-    "boxhgan_synthfaces": [*HG, "model.local_repeat=1", "model.crop_size=8", *HD],
-    "bisenet_synthfaces": ["model.base_width=8"],
-    "unet_synthfaces": ["model.base_width=4"],
-    "classifier_synthfaces": [],
-    "regressor_synthfaces": [],
-}
 COMMON = [
     "data.resolution=32",
     "optim.batch_size=2",

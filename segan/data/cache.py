@@ -25,6 +25,7 @@ from segan.data.faces import NoFaceError
 from segan.data.images import ImageReadError, SkipLog
 from segan.data.records import DataError, FaceDataset, MaskError
 from segan.labels import EXPRESSIONS
+from segan.visualize import to_uint8
 
 __all__ = ["CACHE_FORMAT", "PreparedFaces", "is_prepared", "prepare"]
 
@@ -64,9 +65,7 @@ class _Attempt(Dataset):
 
 def _stored(key: str, value: torch.Tensor) -> np.ndarray:
     if key == "image":  # (3, R, R) in [-1, 1] -> (R, R, 3) uint8, exactly the decoded pixels
-        return (
-            value.add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
-        )
+        return to_uint8(value)
     return value.numpy().astype(_STORED.get(key, np.float32))
 
 
@@ -120,8 +119,13 @@ def prepare(
         shutil.rmtree(partial)
         raise DataError(f"{dataset.name}: no picture could be read ({skipped.summary()})")
     count, keys = len(paths), list(arrays)
-    for key in list(arrays):  # keep the rows written, in a file of the right length
+    for key in list(arrays):
         array = arrays.pop(key)
+        array.flush()
+        if count == n:  # every picture was read: the file already has the right length
+            del array
+            (partial / f"{key}.npy.tmp").rename(partial / f"{key}.npy")
+            continue
         final = np.lib.format.open_memmap(
             partial / f"{key}.npy", "w+", array.dtype, (count, *array.shape[1:])
         )

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from segan.data.faces import DEFAULT_SCALE, CropBox, centre_square, find_face, square_box
+from segan.data.faces import DEFAULT_SCALE, CropBox, centre_square
 from segan.data.images import IMAGE_SUFFIXES, Photo, SkipLog
-from segan.data.records import DataError, FaceDataset, FaceRecord, check_folder
+from segan.data.records import DataError, FaceDataset, FaceRecord, check_folder, detected_crop
 from segan.labels import EXPRESSION_INDEX, EXPRESSIONS, RAFD_EXPRESSIONS
 
 __all__ = ["FOLDER_NAMES", "ImageFolderExpressions"]
@@ -55,6 +55,7 @@ class ImageFolderExpressions(FaceDataset):
         if crop not in CROPS:
             raise DataError(f"crop must be one of {CROPS}, got {crop!r}")
         self.crop, self.scale = crop, float(scale)
+        self.place = detected_crop(self.scale) if crop == "detect" else _centre
         folders = sorted(p for p in self.root.iterdir() if p.is_dir())
         unknown = [p.name for p in folders if p.name.lower() not in FOLDER_NAMES]
         if unknown:
@@ -77,7 +78,6 @@ class ImageFolderExpressions(FaceDataset):
                 records.append(FaceRecord(path, expression))
         super().__init__(records, resolution, SkipLog(), dropped, aus)
 
-    def crop_box(self, record: FaceRecord, photo: Photo) -> CropBox:
-        if self.crop == "detect":
-            return square_box(find_face(photo.rgb), self.scale)
-        return centre_square(*photo.size)
+
+def _centre(record: FaceRecord, photo: Photo) -> CropBox:
+    return centre_square(*photo.size)

@@ -41,6 +41,8 @@ __all__ = [
     "MaskError",
     "check_folder",
     "check_resolution",
+    "detected_crop",
+    "portrait_crop",
     "subject_split",
 ]
 
@@ -231,6 +233,16 @@ class FaceDataset(Dataset):
         return self.records[index].path
 
 
+def detected_crop(scale: float = DEFAULT_SCALE) -> Callable[[FaceRecord, Photo], CropBox]:
+    """A crop placer that finds the face in each photo (or uses the record's face box) and
+    takes `scale` times it; a photo without a face raises NoFaceError (skipped, counted)."""
+
+    def detect(record: FaceRecord, photo: Photo) -> CropBox:
+        return square_box(find_face(photo.rgb, record.face), scale)
+
+    return detect
+
+
 def portrait_crop(
     crop: str | tuple[float, float], default: tuple[float, float], scale: float = DEFAULT_SCALE
 ) -> Callable[[FaceRecord, Photo], CropBox]:
@@ -238,11 +250,7 @@ def portrait_crop(
     (top, side) pair as fractions of the picture's width (the square is centred across), or
     "detect" (face detection on every picture, `scale` times the detected box)."""
     if crop == "detect":
-
-        def detect(record: FaceRecord, photo: Photo) -> CropBox:
-            return square_box(find_face(photo.rgb, record.face), scale)
-
-        return detect
+        return detected_crop(scale)
     if isinstance(crop, str) and crop != "fixed":
         raise DataError(f"crop must be 'fixed', 'detect' or (top, side), got {crop!r}")
     top, side = default if crop == "fixed" else crop

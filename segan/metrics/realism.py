@@ -21,7 +21,14 @@ from torch.utils.data import Dataset
 
 from segan.metrics.registry import register_metric, unavailable
 
-__all__ = ["INCEPTION", "TINY_EXTRACTOR", "fid_kid", "inception_weights", "register_tiny_extractor"]
+__all__ = [
+    "INCEPTION",
+    "TINY_EXTRACTOR",
+    "fid_kid",
+    "inception_weights",
+    "register_tiny_extractor",
+    "uint8_chw",
+]
 
 INCEPTION = "inception-v3-compat"
 INCEPTION_URL = (
@@ -99,10 +106,15 @@ class _Samples(Dataset):
         return self.images.shape[0]
 
     def __getitem__(self, k: int) -> torch.Tensor:
-        image = self.images[k]
-        if image.dtype == torch.uint8:
-            return image
-        return ((image.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        return uint8_chw(self.images[k])
+
+
+def uint8_chw(images: torch.Tensor) -> torch.Tensor:
+    """Images in [-1, 1] as uint8 in the same (..., 3, H, W) layout, on the CPU (uint8 passes
+    through): torch-fidelity's sample format, and a compact way to keep edits for FID."""
+    if images.dtype == torch.uint8:
+        return images.cpu()
+    return ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
 
 
 def _as_input(images: torch.Tensor | str | Path) -> tuple[Any, int]:

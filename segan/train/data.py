@@ -72,8 +72,11 @@ def check_data(config: DataConfig, method: str | None = None) -> None:
         )
 
 
-class SynthFacesSource:
-    """Deterministic SynthFaces batches for one process of a (possibly distributed) run."""
+class BatchSource:
+    """What every batch source shares: this process's place in the run, and the rule that
+    turns (step, micro-batch, rank) into item slots and a seeded target generator."""
+
+    dataset: SynthFaces | PreparedFaces
 
     def __init__(
         self,
@@ -84,23 +87,36 @@ class SynthFacesSource:
         world: int = 1,
         device: torch.device | str = "cpu",
     ):
-        tones = tuple(config.skin_tones) if config.skin_tones else None
-        self.dataset = SynthFaces(
-            config.split, config.size, config.resolution, config.seed, skin_tones=tones
-        )
         self.batch_size, self.grad_accum = batch_size, grad_accum
         self.rank, self.world, self.device = rank, world, torch.device(device)
         self.seed = config.seed
+        self.dataset = self._open(config)
 
-    def indices(self, step: int, micro: int = 0) -> torch.Tensor:
-        slot = (step * self.grad_accum + micro) * self.world + self.rank
-        start = slot * self.batch_size
-        return (start + torch.arange(self.batch_size)) % len(self.dataset)
+    def _open(self, config: DataConfig) -> SynthFaces | PreparedFaces:
+        raise NotImplementedError
+
+    def _first_slot(self, step: int, micro: int) -> int:
+        """Index of this batch's first item in the run's endless stream of items."""
+        return ((step * self.grad_accum + micro) * self.world + self.rank) * self.batch_size
 
     def generator(self, step: int, micro: int = 0) -> torch.Generator:
         """A CPU generator for this batch's random targets."""
         key = (((self.seed * 1_000_003 + step) * 64 + micro) * 4096 + self.rank) % (2**62)
         return torch.Generator().manual_seed(key)
+
+
+class SynthFacesSource(BatchSource):
+    """Deterministic SynthFaces batches for one process of a (possibly distributed) run."""
+
+    def _open(self, config: DataConfig) -> SynthFaces:
+        tones = tuple(config.skin_tones) if config.skin_tones else None
+        return SynthFaces(
+            config.split, config.size, config.resolution, config.seed, skin_tones=tones
+        )
+
+    def indices(self, step: int, micro: int = 0) -> torch.Tensor:
+        start = self._first_slot(step, micro)
+        return (start + torch.arange(self.batch_size)) % len(self.dataset)
 
     def batch(self, step: int, micro: int = 0) -> dict[str, torch.Tensor]:
         return self.dataset.batch(self.indices(step, micro), device=self.device)
@@ -117,27 +133,16 @@ class SynthFacesSource:
         return ds.batch(range(n), device=self.device)
 
 
-class PreparedSource(SynthFacesSource):
+class PreparedSource(BatchSource):
     """Batches from a prepared folder: item slots as for SynthFaces, through a fixed
     permutation of the items (a new one each pass), so any step's batch is known exactly."""
 
-    def __init__(
-        self,
-        config: DataConfig,
-        batch_size: int,
-        grad_accum: int = 1,
-        rank: int = 0,
-        world: int = 1,
-        device: torch.device | str = "cpu",
-    ):
+    def _open(self, config: DataConfig) -> PreparedFaces:
+        self._orders: dict[int, np.ndarray] = {}
         try:
-            self.dataset = PreparedFaces(config.path)
+            return PreparedFaces(config.path)
         except DataError as err:
             raise ConfigError(f"data.path: {err}") from None
-        self.batch_size, self.grad_accum = batch_size, grad_accum
-        self.rank, self.world, self.device = rank, world, torch.device(device)
-        self.seed = config.seed
-        self._orders: dict[int, np.ndarray] = {}
 
     def _order(self, epoch: int) -> np.ndarray:
         if epoch not in self._orders:
@@ -149,8 +154,7 @@ class PreparedSource(SynthFacesSource):
 
     def indices(self, step: int, micro: int = 0) -> torch.Tensor:
         n = len(self.dataset)
-        slot = (step * self.grad_accum + micro) * self.world + self.rank
-        absolute = slot * self.batch_size + np.arange(self.batch_size)
+        absolute = self._first_slot(step, micro) + np.arange(self.batch_size)
         epochs, positions = absolute // n, absolute % n
         out = np.empty(self.batch_size, np.int64)
         for epoch in np.unique(epochs):
@@ -170,7 +174,7 @@ class PreparedSource(SynthFacesSource):
 
 def make_source(
     config: DataConfig, batch_size: int, grad_accum: int, rank: int, world: int, device
-) -> SynthFacesSource:
+) -> BatchSource:
     """The batch source a data config names."""
     check_data(config)
     cls = SynthFacesSource if config.dataset == "synthfaces" else PreparedSource
