@@ -1,15 +1,284 @@
-"""segan's face-editing app (Gradio; also a Hugging Face Space).
+"""segan's face-editing app (Gradio 6; also the Hugging Face Space's entry point).
 
-The editing app arrives with the app issue, once trained models exist. Until then this entry
-point says so and renders the SynthFaces contact sheet, segan's current main job.
+`python app.py` opens it on http://127.0.0.1:7860 with the bundled models, offline. This file
+only lays out components and wires events; what an edit is, which models exist and what an
+error says live in segan.studio and segan.pipeline (shared with `segan edit`).
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
+import traceback
+from collections.abc import Callable, Sequence
 
-from segan.cli import main
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # read when gradio is imported
+
+import gradio as gr
+
+from segan.data.faces import NoFaceError
+from segan.data.images import ImageReadError, read_photo
+from segan.labels import EXPRESSIONS
+from segan.pipeline import MAX_INTENSITY
+from segan.studio import AU_SLIDERS, Studio, example_photos
+
+MAX_UPLOAD = "25mb"
+FACE_MODES = ("find the face", "whole picture is the face")
+READABLE = (ImageReadError, NoFaceError, ValueError, FileNotFoundError, KeyError, TypeError)
+
+
+class PhotoInput(gr.Image):
+    """gr.Image whose upload errors (a text file, a broken picture) are readable messages."""
+
+    is_template = True  # the browser draws it as a plain gr.Image
+
+    def preprocess(self, payload):
+        if payload is None:
+            return None
+        name = getattr(payload, "orig_name", None) or "the upload"
+        try:
+            path = super().preprocess(payload)
+            read_photo(path)  # decodes it once: a broken or non-image file fails here
+        except ImageReadError as err:
+            raise gr.Error(f"{name} cannot be used: {err.reason}") from None
+        except gr.Error:
+            raise
+        except Exception:
+            raise gr.Error(f"{name} is not a picture segan can read") from None
+        return path
+
+
+def readable(fn: Callable) -> Callable:
+    """Run `fn`; turn known failures into a gr.Error with their message (no stack trace)."""
+
+    def run(*args):
+        try:
+            return fn(*args)
+        except gr.Error:
+            raise
+        except READABLE as err:
+            raise gr.Error(str(err).strip("'\"")) from None
+        except Exception as err:
+            traceback.print_exc()
+            raise gr.Error(f"the edit failed unexpectedly ({type(err).__name__}: {err})") from None
+
+    run.__name__ = fn.__name__
+    run.__doc__ = fn.__doc__
+    return run
+
+
+def build_demo(studio: Studio, examples: Sequence[str] = ()) -> gr.Blocks:
+    """The app over `studio` (tests pass a Studio of tiny models)."""
+    if not studio.editors:
+        raise ValueError("no editor to serve: install bundled weights or pass a model")
+    first = studio.load(studio.editors[0])
+
+    def controls_for(info):
+        label = info.kind == "label"
+        return (
+            gr.update(visible=not label),  # AU sliders
+            gr.update(visible=not label and info.has_au_estimator),  # transfer
+            gr.update(choices=list(info.labels) if label else list(EXPRESSIONS)),
+            info.live,
+            info.describe(),
+        )
+
+    with gr.Blocks(title="segan: edit facial expressions") as demo:
+        model_state = gr.State(first.spec)
+        live_state = gr.State(first.live)
+        gr.Markdown(
+            "# segan: edit facial expressions\n"
+            "Upload a photo (or use the webcam), pick a model and an expression. The face is "
+            "found, cropped, edited and pasted back into the full photo."
+        )
+        with gr.Row():
+            model_choice = gr.Dropdown(
+                studio.editors,
+                value=first.spec,
+                label="Model",
+                scale=2,
+                interactive=True,
+                allow_custom_value=True,  # a Hub id or folder loaded by a session joins the list
+            )
+            model_path = gr.Textbox(
+                label="…or a Hub repo id / local model folder",
+                placeholder="user/segan-stargan or ./runs/x/model",
+                scale=3,
+            )
+            load_button = gr.Button("Load", scale=1)
+        model_status = gr.Markdown(first.describe())
+        with gr.Tab("Edit"):
+            with gr.Row():
+                with gr.Column():
+                    photo = PhotoInput(
+                        label="Photo",
+                        type="filepath",
+                        sources=["upload", "webcam", "clipboard"],
+                        height=360,
+                    )
+                    face_mode = gr.Radio(list(FACE_MODES), value=FACE_MODES[0], label="Face")
+                    expression = gr.Radio(list(first.labels), value="happy", label="Expression")
+                    intensity = gr.Slider(
+                        0.0, MAX_INTENSITY, value=1.0, step=0.05, label="Intensity"
+                    )
+                    with gr.Accordion(
+                        "Action units (0-5)", open=True, visible=first.kind != "label"
+                    ) as au_box:
+                        start = studio.preset("happy", 1.0)
+                        sliders = [
+                            gr.Slider(0.0, 5.0, value=v, step=0.1, label=s.label)
+                            for s, v in zip(AU_SLIDERS, start, strict=True)
+                        ]
+                    with gr.Accordion(
+                        "Transfer from a reference face",
+                        open=False,
+                        visible=first.kind != "label" and first.has_au_estimator,
+                    ) as transfer_box:
+                        reference = PhotoInput(label="Reference face", type="filepath")
+                        transfer_button = gr.Button("Read its action units")
+                    edit_button = gr.Button("Edit", variant="primary")
+                with gr.Column():
+                    before = gr.Image(label="Before (detected face box)", format="png")
+                    after = gr.Image(label="After", format="png", buttons=["download"])
+                    status = gr.Markdown()
+                    download = gr.File(label="Download the edited photo (PNG)")
+            explain = gr.Gallery(label="What the model saw", columns=6, height=220)
+            if examples:
+                gr.Examples([[str(p)] for p in examples], inputs=[photo], label="Examples")
+        with gr.Tab("Compare all methods"):
+            compare_button = gr.Button("Edit with every bundled model", variant="primary")
+            comparison = gr.Gallery(label="Same face, same target", columns=4, height=420)
+
+        # --- actions ------------------------------------------------------------------
+        def load_model(choice, path, current, expr, amount):
+            spec = (path or "").strip() or choice
+            try:
+                info = studio.load(spec)
+            except ValueError as err:
+                gr.Warning(str(err))
+                previous = studio.load(current)
+                return (
+                    current,
+                    gr.update(value=current if current in studio.editors else None),
+                    *controls_for(previous)[:3],
+                    previous.live,
+                    f"⚠️ {err}. Still using **{previous.name}**.",
+                    *[gr.skip()] * len(sliders),
+                )
+            if info.kind != "label" and expr not in EXPRESSIONS:
+                expr = "happy"
+            values = studio.preset(expr, amount) if info.kind != "label" else [gr.skip()] * 17
+            return (
+                info.spec,
+                gr.update(choices=studio.editors, value=info.spec),
+                *controls_for(info),
+                *values,
+            )
+
+        def do_edit(spec, image, mode, expr, amount, *aus):
+            result = studio.edit(spec, image, expr, amount, aus, mode == FACE_MODES[1])
+            info = studio.load(spec)
+            seconds = result.seconds
+            x, y, w, h = result.face
+            note = (
+                f"{info.name}: face at x={x}, y={y}, {w}x{h} px in a "
+                f"{result.photo.size[0]}x{result.photo.size[1]} photo; "
+                f"{seconds['total'] * 1000:.0f} ms (detect {seconds['detect'] * 1000:.0f}, "
+                f"edit {seconds['edit'] * 1000:.0f})"
+            )
+            gallery = [(picture, name) for name, picture in result.explain.items()]
+            return result.annotated(), result.output, note, str(studio.save(result)), gallery
+
+        def live_edit(live, spec, image, mode, expr, amount, *aus):
+            if not live or image is None:
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return do_edit(spec, image, mode, expr, amount, *aus)
+
+        def preset(spec, expr, amount):
+            if studio.load(spec).kind == "label":
+                return [gr.skip()] * len(sliders)
+            return studio.preset(expr, amount)
+
+        def transfer(spec, image, mode):
+            return studio.transfer(spec, image, mode == FACE_MODES[1])
+
+        def compare_all(image, mode, expr, amount):
+            pairs = studio.compare(image, expr, amount, mode == FACE_MODES[1])
+            return [
+                (r.output, f"{spec.removeprefix('bundled:')} ({r.seconds['total'] * 1000:.0f} ms)")
+                for spec, r in pairs
+            ]
+
+        edit_inputs = [model_choice, photo, face_mode, expression, intensity, *sliders]
+        edit_outputs = [before, after, status, download, explain]
+        model_outputs = [
+            model_state,
+            model_choice,
+            au_box,
+            transfer_box,
+            expression,
+            live_state,
+            model_status,
+        ]
+        gr.on(
+            [load_button.click, model_path.submit, model_choice.input],
+            readable(load_model),
+            [model_choice, model_path, model_state, expression, intensity],
+            [*model_outputs, *sliders],
+            api_name="load_model",
+        )
+        edit_button.click(
+            readable(do_edit), edit_inputs, edit_outputs, api_name="edit", concurrency_id="edit"
+        )
+        gr.on(
+            [expression.change, intensity.change],
+            readable(preset),
+            [model_choice, expression, intensity],
+            sliders,
+            api_name="preset",
+        )
+        gr.on(
+            [photo.change, face_mode.change, expression.change, intensity.change]
+            + [s.change for s in sliders],
+            readable(live_edit),
+            [live_state, *edit_inputs],
+            edit_outputs,
+            api_visibility="undocumented",
+            trigger_mode="always_last",
+            concurrency_id="edit",
+        )
+        transfer_button.click(
+            readable(transfer), [model_choice, reference, face_mode], sliders, api_name="transfer"
+        )
+        compare_button.click(
+            readable(compare_all),
+            [photo, face_mode, expression, intensity],
+            comparison,
+            api_name="compare",
+            concurrency_id="edit",
+        )
+    demo.queue(default_concurrency_limit=1, max_size=64)
+    return demo
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
+    p.add_argument("--model", action="append", help="serve these models (default: bundled)")
+    args = p.parse_args(argv)
+    studio = Studio(args.model)
+    demo = build_demo(studio, example_photos())
+    demo.launch(
+        server_name=args.host,
+        server_port=args.port,
+        max_file_size=MAX_UPLOAD,
+        show_error=True,
+        footer_links=["api"],
+    )
+    return 0
+
 
 if __name__ == "__main__":
-    print("The segan editing app is coming; rendering the SynthFaces contact sheet meanwhile.")
-    sys.exit(main(["render", "--n", "64", "--out", "sheet.png"]))
+    sys.exit(main())

@@ -192,6 +192,81 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _edit_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("photos", nargs="+", help="picture files with a face each")
+    p.add_argument(
+        "--model", default="bundled:stargan", help="bundled:NAME, a Hub repo id or a folder"
+    )
+    p.add_argument("--expression", help="target expression (neutral, happy, sad, ...)")
+    p.add_argument(
+        "--intensity", type=float, default=1.0, help="0 (unchanged) .. 1 (the edit) .. 1.25"
+    )
+    p.add_argument("--aus", help="target AUs for AU models, e.g. 6=2.5,12=4 (0..5 each)")
+    p.add_argument("--box", help="face box by hand: x,y,w,h in pixels (skips detection)")
+    p.add_argument(
+        "--whole", action="store_true", help="the pictures are face crops already (no detection)"
+    )
+    p.add_argument("--parser", default="auto", help="parser for part maps ('none' to skip)")
+    p.add_argument("--au-estimator", default="auto", help="AU estimator ('none' to skip)")
+    p.add_argument("--explain", action="store_true", help="also save part maps, masks, attention")
+    p.add_argument("--out", default="edited", help="output folder (default edited/)")
+
+
+def _edit(args: argparse.Namespace) -> int:
+    import re
+    from pathlib import Path
+
+    from PIL import Image
+
+    from segan.data.faces import NoFaceError
+    from segan.data.images import ImageReadError
+    from segan.pipeline import EditPipeline
+
+    box = None
+    if args.box:
+        try:
+            box = tuple(int(v) for v in args.box.split(","))
+        except ValueError:
+            box = ()
+        if len(box) != 4:
+            raise ValueError(f"--box must be x,y,w,h in pixels, got {args.box!r}")
+    aus = None
+    if args.aus:
+        aus = {}
+        for item in args.aus.split(","):
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise ValueError(f"--aus items are AU=value, got {item!r}")
+            aus[key.strip()] = float(value)
+    none = {"none": None}
+    pipe = EditPipeline.load(
+        args.model,
+        none.get(args.parser, args.parser),
+        none.get(args.au_estimator, args.au_estimator),
+    )
+    if aus is None and args.expression is None:
+        raise ValueError("give --expression (or --aus for AU models)")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    for photo in args.photos:
+        try:
+            result = pipe.edit(photo, args.expression, args.intensity, aus, box, whole=args.whole)
+        except (ImageReadError, NoFaceError) as err:
+            print(f"skipped {photo}: {err}", file=sys.stderr)
+            failed += 1
+            continue
+        target = out / f"{Path(photo).stem}_{args.expression or 'aus'}.png"
+        result.save(target)
+        line = f"{photo} -> {target} (face {result.face}, {result.seconds['total']:.2f} s)"
+        if args.explain:
+            for name, picture in result.explain.items():
+                slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+                Image.fromarray(picture).save(out / f"{Path(photo).stem}_{slug}.png")
+        print(line)
+    return 1 if failed == len(args.photos) else 0
+
+
 COMMANDS: dict[str, Command] = {
     "render": (
         "render a SynthFaces contact sheet (identities x expressions)",
@@ -207,6 +282,7 @@ COMMANDS: dict[str, Command] = {
     "eval": ("score a model on held-out faces (JSON + markdown)", _eval_args, _eval),
     "train": ("train a method from a config (Accelerate; see segan.train)", _train_args, _train),
     "push": ("publish a run's model folder to the Hub or a local folder", _push_args, _push),
+    "edit": ("edit the expression of the face in photos", _edit_args, _edit),
 }
 
 

@@ -32,3 +32,13 @@ TINY = {
     "classifier_synthfaces": [],
     "regressor_synthfaces": [],
 }
+
+
+def tiny_model(config: str, resolution: int = 64, *extra: str):
+    """An untrained model of a shipped config at tiny widths (the network a run would publish)."""
+    from segan.train.config import load_config
+    from segan.train.methods import make_task
+
+    task = make_task(load_config(config, [f"data.resolution={resolution}", *TINY[config], *extra]))
+    nets = task.build()
+    return nets[task.published(nets)].eval()

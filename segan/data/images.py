@@ -76,10 +76,14 @@ def _sixteen_bit(image: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(np.rint(values * 255.0 / top), 0, 255).astype(np.uint8), "L")
 
 
-def _decode(image: Image.Image, name: str) -> Photo:
+def _decode(image: Image.Image, name: str, max_pixels: int = MAX_PIXELS) -> Photo:
     width, height = image.size
-    if width * height > MAX_PIXELS:
-        raise ImageReadError(name, f"{width}x{height} pixels is more than {MAX_PIXELS:,}")
+    if width * height > max_pixels:
+        raise ImageReadError(
+            name,
+            f"the picture is {width}x{height} ({width * height / 1e6:.1f} megapixels); at most "
+            f"{max_pixels / 1e6:.1f} megapixels are accepted, so scale it down first",
+        )
     image.load()  # decodes now: a truncated or corrupt file fails here, not later
     image = ImageOps.exif_transpose(image)
     mode = image.mode
@@ -98,8 +102,9 @@ def _decode(image: Image.Image, name: str) -> Photo:
     return Photo(rgb, alpha, mode)
 
 
-def read_photo(source: str | Path | bytes) -> Photo:
-    """Decode a picture file (or its bytes) into a `Photo`; raise `ImageReadError` otherwise."""
+def read_photo(source: str | Path | bytes, max_pixels: int = MAX_PIXELS) -> Photo:
+    """Decode a picture file (or its bytes) into a `Photo`; raise `ImageReadError` otherwise
+    (also for pictures of more than `max_pixels`, checked before decoding)."""
     name = "<bytes>" if isinstance(source, bytes) else str(source)
     if not isinstance(source, bytes) and not Path(source).is_file():
         raise ImageReadError(name, "no such file" if not Path(source).exists() else "not a file")
@@ -108,7 +113,7 @@ def read_photo(source: str | Path | bytes) -> Photo:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             handle = io.BytesIO(source) if isinstance(source, bytes) else source
             with Image.open(handle) as image:
-                return _decode(image, name)
+                return _decode(image, name, min(max_pixels, MAX_PIXELS))
     except ImageReadError:
         raise
     except UnidentifiedImageError:

@@ -10,6 +10,11 @@ from segan.models.base import REGISTRY, SeganModel
 CONFIG_NAME = "config.json"
 
 
+def _looks_like_path(text: str) -> bool:
+    """A spec that can only be meant as a folder (a Hub id is `name` or `owner/name`)."""
+    return text.startswith(("/", "./", "../", "~")) or "\\" in text or text.count("/") > 1
+
+
 def read_config(path_or_repo_id: str | Path, revision: str | None = None) -> dict:
     """The config.json of a local model folder or a Hub repo (Hub offline mode is honoured)."""
     path = Path(path_or_repo_id)
@@ -19,6 +24,8 @@ def read_config(path_or_repo_id: str | Path, revision: str | None = None) -> dic
             raise FileNotFoundError(f"{path} is not a segan model folder: it has no {CONFIG_NAME}")
     elif path.exists():
         raise ValueError(f"{path} is a file; segan.load expects a model folder or a Hub repo id")
+    elif _looks_like_path(str(path_or_repo_id)):
+        raise FileNotFoundError(f"{path_or_repo_id}: no such model folder")
     else:
         from huggingface_hub import hf_hub_download
         from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
@@ -51,13 +58,17 @@ def load(
     revision: str | None = None,
     device: str = "cpu",
 ) -> SeganModel:
-    """The model saved in a local folder or on the Hub, as its own class, in eval mode.
+    """The model saved in a local folder, on the Hub, or bundled with segan (`bundled:NAME`),
+    as its own class, in eval mode.
 
     The class comes from config.json's `architecture`; weights must be safetensors and must
     match the architecture key for key.
     """
     import segan.models  # noqa: F401  (registers every architecture)
+    from segan.bundled import is_bundled, resolve
 
+    if is_bundled(path_or_repo_id):
+        path_or_repo_id = resolve(str(path_or_repo_id))
     config = read_config(path_or_repo_id, revision)
     arch = config.get("architecture")
     if arch is None:

@@ -1,0 +1,420 @@
+"""EditPipeline: a photo in, the same photo with its face's expression edited out.
+
+photo -> face box (detected, or given) -> square crop at the model's resolution -> condition
+(an expression and an intensity, or action units) -> edit -> the change pasted back into the
+full-size photo. It also returns what explains the edit (the parser's part map, seghgan's region
+masks, GANimation's attention, boxhgan's boxes) and its timings. The Gradio app and
+`segan edit` are both thin layers over this module.
+
+Intensity: for label models (stargan, sargan, seghgan, boxhgan) the edit's change is scaled,
+out = x + intensity * (G(x, target) - x), so 0 is the input, 1 the model's edit and 1.25
+exaggerates it; for AU models the target AUs are the expression's prototype at an AU intensity
+of 4 * intensity (SynthFaces faces span 2.5..5), and `finegrained` receives the relative AUs
+(target - source, source read by the AU estimator when there is one, else zero).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+
+from segan.data.faces import (
+    DEFAULT_SCALE,
+    CropBox,
+    centre_square,
+    crop_image,
+    find_face,
+    paste_back,
+    square_box,
+)
+from segan.data.images import Photo, read_photo, to_tensor
+from segan.data.synthfaces import expression_aus
+from segan.labels import AU_IDS, AU_MAX_INTENSITY, EXPRESSIONS, au_index
+from segan.visualize import colorize_mask, to_uint8
+
+__all__ = [
+    "MAX_INTENSITY",
+    "PRESET_AU_INTENSITY",
+    "EditPipeline",
+    "EditResult",
+    "compare",
+    "expression_preset",
+    "parse_aus",
+]
+
+MAX_INTENSITY = 1.25
+PRESET_AU_INTENSITY = 4.0  # AU intensity of an expression preset at intensity 1
+EXPLAIN_SIZE = 256  # explanation pictures are enlarged (nearest) to this side for viewing
+FaceBox = tuple[int, int, int, int]  # x, y, w, h in photo pixels
+
+
+def expression_preset(expression: str, intensity: float = 1.0) -> np.ndarray:
+    """The 17 AU intensities (0..5) of an expression's prototype at `intensity` (0..1.25)."""
+    k = _expression_index(expression)
+    _check_intensity(intensity)
+    level = min(PRESET_AU_INTENSITY * intensity, AU_MAX_INTENSITY)
+    return expression_aus(k, level).numpy().astype(np.float64)
+
+
+def parse_aus(aus: Mapping[int | str, float] | Sequence[float] | np.ndarray) -> np.ndarray:
+    """17 AU intensities in segan's AU order from a full vector or a mapping such as
+    {12: 3.0, "AU6": 2.0} (AUs not named are 0); values must lie in 0..5."""
+    if isinstance(aus, Mapping):
+        out = np.zeros(len(AU_IDS))
+        for key, value in aus.items():
+            text = str(key).upper().removeprefix("AU").split("_")[0]
+            if not text.isdigit():
+                raise ValueError(f"AU key {key!r} is not an AU number such as 12 or 'AU12'")
+            out[au_index(int(text))] = float(value)
+    else:
+        out = np.asarray(aus, dtype=np.float64).reshape(-1)
+        if out.shape != (len(AU_IDS),):
+            raise ValueError(f"aus must hold {len(AU_IDS)} values (AUs {AU_IDS}), got {out.size}")
+    bad = np.flatnonzero((out < 0) | (out > AU_MAX_INTENSITY) | ~np.isfinite(out))
+    if bad.size:
+        au = AU_IDS[int(bad[0])]
+        raise ValueError(f"AU{au} = {out[bad[0]]:g} lies outside 0..{AU_MAX_INTENSITY:g}")
+    return out
+
+
+def _expression_index(expression: str | int) -> int:
+    if isinstance(expression, (int, np.integer)) and 0 <= int(expression) < len(EXPRESSIONS):
+        return int(expression)
+    if isinstance(expression, str) and expression.lower() in EXPRESSIONS:
+        return EXPRESSIONS.index(expression.lower())
+    raise ValueError(f"unknown expression {expression!r}; choose one of {', '.join(EXPRESSIONS)}")
+
+
+def _check_intensity(intensity: float) -> None:
+    if not 0.0 <= float(intensity) <= MAX_INTENSITY:
+        raise ValueError(f"intensity must lie in [0, {MAX_INTENSITY}], got {intensity}")
+
+
+def _enlarge(picture: np.ndarray, side: int = EXPLAIN_SIZE) -> np.ndarray:
+    """A small (h, w[, 3]) uint8 picture blown up with nearest neighbours, for viewing."""
+    if picture.shape[0] >= side:
+        return picture
+    return cv2.resize(picture, (side, side), interpolation=cv2.INTER_NEAREST)
+
+
+def draw_box(rgb: np.ndarray, face: FaceBox, crop: CropBox | None = None) -> np.ndarray:
+    """A copy of the photo with the detected face box (green) and the crop square (yellow)."""
+    out = np.ascontiguousarray(rgb.copy())
+    thick = max(2, round(max(rgb.shape[:2]) / 300))
+    x, y, w, h = face
+    cv2.rectangle(out, (x, y), (x + w - 1, y + h - 1), (40, 220, 60), thick)
+    if crop is not None:
+        end = (crop.left + crop.side - 1, crop.top + crop.side - 1)
+        cv2.rectangle(out, (crop.left, crop.top), end, (250, 200, 30), max(1, thick // 2))
+    return out
+
+
+@dataclass
+class EditResult:
+    """One edit: the photo before and after, where the face was, and what explains the edit."""
+
+    photo: Photo  # the input as read (RGB, alpha, original mode)
+    output: np.ndarray  # (H, W, 3) uint8: the photo with the edit pasted back
+    face: FaceBox  # the face box (detected or given)
+    box: CropBox  # the square crop the model saw
+    crop: np.ndarray  # (R, R, 3) uint8 model input
+    edited_crop: np.ndarray  # (R, R, 3) uint8 model output (intensity applied)
+    explain: dict[str, np.ndarray] = field(default_factory=dict)  # name -> uint8 picture
+    aus: np.ndarray | None = None  # target AUs (0..5) of AU models
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def annotated(self) -> np.ndarray:
+        """The input photo with the face box and crop square drawn on it."""
+        return draw_box(self.photo.rgb, self.face, self.box)
+
+    def output_image(self) -> Image.Image:
+        """The edited photo as PIL, in the input's kind (grayscale stays grayscale, alpha kept)."""
+        return self.photo.to_pil(self.output)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the edited photo (format from the suffix; PNG keeps alpha)."""
+        path = Path(path)
+        image = self.output_image()
+        if path.suffix.lower() in (".jpg", ".jpeg") and image.mode not in ("RGB", "L"):
+            image = image.convert("RGB")
+        image.save(path)
+        return path
+
+
+class EditPipeline:
+    """An editor (and optionally a parser for part maps and an AU estimator) over photos."""
+
+    def __init__(
+        self,
+        editor: torch.nn.Module,
+        parser: torch.nn.Module | None = None,
+        au_estimator: torch.nn.Module | None = None,
+        *,
+        name: str | None = None,
+        scale: float = DEFAULT_SCALE,
+        feather: float = 0.1,
+        max_pixels: int = 50_000_000,
+        device: str | torch.device = "cpu",
+    ):
+        if getattr(editor, "role", None) != "editor":
+            raise TypeError(
+                f"{name or type(editor).__name__} is a {getattr(editor, 'role', '?')}, not an "
+                "expression editor"
+            )
+        self.device = torch.device(device)
+        self.editor = editor.to(self.device).eval()
+        self.parser = None if parser is None else parser.to(self.device).eval()
+        self.au_estimator = None if au_estimator is None else au_estimator.to(self.device).eval()
+        self.name = name or getattr(editor, "architecture", type(editor).__name__)
+        self.scale, self.feather, self.max_pixels = scale, feather, max_pixels
+        self.resolution = int(getattr(editor, "image_size", 128))
+
+    @classmethod
+    def load(
+        cls,
+        editor: str | Path,
+        parser: str | Path | None = "auto",
+        au_estimator: str | Path | None = "auto",
+        **kwargs,
+    ) -> EditPipeline:
+        """Open models by name: `bundled:NAME`, a Hub repo id or a local folder. "auto" takes
+        the bundled parser / AU estimator where they are installed (None: go without)."""
+        import segan
+        from segan.bundled import available
+
+        def pick(spec, bundled_name):
+            if spec == "auto":
+                return (
+                    segan.load(f"bundled:{bundled_name}") if bundled_name in available() else None
+                )
+            return None if spec is None else segan.load(spec)
+
+        model = segan.load(editor)
+        kwargs.setdefault("name", str(editor).removeprefix("bundled:"))
+        return cls(model, pick(parser, "bisenet"), pick(au_estimator, "regressor"), **kwargs)
+
+    # --- what the model wants ----------------------------------------------------------
+    @property
+    def kind(self) -> str:
+        """ "label", "aus" or "relative_aus" (see segan.models.base.Editor)."""
+        return self.editor.condition_kind
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The expressions a label model knows (every expression for AU models)."""
+        return tuple(getattr(self.editor, "labels", EXPRESSIONS))
+
+    @property
+    def uses_aus(self) -> bool:
+        return self.kind in ("aus", "relative_aus")
+
+    # --- steps -------------------------------------------------------------------------
+    def read(self, image: str | Path | bytes | np.ndarray | Image.Image | Photo) -> Photo:
+        """Any picture (path, bytes, PIL, uint8 array) as a Photo; ImageReadError otherwise."""
+        if isinstance(image, Photo):
+            return image
+        if isinstance(image, Image.Image):
+            import io
+
+            buffer = io.BytesIO()
+            image.save(buffer, format="PNG")
+            return read_photo(buffer.getvalue(), self.max_pixels)
+        if isinstance(image, np.ndarray):
+            return _photo_from_array(image, self.max_pixels)
+        return read_photo(image, self.max_pixels)
+
+    def find(self, photo: Photo, box: FaceBox | None = None, whole: bool = False) -> FaceBox:
+        """The face to edit: `box` when given, the whole picture's centre square when `whole`
+        (a picture that is already a face crop), else the largest detected face
+        (NoFaceError when there is none)."""
+        if whole:
+            square = centre_square(*photo.size)
+            return (square.left, square.top, square.side, square.side)
+        return tuple(int(v) for v in find_face(photo.rgb, box))
+
+    def crop(self, photo: Photo, face: FaceBox, whole: bool = False) -> tuple[CropBox, np.ndarray]:
+        """The crop square around a face box (the box itself when `whole`) and its pixels."""
+        square = CropBox(face[0], face[1], face[2]) if whole else square_box(face, self.scale)
+        return square, crop_image(photo.rgb, square, self.resolution)
+
+    @torch.no_grad()
+    def estimate_aus(self, crop: np.ndarray) -> np.ndarray | None:
+        """The AU intensities (0..5) the AU estimator reads off a face crop (None without one)."""
+        if self.au_estimator is None:
+            return None
+        x = to_tensor(crop)[None].to(self.device)
+        size = int(getattr(self.au_estimator, "image_size", x.shape[-1]))
+        if x.shape[-1] != size:
+            x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear")
+        values = self.au_estimator(x)[0].cpu().double().numpy()
+        aus = np.zeros(len(AU_IDS))
+        for value, au in zip(values, self.au_estimator.aus, strict=True):
+            aus[au_index(au)] = value
+        return np.clip(aus, 0.0, AU_MAX_INTENSITY)
+
+    def target_aus(
+        self, expression: str | None, intensity: float, aus: np.ndarray | Mapping | None
+    ) -> np.ndarray:
+        """The AU target of an AU model: `aus` when given, else the expression's preset."""
+        if aus is not None:
+            return parse_aus(aus)
+        if expression is None:
+            raise ValueError("give an expression or action units to edit towards")
+        return expression_preset(expression, intensity)
+
+    def condition(
+        self,
+        crop: np.ndarray,
+        expression: str | None = None,
+        intensity: float = 1.0,
+        aus: np.ndarray | Mapping | None = None,
+    ) -> tuple[torch.Tensor, np.ndarray | None]:
+        """The editor's condition (1, C) for this crop, and the target AUs of AU models."""
+        _check_intensity(intensity)
+        if self.kind == "label":
+            if expression is None:
+                raise ValueError(f"{self.name} edits towards an expression; give one")
+            name = EXPRESSIONS[_expression_index(expression)]
+            if name not in self.labels:
+                raise ValueError(f"{self.name} knows {', '.join(self.labels)}, not {name!r}")
+            c = torch.zeros(1, len(self.labels))
+            c[0, self.labels.index(name)] = 1.0
+            return c.to(self.device), None
+        target = self.target_aus(expression, intensity, aus)
+        if self.kind == "aus":
+            c = target
+        elif self.kind == "relative_aus":
+            source = self.estimate_aus(crop)
+            c = target - (0.0 if source is None else source)
+        else:
+            raise ValueError(f"{self.name}: unknown condition kind {self.kind!r}")
+        c = torch.tensor(c / AU_MAX_INTENSITY, dtype=torch.float32)[None]
+        return c.to(self.device), target
+
+    @torch.no_grad()
+    def edit_crop(
+        self, crop: np.ndarray, condition: torch.Tensor, intensity: float = 1.0
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Edit a (R, R, 3) uint8 crop; returns the edited crop and the explanation pictures."""
+        x = to_tensor(crop)[None].to(self.device)
+        # boxhgan places its boxes from the mean SynthFaces landmarks (photos have none)
+        out = self.editor.explain(x, condition)
+        edited = out.image
+        if self.kind == "label" and intensity != 1.0:
+            edited = (x + intensity * (edited - x)).clamp(-1, 1)
+        return to_uint8(edited)[0], self._explanations(x, out)
+
+    def edit(
+        self,
+        image: str | Path | bytes | np.ndarray | Image.Image | Photo,
+        expression: str | None = None,
+        intensity: float = 1.0,
+        aus: np.ndarray | Mapping | None = None,
+        box: FaceBox | None = None,
+        face: FaceBox | None = None,
+        whole: bool = False,
+    ) -> EditResult:
+        """Edit the face of a photo towards `expression` (at `intensity`) or towards `aus`.
+
+        `box` is a face box given by hand; `face` a box already found (skips detection);
+        `whole` treats the picture as a face crop already (no detection)."""
+        times = {}
+        t0 = time.perf_counter()
+        photo = self.read(image)
+        times["read"] = time.perf_counter() - t0
+        t = time.perf_counter()
+        face = face if face is not None else self.find(photo, box, whole)
+        times["detect"] = time.perf_counter() - t
+        t = time.perf_counter()
+        square, crop = self.crop(photo, face, whole)
+        condition, target = self.condition(crop, expression, intensity, aus)
+        edited, explain = self.edit_crop(crop, condition, intensity)
+        times["edit"] = time.perf_counter() - t
+        t = time.perf_counter()
+        output = paste_back(photo.rgb, crop, edited, square, self.feather)
+        times["paste"] = time.perf_counter() - t
+        times["total"] = time.perf_counter() - t0
+        return EditResult(photo, output, face, square, crop, edited, explain, target, times)
+
+    # --- explanations ------------------------------------------------------------------
+    @torch.no_grad()
+    def _explanations(self, x: torch.Tensor, out) -> dict[str, np.ndarray]:
+        pictures: dict[str, np.ndarray] = {}
+        logits = out.parser_logits
+        if logits is None and self.parser is not None:
+            logits = self.parser(x)
+        if logits is not None:
+            parts = logits.argmax(1)[0].cpu()
+            pictures["part map"] = _enlarge(colorize_mask(parts))
+        if out.region_masks is not None:
+            masks = out.region_masks[0].clamp(0, 1).cpu().numpy()
+            for name, mask in zip(out.region_names, masks, strict=False):
+                pictures[f"region: {name}"] = _enlarge(np.rint(mask * 255).astype(np.uint8))
+        if out.attention is not None:
+            edit_weight = 1.0 - out.attention[0, 0].clamp(0, 1).cpu().numpy()
+            heat = cv2.applyColorMap(
+                np.rint(edit_weight * 255).astype(np.uint8), cv2.COLORMAP_INFERNO
+            )
+            pictures["attention (bright = edited)"] = _enlarge(heat[..., ::-1].copy())
+        if out.color is not None:
+            pictures["colour map"] = _enlarge(to_uint8(out.color)[0])
+        if out.boxes is not None:
+            picture = to_uint8(x)[0].copy()
+            for x0, y0, x1, y1 in out.boxes[0].round().int().tolist():
+                cv2.rectangle(picture, (x0, y0), (x1 - 1, y1 - 1), (250, 200, 30), 1)
+            pictures["local boxes"] = _enlarge(picture)
+        return pictures
+
+
+def _photo_from_array(array: np.ndarray, max_pixels: int) -> Photo:
+    """A uint8 array (H, W), (H, W, 3) or (H, W, 4) as a Photo (alpha kept aside)."""
+    from segan.data.images import ImageReadError
+
+    if array.dtype != np.uint8 or array.ndim not in (2, 3):
+        raise ImageReadError(
+            "<array>", f"expected uint8 (H, W[, 3|4]), got {array.dtype} {array.shape}"
+        )
+    h, w = array.shape[:2]
+    if h * w > max_pixels:
+        raise ImageReadError(
+            "<array>",
+            f"the picture is {w}x{h} ({w * h / 1e6:.1f} megapixels); at most "
+            f"{max_pixels / 1e6:.1f} megapixels are accepted, so scale it down first",
+        )
+    if array.ndim == 2:
+        return Photo(np.repeat(array[..., None], 3, 2), None, "L")
+    if array.shape[2] == 4:
+        return Photo(np.ascontiguousarray(array[..., :3]), array[..., 3].copy(), "RGBA")
+    if array.shape[2] != 3:
+        raise ImageReadError("<array>", f"expected 1, 3 or 4 channels, got {array.shape[2]}")
+    return Photo(np.ascontiguousarray(array), None, "RGB")
+
+
+def compare(
+    pipelines: Mapping[str, EditPipeline],
+    image: str | Path | bytes | np.ndarray | Image.Image | Photo,
+    expression: str,
+    intensity: float = 1.0,
+    box: FaceBox | None = None,
+    whole: bool = False,
+) -> tuple[Photo, FaceBox, dict[str, EditResult]]:
+    """Edit one face with several pipelines (found once; each crops at its own resolution).
+    A model that cannot make this edit (an expression it does not know) is left out."""
+    if not pipelines:
+        raise ValueError("no models to compare")
+    first = next(iter(pipelines.values()))
+    photo = first.read(image)
+    face = first.find(photo, box, whole)
+    results = {}
+    for name, pipe in pipelines.items():
+        if pipe.kind == "label" and EXPRESSIONS[_expression_index(expression)] not in pipe.labels:
+            continue
+        results[name] = pipe.edit(photo, expression, intensity, face=face, whole=whole)
+    return photo, face, results

@@ -1,0 +1,253 @@
+"""What the Gradio app does, without Gradio: models opened by name and kept, example photos,
+the AU slider table, and the app's actions as plain functions over EditPipeline.
+
+app.py only lays out components and wires events to `Studio`; every rule (which models exist,
+what a control means, how an edit is made, what an error says) lives here and is tested
+directly as well as through the app.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from segan.bundled import PREFIX, WEIGHTS_DIR, available
+from segan.labels import AU_IDS, AU_MAX_INTENSITY, AU_NAMES, EXPRESSIONS
+from segan.pipeline import EditPipeline, EditResult, compare, expression_preset
+
+__all__ = [
+    "AU_SLIDERS",
+    "LIVE_SECONDS",
+    "AUSlider",
+    "ModelInfo",
+    "Studio",
+    "bundled_editors",
+    "example_photos",
+]
+
+LIVE_SECONDS = 0.35  # edits faster than this (measured at load) update while sliding
+
+
+@dataclass(frozen=True)
+class AUSlider:
+    au: int
+    label: str  # "AU12 lip corner puller"
+
+
+AU_SLIDERS: tuple[AUSlider, ...] = tuple(AUSlider(a, f"AU{a} {AU_NAMES[a]}") for a in AU_IDS)
+
+
+def bundled_editors() -> list[str]:
+    """`bundled:NAME` of every bundled expression editor (parsers and evaluators left out)."""
+    import segan.models  # noqa: F401  (registers every architecture)
+    from segan.models.base import REGISTRY
+
+    names = []
+    for name in available():
+        arch = json.loads((WEIGHTS_DIR / name / "config.json").read_text()).get("architecture")
+        if arch in REGISTRY and REGISTRY[arch].role == "editor":
+            names.append(PREFIX + name)
+    return names
+
+
+def example_photos(folder: str | Path | None = None, n_synth: int = 3) -> list[Path]:
+    """Example pictures for the app, written once into `folder`: SynthFaces test faces at
+    512 px (neutral, chosen where the detector finds them) and scikit-image's astronaut
+    (Eileen Collins, a NASA photo in the public domain, shipped inside scikit-image)."""
+    from PIL import Image
+
+    from segan.data.faces import detect_faces
+    from segan.data.synthfaces import SynthFaces
+    from segan.visualize import to_uint8
+
+    folder = Path(folder or Path(tempfile.gettempdir()) / "segan-examples")
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = sorted(folder.glob("synthfaces-*.png"))[:n_synth]
+    if len(paths) < n_synth:
+        faces = SynthFaces("test", 64, 512)
+        paths = []
+        for k in range(len(faces)):
+            if len(paths) == n_synth:
+                break
+            rgb = to_uint8(faces.pair([k], 0)["edited"])[0]  # person k, neutral
+            if detect_faces(rgb):
+                path = folder / f"synthfaces-{k:02d}.png"
+                Image.fromarray(rgb).save(path)
+                paths.append(path)
+    astronaut = folder / "astronaut.png"
+    if not astronaut.is_file():
+        from skimage import data
+
+        Image.fromarray(data.astronaut()).save(astronaut)
+    return [*paths, astronaut]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the app shows about a loaded model and which controls fit it."""
+
+    spec: str
+    name: str
+    kind: str  # "label", "aus" or "relative_aus"
+    labels: tuple[str, ...]
+    seconds: float  # one warm edit of a 512 px face, measured at load
+    live: bool  # fast enough to edit while sliding
+    has_au_estimator: bool
+
+    def describe(self) -> str:
+        what = "expression labels" if self.kind == "label" else "action units"
+        mode = "live while sliding" if self.live else "press Edit"
+        return (
+            f"**{self.name}** edits by {what}; one edit takes {self.seconds * 1000:.0f} ms "
+            f"here ({mode})."
+        )
+
+
+class Studio:
+    """The app's state shared by every session: opened pipelines, by spec, kept once loaded.
+
+    A spec is `bundled:NAME`, a Hub repo id or a local folder. Loading a spec that fails
+    raises with the reason and leaves every loaded model as it was, so a session keeps using
+    the model it had.
+    """
+
+    def __init__(
+        self,
+        editors: Sequence[str] | None = None,
+        parser: str | None = "auto",
+        au_estimator: str | None = "auto",
+        out_dir: str | Path | None = None,
+        probe: np.ndarray | None = None,
+    ):
+        self.editors = list(editors) if editors is not None else bundled_editors()
+        self.parser, self.au_estimator = parser, au_estimator
+        self.out_dir = Path(out_dir or tempfile.mkdtemp(prefix="segan-app-"))
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._pipelines: dict[str, EditPipeline] = {}
+        self._info: dict[str, ModelInfo] = {}
+        self._lock = threading.Lock()
+        self._probe = probe
+
+    # --- models ------------------------------------------------------------------------
+    def add(self, spec: str, pipeline: EditPipeline) -> ModelInfo:
+        """Register an already built pipeline under `spec` (tests, custom models)."""
+        with self._lock:
+            self._pipelines[spec] = pipeline
+            self._info[spec] = self._measure(spec, pipeline)
+            if spec not in self.editors:
+                self.editors.append(spec)
+            return self._info[spec]
+
+    def load(self, spec: str) -> ModelInfo:
+        """Open (or reuse) the model `spec`; raises ValueError naming the problem."""
+        spec = (spec or "").strip()
+        if not spec:
+            raise ValueError("give a bundled model, a Hub repo id or a local folder")
+        if spec in self._info:
+            return self._info[spec]
+        try:
+            pipeline = EditPipeline.load(spec, self.parser, self.au_estimator)
+        except TypeError as err:  # not an editor (a parser or an evaluator)
+            raise ValueError(f"{spec}: {err}") from None
+        except (OSError, ValueError, KeyError) as err:
+            raise ValueError(f"cannot load {spec!r}: {err}") from None
+        return self.add(spec, pipeline)
+
+    def pipeline(self, spec: str) -> EditPipeline:
+        self.load(spec)
+        return self._pipelines[spec]
+
+    def _measure(self, spec: str, pipeline: EditPipeline) -> ModelInfo:
+        """Time one edit of a face crop after a warm-up (decides live updates)."""
+        crop = self._probe_face(pipeline.resolution)
+        expression = pipeline.labels[-1] if pipeline.kind == "label" else "happy"
+        pipeline.edit(crop, expression, whole=True)  # warm-up: first calls allocate
+        times = []
+        for _ in range(3):
+            t = time.perf_counter()
+            pipeline.edit(crop, expression, whole=True)
+            times.append(time.perf_counter() - t)
+        seconds = float(np.median(times))
+        return ModelInfo(
+            spec,
+            spec.removeprefix(PREFIX),
+            pipeline.kind,
+            pipeline.labels,
+            seconds,
+            seconds < LIVE_SECONDS,
+            pipeline.au_estimator is not None,
+        )
+
+    def _probe_face(self, resolution: int) -> np.ndarray:
+        if self._probe is None:
+            from segan.data.synthfaces import SynthFaces
+            from segan.visualize import to_uint8
+
+            self._probe = to_uint8(SynthFaces("test", 1, 512).batch([0])["image"])[0]
+        return self._probe
+
+    # --- actions -----------------------------------------------------------------------
+    def edit(
+        self,
+        spec: str,
+        image,
+        expression: str | None,
+        intensity: float,
+        aus: Sequence[float] | None = None,
+        whole: bool = False,
+    ) -> EditResult:
+        """One edit with the model `spec`: AU models take `aus` (17 values, 0..5) when given."""
+        if image is None:
+            raise ValueError("upload a photo (or pick an example) first")
+        pipe = self.pipeline(spec)
+        use_aus = np.asarray(aus, dtype=np.float64) if pipe.uses_aus and aus is not None else None
+        return pipe.edit(image, expression, intensity, use_aus, whole=whole)
+
+    def save(self, result: EditResult, stem: str = "segan-edit") -> Path:
+        """The edited photo as a PNG for download (alpha and grayscale kept)."""
+        folder = Path(tempfile.mkdtemp(dir=self.out_dir))
+        return result.save(folder / f"{stem}.png")
+
+    def preset(self, expression: str, intensity: float) -> list[float]:
+        """The 17 AU slider values of an expression's preset."""
+        return [round(float(v), 2) for v in expression_preset(expression, intensity)]
+
+    def transfer(self, spec: str, reference, whole: bool = False) -> list[float]:
+        """The AUs the model's AU estimator reads off the face in `reference`."""
+        if reference is None:
+            raise ValueError("upload a reference face to read action units from")
+        pipe = self.pipeline(spec)
+        if pipe.au_estimator is None:
+            raise ValueError("no AU estimator is installed, so AUs cannot be read from a face")
+        photo = pipe.read(reference)
+        face = pipe.find(photo, whole=whole)
+        _, crop = pipe.crop(photo, face, whole)
+        aus = pipe.estimate_aus(crop)
+        return [round(float(min(max(v, 0.0), AU_MAX_INTENSITY)), 2) for v in aus]
+
+    def compare(
+        self,
+        image,
+        expression: str,
+        intensity: float,
+        whole: bool = False,
+        specs: Sequence[str] | None = None,
+    ) -> list[tuple[str, EditResult]]:
+        """The same face edited by every model in `specs` (default: the bundled editors)."""
+        if image is None:
+            raise ValueError("upload a photo (or pick an example) first")
+        specs = list(specs if specs is not None else self.editors)
+        pipelines = {spec: self.pipeline(spec) for spec in specs}
+        _, _, results = compare(pipelines, image, expression, intensity, whole=whole)
+        return list(results.items())
+
+
+def expression_choices() -> list[str]:
+    return list(EXPRESSIONS)
