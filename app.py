@@ -20,7 +20,7 @@ import gradio as gr
 from segan.data.faces import NoFaceError
 from segan.data.images import ImageReadError, read_photo
 from segan.labels import EXPRESSIONS
-from segan.pipeline import MAX_INTENSITY
+from segan.pipeline import MAX_INTENSITY, MAX_PIXELS
 from segan.studio import AU_SLIDERS, Studio, example_photos
 
 MAX_UPLOAD = "25mb"
@@ -28,25 +28,29 @@ FACE_MODES = ("find the face", "whole picture is the face")
 READABLE = (ImageReadError, NoFaceError, ValueError, FileNotFoundError, KeyError, TypeError)
 
 
-class PhotoInput(gr.Image):
-    """gr.Image whose upload errors (a text file, a broken picture) are readable messages."""
+def photo_input(**kwargs) -> gr.Image:
+    """A gr.Image that hands the event a decoded `Photo` (read once, EXIF applied, grayscale and
+    alpha kept) and turns an unreadable upload (a text file, a broken or huge picture) into a
+    readable message. Its preprocess is wrapped on the instance: a gr.Image subclass would make
+    Gradio write a .pyi stub next to this file at import."""
+    image = gr.Image(type="filepath", image_mode=None, **kwargs)  # the upload as sent
+    plain = image.preprocess
 
-    is_template = True  # the browser draws it as a plain gr.Image
-
-    def preprocess(self, payload):
+    def preprocess(payload):
         if payload is None:
             return None
         name = getattr(payload, "orig_name", None) or "the upload"
         try:
-            path = super().preprocess(payload)
-            read_photo(path)  # decodes it once: a broken or non-image file fails here
+            return read_photo(plain(payload), MAX_PIXELS)
         except ImageReadError as err:
             raise gr.Error(f"{name} cannot be used: {err.reason}") from None
         except gr.Error:
             raise
         except Exception:
             raise gr.Error(f"{name} is not a picture segan can read") from None
-        return path
+
+    image.preprocess = preprocess
+    return image
 
 
 def readable(fn: Callable) -> Callable:
@@ -111,9 +115,8 @@ def build_demo(studio: Studio, examples: Sequence[str] = ()) -> gr.Blocks:
         with gr.Tab("Edit"):
             with gr.Row():
                 with gr.Column():
-                    photo = PhotoInput(
+                    photo = photo_input(
                         label="Photo",
-                        type="filepath",
                         sources=["upload", "webcam", "clipboard"],
                         height=360,
                     )
@@ -135,7 +138,7 @@ def build_demo(studio: Studio, examples: Sequence[str] = ()) -> gr.Blocks:
                         open=False,
                         visible=first.kind != "label" and first.has_au_estimator,
                     ) as transfer_box:
-                        reference = PhotoInput(label="Reference face", type="filepath")
+                        reference = photo_input(label="Reference face")
                         transfer_button = gr.Button("Read its action units")
                     edit_button = gr.Button("Edit", variant="primary")
                 with gr.Column():

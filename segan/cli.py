@@ -235,9 +235,12 @@ def _edit(args: argparse.Namespace) -> int:
         aus = {}
         for item in args.aus.split(","):
             key, sep, value = item.partition("=")
-            if not sep:
-                raise ValueError(f"--aus items are AU=value, got {item!r}")
-            aus[key.strip()] = float(value)
+            try:
+                aus[key.strip()] = float(value) if sep else None
+            except ValueError:
+                aus[key.strip()] = None
+            if aus[key.strip()] is None:
+                raise ValueError(f"--aus items are AU=number such as 12=3.5, got {item!r}")
     none = {"none": None}
     pipe = EditPipeline.load(
         args.model,
@@ -249,6 +252,7 @@ def _edit(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     failed = 0
+    written: set[Path] = set()
     for photo in args.photos:
         try:
             result = pipe.edit(photo, args.expression, args.intensity, aus, box, whole=args.whole)
@@ -257,6 +261,9 @@ def _edit(args: argparse.Namespace) -> int:
             failed += 1
             continue
         target = out / f"{Path(photo).stem}_{args.expression or 'aus'}.png"
+        while target in written:  # two inputs with the same name (from different folders)
+            target = target.with_stem(target.stem + "+")
+        written.add(target)
         result.save(target)
         line = f"{photo} -> {target} (face {result.face}, {result.seconds['total']:.2f} s)"
         if args.explain:

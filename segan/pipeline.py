@@ -34,13 +34,14 @@ from segan.data.faces import (
     paste_back,
     square_box,
 )
-from segan.data.images import Photo, read_photo, to_tensor
+from segan.data.images import Photo, check_pixels, photo_from_pil, read_photo, to_tensor
 from segan.data.synthfaces import expression_aus
 from segan.labels import AU_IDS, AU_MAX_INTENSITY, EXPRESSIONS, au_index
 from segan.visualize import colorize_mask, to_uint8
 
 __all__ = [
     "MAX_INTENSITY",
+    "MAX_PIXELS",
     "PRESET_AU_INTENSITY",
     "EditPipeline",
     "EditResult",
@@ -50,6 +51,7 @@ __all__ = [
 ]
 
 MAX_INTENSITY = 1.25
+MAX_PIXELS = 50_000_000  # photos above this are refused with their size (the app's bound)
 PRESET_AU_INTENSITY = 4.0  # AU intensity of an expression preset at intensity 1
 EXPLAIN_SIZE = 256  # explanation pictures are enlarged (nearest) to this side for viewing
 FaceBox = tuple[int, int, int, int]  # x, y, w, h in photo pixels
@@ -160,7 +162,7 @@ class EditPipeline:
         name: str | None = None,
         scale: float = DEFAULT_SCALE,
         feather: float = 0.1,
-        max_pixels: int = 50_000_000,
+        max_pixels: int = MAX_PIXELS,
         device: str | torch.device = "cpu",
     ):
         if getattr(editor, "role", None) != "editor":
@@ -219,13 +221,10 @@ class EditPipeline:
     def read(self, image: str | Path | bytes | np.ndarray | Image.Image | Photo) -> Photo:
         """Any picture (path, bytes, PIL, uint8 array) as a Photo; ImageReadError otherwise."""
         if isinstance(image, Photo):
+            check_pixels(*image.size, "<photo>", self.max_pixels)
             return image
         if isinstance(image, Image.Image):
-            import io
-
-            buffer = io.BytesIO()
-            image.save(buffer, format="PNG")
-            return read_photo(buffer.getvalue(), self.max_pixels)
+            return photo_from_pil(image, max_pixels=self.max_pixels)
         if isinstance(image, np.ndarray):
             return _photo_from_array(image, self.max_pixels)
         return read_photo(image, self.max_pixels)
@@ -295,7 +294,8 @@ class EditPipeline:
             c = target - (0.0 if source is None else source)
         else:
             raise ValueError(f"{self.name}: unknown condition kind {self.kind!r}")
-        c = torch.tensor(c / AU_MAX_INTENSITY, dtype=torch.float32)[None]
+        order = [au_index(int(a)) for a in getattr(self.editor, "aus", AU_IDS)]  # editor's AUs
+        c = torch.tensor(c[order] / AU_MAX_INTENSITY, dtype=torch.float32)[None]
         return c.to(self.device), target
 
     @torch.no_grad()
@@ -382,12 +382,7 @@ def _photo_from_array(array: np.ndarray, max_pixels: int) -> Photo:
             "<array>", f"expected uint8 (H, W[, 3|4]), got {array.dtype} {array.shape}"
         )
     h, w = array.shape[:2]
-    if h * w > max_pixels:
-        raise ImageReadError(
-            "<array>",
-            f"the picture is {w}x{h} ({w * h / 1e6:.1f} megapixels); at most "
-            f"{max_pixels / 1e6:.1f} megapixels are accepted, so scale it down first",
-        )
+    check_pixels(w, h, "<array>", max_pixels)
     if array.ndim == 2:
         return Photo(np.repeat(array[..., None], 3, 2), None, "L")
     if array.shape[2] == 4:

@@ -23,6 +23,8 @@ __all__ = [
     "ImageReadError",
     "Photo",
     "SkipLog",
+    "check_pixels",
+    "photo_from_pil",
     "read_photo",
     "read_rgb",
     "to_tensor",
@@ -76,14 +78,18 @@ def _sixteen_bit(image: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(np.rint(values * 255.0 / top), 0, 255).astype(np.uint8), "L")
 
 
-def _decode(image: Image.Image, name: str, max_pixels: int = MAX_PIXELS) -> Photo:
-    width, height = image.size
+def check_pixels(width: int, height: int, name: str, max_pixels: int = MAX_PIXELS) -> None:
+    """ImageReadError naming the picture's size when it has more than `max_pixels`."""
     if width * height > max_pixels:
         raise ImageReadError(
             name,
             f"the picture is {width}x{height} ({width * height / 1e6:.1f} megapixels); at most "
             f"{max_pixels / 1e6:.1f} megapixels are accepted, so scale it down first",
         )
+
+
+def _decode(image: Image.Image, name: str, max_pixels: int = MAX_PIXELS) -> Photo:
+    check_pixels(*image.size, name, max_pixels)
     image.load()  # decodes now: a truncated or corrupt file fails here, not later
     image = ImageOps.exif_transpose(image)
     mode = image.mode
@@ -119,6 +125,18 @@ def read_photo(source: str | Path | bytes, max_pixels: int = MAX_PIXELS) -> Phot
     except UnidentifiedImageError:
         raise ImageReadError(name, "not an image PIL can read") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Warning) as err:
+        raise ImageReadError(name, f"cannot decode ({err})") from None
+
+
+def photo_from_pil(
+    image: Image.Image, name: str = "<PIL image>", max_pixels: int = MAX_PIXELS
+) -> Photo:
+    """A PIL image as a `Photo`, decoded like a file (EXIF turn, modes, alpha)."""
+    try:
+        return _decode(image, name, min(max_pixels, MAX_PIXELS))
+    except ImageReadError:
+        raise
+    except (OSError, ValueError) as err:
         raise ImageReadError(name, f"cannot decode ({err})") from None
 
 

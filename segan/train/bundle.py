@@ -49,14 +49,14 @@ _HG = ("model.global_conv_dim=32", "model.global_repeat=4", "model.local_conv_di
 RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the seghgans they seed
     "bisenet": Recipe("bisenet_synthfaces", 800, ("model.base_width=24", "model.resolution=64")),
     "unet": Recipe("unet_synthfaces", 800, ("model.base_width=16",)),
-    "regressor": Recipe("regressor_synthfaces", 800, ("model.width=32", "optim.batch_size=32")),
-    "stargan": Recipe("stargan_synthfaces", 1500, ("model.conv_dim=32", "model.repeat_num=6", *_D)),
+    "regressor": Recipe("regressor_synthfaces", 500, ("model.width=32", "optim.batch_size=32")),
+    "stargan": Recipe("stargan_synthfaces", 800, ("model.conv_dim=32", "model.repeat_num=6", *_D)),
     "ganimation": Recipe(
-        "ganimation_synthfaces", 1500, ("model.conv_dim=32", "model.repeat_num=6", *_D)
+        "ganimation_synthfaces", 800, ("model.conv_dim=32", "model.repeat_num=6", *_D)
     ),
     "seghgan-bisenet": Recipe(
         "seghgan_bisenet_synthfaces",
-        800,
+        400,
         (
             "model.parser={architecture: bisenet, base_width: 24, resolution: 64}",
             "model.parser_weights=bundled:bisenet",
@@ -64,12 +64,12 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
             *_HD,
         ),
     ),
-    "sargan": Recipe("sargan_synthfaces", 1500, ("model.conv_dim=32", *_D)),
-    "finegrained": Recipe("finegrained_synthfaces", 800, ("model.ngf=12", *_D)),
-    "boxhgan": Recipe("boxhgan_synthfaces", 800, (*_HG, "model.crop_size=16", *_HD)),
+    "sargan": Recipe("sargan_synthfaces", 600, ("model.conv_dim=32", *_D)),
+    "finegrained": Recipe("finegrained_synthfaces", 400, ("model.ngf=12", *_D)),
+    "boxhgan": Recipe("boxhgan_synthfaces", 400, (*_HG, "model.crop_size=16", *_HD)),
     "seghgan-unet": Recipe(
         "seghgan_unet_synthfaces",
-        800,
+        400,
         (
             "model.parser={architecture: unet, base_width: 16}",
             "model.parser_weights=bundled:unet",
@@ -77,7 +77,7 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
             *_HD,
         ),
     ),
-    "classifier": Recipe("classifier_synthfaces", 800, ("model.width=32", "optim.batch_size=32")),
+    "classifier": Recipe("classifier_synthfaces", 500, ("model.width=32", "optim.batch_size=32")),
 }
 
 

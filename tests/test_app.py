@@ -1,0 +1,393 @@
+"""The Gradio app end to end: launched once over a Studio of tiny untrained models (64 px),
+driven through gradio_client (every named endpoint, readable errors) and a headless Chromium."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # read when gradio is imported
+
+import re
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import huggingface_hub.constants
+import numpy as np
+import pytest
+import torch
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+from tiny import tiny_model
+
+from segan.data.faces import detect_faces
+from segan.pipeline import EditPipeline, expression_preset
+from segan.studio import Studio, example_photos
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # app.py lives in the repository root
+import app  # noqa: E402
+
+RES = 64
+MODELS = {  # spec -> tiny config; the first is the app's default model
+    "stargan": "stargan_synthfaces",  # expression labels
+    "ganimation": "ganimation_synthfaces",  # action units
+    "finegrained": "finegrained_synthfaces",  # relative action units
+}
+MAX_PIXELS = 2_000_000  # the pipelines' limit here, so an "over the limit" upload stays small
+CHROMIUM = Path("/usr/bin/chromium")
+N_AUS = 17
+
+
+@dataclass
+class Served:
+    url: str
+    studio: Studio
+    photos: list[Path]  # SynthFaces faces at 512 px (the detector finds them) + astronaut
+    folder: Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("app")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        mp.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+        torch.manual_seed(0)
+        parser = tiny_model("bisenet_synthfaces", RES)
+        regressor = tiny_model("regressor_synthfaces", RES)
+        studio = Studio([], out_dir=folder / "out")
+        for spec, config in MODELS.items():
+            pipeline = EditPipeline(
+                tiny_model(config, RES), parser, regressor, name=spec, max_pixels=MAX_PIXELS
+            )
+            studio.add(spec, pipeline)
+        photos = example_photos(folder / "examples")
+        demo = app.build_demo(studio, photos)
+        _, url, _ = demo.launch(  # as app.main() launches it
+            server_name="127.0.0.1",
+            server_port=free_port(),
+            prevent_thread_lock=True,
+            quiet=True,
+            max_file_size=app.MAX_UPLOAD,
+            show_error=True,
+        )
+        try:
+            yield Served(url, studio, photos, folder)
+        finally:
+            demo.close()
+
+
+def new_client(served: Served, name: str) -> Client:
+    """A client with its own session (its own gr.State values) and download folder."""
+    downloads = served.folder / f"downloads-{name}"
+    downloads.mkdir(exist_ok=True)
+    return Client(served.url, verbose=False, analytics_enabled=False, download_files=downloads)
+
+
+@pytest.fixture(scope="module")
+def client(served):
+    return new_client(served, "shared")
+
+
+def pixels(path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def neutral_aus() -> list[float]:
+    return [0.0] * N_AUS
+
+
+def edit(client, model, photo, expression="happy", intensity=1.0, aus=None, mode=None):
+    return client.predict(
+        model,
+        None if photo is None else handle_file(str(photo)),
+        mode or app.FACE_MODES[0],
+        expression,
+        intensity,
+        *(neutral_aus() if aus is None else aus),
+        api_name="/edit",
+    )
+
+
+def is_skip(value) -> bool:
+    """gr.skip() as gradio_client returns it: an update that changes nothing."""
+    return isinstance(value, dict) and value == {"__type__": "update"}
+
+
+# --- the API ----------------------------------------------------------------------------
+def test_api_lists_exactly_the_five_named_endpoints(client):
+    api = client.view_api(return_format="dict", print_info=False)
+    assert set(api["named_endpoints"]) == {
+        "/load_model",
+        "/edit",
+        "/preset",
+        "/transfer",
+        "/compare",
+    }
+    assert not api["unnamed_endpoints"]  # live edits and examples stay undocumented
+    edit_inputs = [p["label"] for p in api["named_endpoints"]["/edit"]["parameters"]]
+    assert edit_inputs[:5] == ["Model", "Photo", "Face", "Expression", "Intensity"]
+    assert len(edit_inputs) == 5 + N_AUS
+
+
+def test_edit_returns_the_photo_edited_in_place(client, served):
+    photo = served.photos[0]
+    before, after, status, download, gallery = edit(client, "stargan", photo, "surprise")
+    original = pixels(photo)
+    before_px, after_px = pixels(before), pixels(after)
+    assert before_px.shape == after_px.shape == original.shape
+    assert not np.array_equal(before_px, original)  # the face box is drawn on it
+
+    # the edit is the Studio's own edit, pasted back into the full photo, and so is the download
+    expected = served.studio.edit("stargan", str(photo), "surprise", 1.0, neutral_aus())
+    assert np.array_equal(after_px, expected.output)
+    assert not np.array_equal(after_px, original)
+    assert Path(download).suffix == ".png"
+    assert np.array_equal(pixels(download), after_px)
+    assert np.array_equal(before_px, expected.annotated())
+
+    x, y, w, h = expected.face
+    assert f"face at x={x}, y={y}, {w}x{h} px" in status
+    assert status.startswith("stargan:") and "512x512 photo" in status
+    captions = [item["caption"] for item in gallery]
+    assert "part map" in captions
+    assert all(Path(item["image"]).is_file() for item in gallery)
+
+
+def test_edit_with_action_units_uses_the_sliders(client, served):
+    photo = served.photos[1]
+    aus = [round(v, 2) for v in expression_preset("anger", 0.5)]
+    _, after, _, _, gallery = edit(client, "ganimation", photo, "happy", 1.0, aus)
+    expected = served.studio.edit("ganimation", str(photo), "happy", 1.0, aus)
+    assert np.array_equal(pixels(after), expected.output)
+    assert np.allclose(expected.aus, aus)  # the sliders, not the "happy" preset
+    assert {"part map", "attention (bright = edited)"} <= {item["caption"] for item in gallery}
+
+
+def test_edit_whole_picture_mode_skips_detection(client, served):
+    face = Image.open(served.photos[0]).resize((200, 160))
+    path = served.folder / "face-crop.png"
+    face.save(path)
+    _, after, status, _, _ = edit(client, "stargan", path, mode=app.FACE_MODES[1])
+    assert pixels(after).shape == (160, 200, 3)
+    assert "face at x=20, y=0, 160x160 px in a 200x160 photo" in status  # the centre square
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA"])
+def test_edit_keeps_grayscale_and_alpha_in_the_download(client, served, mode):
+    image = Image.open(served.photos[0]).convert("RGB")
+    if mode == "L":
+        image = image.convert("L")
+    else:
+        ramp = np.tile(np.linspace(40, 255, image.width).astype(np.uint8), (image.height, 1))
+        image.putalpha(Image.fromarray(ramp, "L"))
+    path = served.folder / f"photo-{mode}.png"
+    image.save(path)
+    _, after, status, download, _ = edit(client, "stargan", path)
+    assert "face at" in status
+    shown = Image.fromarray(pixels(after))  # the After preview is RGB
+    with Image.open(download) as saved:
+        assert saved.mode == mode
+        assert saved.size == image.size
+        if mode == "RGBA":
+            assert np.array_equal(np.asarray(saved.getchannel("A")), ramp)
+            assert np.array_equal(np.asarray(saved)[..., :3], np.asarray(shown))
+        else:  # the edited photo in grayscale, as it came
+            assert np.array_equal(np.asarray(saved), np.asarray(shown.convert("L")))
+
+
+def test_preset_gives_the_expression_prototype_to_au_models_only(client):
+    values = client.predict("ganimation", "sad", 0.5, api_name="/preset")
+    assert len(values) == N_AUS
+    assert np.allclose(values, expression_preset("sad", 0.5), atol=0.006)
+    assert values != client.predict("ganimation", "happy", 0.5, api_name="/preset")
+    unchanged = client.predict("stargan", "sad", 0.5, api_name="/preset")
+    assert len(unchanged) == N_AUS and all(is_skip(v) for v in unchanged)
+
+
+def test_load_model_switches_and_survives_a_bad_spec(served):
+    client = new_client(served, "load")  # its own session: the model it holds is ours
+    loaded = client.predict("ganimation", "", "surprise", 0.8, api_name="/load_model")
+    dropdown, expression, note, *sliders = loaded
+    assert dropdown["value"] == "ganimation"
+    assert [c[0] for c in dropdown["choices"]] == list(MODELS)
+    assert "**ganimation** edits by action units" in note
+    assert np.allclose(sliders, expression_preset("surprise", 0.8), atol=0.006)
+    assert [c[0] for c in expression["choices"]][:2] == ["neutral", "happy"]
+
+    editors = list(served.studio.editors)
+    for bad in ("/no/such/folder", "not a repo!!"):
+        dropdown, _, note, *sliders = client.predict(
+            "ganimation", bad, "sad", 1.0, api_name="/load_model"
+        )
+        assert f"cannot load '{bad}'" in note
+        assert "Still using **ganimation**" in note
+        assert dropdown["value"] == "ganimation"
+        assert len(sliders) == N_AUS and all(is_skip(v) for v in sliders)
+    assert served.studio.editors == editors  # a failed load joins nothing
+
+    _, after, status, _, _ = edit(client, "ganimation", served.photos[0])
+    assert status.startswith("ganimation:") and pixels(after).shape == (512, 512, 3)
+
+    dropdown, _, note, *sliders = client.predict("stargan", "", "sad", 1.0, api_name="/load_model")
+    assert dropdown["value"] == "stargan" and "expression labels" in note
+    assert all(is_skip(v) for v in sliders)  # a label model leaves the AU sliders alone
+
+
+def test_transfer_reads_the_reference_faces_action_units(client, served):
+    photo = served.photos[2]
+    values = client.predict(
+        "ganimation", handle_file(str(photo)), app.FACE_MODES[0], api_name="/transfer"
+    )
+    assert len(values) == N_AUS
+    assert all(0.0 <= v <= 5.0 for v in values)
+    pipe = served.studio.pipeline("ganimation")
+    picture = pipe.read(str(photo))
+    _, crop = pipe.crop(picture, pipe.find(picture))
+    assert np.allclose(values, pipe.estimate_aus(crop), atol=0.006)
+
+
+def test_compare_edits_with_every_model(client, served):
+    items = client.predict(
+        handle_file(str(served.photos[0])), app.FACE_MODES[0], "happy", 1.0, api_name="/compare"
+    )
+    assert [item["caption"].split(" (")[0] for item in items] == list(MODELS)
+    assert all(item["caption"].endswith(" ms)") for item in items)
+    shapes = {pixels(item["image"]).shape for item in items}
+    assert shapes == {(512, 512, 3)}
+
+
+# --- readable errors --------------------------------------------------------------------
+def bad_upload(folder: Path, kind: str) -> Path:
+    path = folder / f"bad-{kind}.png"
+    if kind == "text":
+        path.write_text("these are my holiday notes, not a picture\n" * 20)
+    elif kind == "truncated":
+        buffer = folder / "whole.png"
+        rng = np.random.default_rng(1)
+        Image.fromarray(rng.integers(0, 256, (200, 200, 3), dtype=np.uint8)).save(buffer)
+        data = buffer.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    elif kind == "no-face":
+        rng = np.random.default_rng(1)  # smooth colour noise with grain: no face in it
+        small = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
+        rgb = cv2.resize(small, (640, 480), interpolation=cv2.INTER_CUBIC)
+        rgb = np.clip(rgb.astype(int) + rng.integers(-8, 9, rgb.shape), 0, 255).astype(np.uint8)
+        assert not detect_faces(rgb)
+        Image.fromarray(rgb).save(path)
+    elif kind == "huge":
+        side = int(np.sqrt(MAX_PIXELS)) + 200  # solid colour: a few kB of PNG
+        Image.new("RGB", (side, side), (120, 90, 60)).save(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("text", "bad-text.png is not a picture segan can read"),
+        ("truncated", "bad-truncated.png cannot be used: cannot decode"),
+        ("no-face", "no face found in the 640x480 picture"),
+        ("huge", "megapixels are accepted, so scale it down first"),
+    ],
+)
+def test_bad_uploads_give_readable_errors(client, served, kind, message):
+    path = bad_upload(served.folder, kind)
+    with pytest.raises(AppError) as caught:
+        edit(client, "stargan", path)
+    text = str(caught.value)
+    assert message in text
+    assert "Traceback" not in text and "Error(" not in text
+
+
+@pytest.mark.parametrize(
+    ("api_name", "args", "message"),
+    [
+        (
+            "/edit",
+            ("stargan", None, app.FACE_MODES[0], "happy", 1.0, *neutral_aus()),
+            "upload a photo",
+        ),
+        ("/compare", (None, app.FACE_MODES[0], "happy", 1.0), "upload a photo"),
+        ("/transfer", ("ganimation", None, app.FACE_MODES[0]), "upload a reference face"),
+    ],
+)
+def test_missing_inputs_say_what_to_do(client, api_name, args, message):
+    with pytest.raises(AppError, match=message):
+        client.predict(*args, api_name=api_name)
+
+
+def test_edit_with_a_model_that_cannot_load_says_so(client, served):
+    with pytest.raises(AppError, match="cannot load '/no/such/folder'"):
+        edit(client, "/no/such/folder", served.photos[0])
+
+
+# --- a real browser ---------------------------------------------------------------------
+IDLE = """() => [...document.querySelectorAll('[data-testid=status-tracker]')]
+    .every(tracker => tracker.classList.contains('hide'))"""  # no event pending or running
+
+
+def block(page, label: str):
+    """The Gradio block (component) whose label is exactly `label`."""
+    exactly = re.compile(rf"^\s*{re.escape(label)}\s*$")
+    title = page.locator("[data-testid=block-label]", has_text=exactly)
+    return page.locator("div.block").filter(has=title).last
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
+def test_browser_edits_an_uploaded_photo(served, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    shots = Path(os.environ.get("SEGAN_SCREENSHOT_DIR") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    args = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-quic",
+    ]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=args)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1600})
+            page.set_default_timeout(60_000)
+            page.goto(served.url)
+            photo = block(page, "Photo")
+            photo.locator("input[type=file]").set_input_files(str(served.photos[0]))
+            page.get_by_role("radio", name="sad", exact=True).check()
+            page.wait_for_function(IDLE)  # live edits of the upload and the expression are done
+            with page.expect_request(lambda r: r.url.split("?")[0].endswith("/queue/join")) as job:
+                page.get_by_role("button", name="Edit", exact=True).click()
+            sent = job.value.post_data_json["data"]
+            assert sent[0] == "stargan" and sent[3:5] == ["sad", 1]
+            page.wait_for_function(IDLE)
+            expect(block(page, "After").locator("img").first).to_be_visible()
+            expect(page.get_by_text("stargan: face at x=")).to_contain_text("512x512 photo")
+            expect(block(page, "Download the edited photo (PNG)")).to_contain_text("segan-edit")
+            shot = shots / "segan-app.png"
+            page.screenshot(path=str(shot), full_page=True)
+            assert shot.stat().st_size > 20_000
+            with Image.open(shot) as image:
+                assert image.width >= 1000 and image.height >= 800
+
+            page = browser.new_page(viewport={"width": 1280, "height": 1600})
+            page.set_default_timeout(60_000)
+            page.goto(served.url)
+            notes = bad_upload(served.folder, "text")
+            block(page, "Photo").locator("input[type=file]").set_input_files(str(notes))
+            expect(page.get_by_text("bad-text.png is not a picture segan can read")).to_be_visible()
+        finally:
+            browser.close()
