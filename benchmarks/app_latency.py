@@ -23,13 +23,13 @@ from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import app  # noqa: E402
-from segan.studio import Studio, example_photos  # noqa: E402
+import app
+from segan.studio import Studio, example_photos
 
 SIDE = 1024
 

@@ -1,0 +1,82 @@
+"""The README's screenshot: the app with the bundled models, driven in headless Chromium.
+
+Usage: python benchmarks/app_screenshot.py [--model bundled:seghgan-bisenet] [--photo astronaut]
+Launches app.py's demo on a free local port, uploads the example photo, picks the expression,
+presses Edit, waits for the result and saves benchmarks/results/app_screenshot.png.
+Needs Debian's chromium (/usr/bin/chromium) and the playwright package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import app
+from segan.studio import Studio, example_photos
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+IDLE = """() => [...document.querySelectorAll('[data-testid=status-tracker]')]
+    .every(tracker => tracker.classList.contains('hide'))"""
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="bundled:seghgan-bisenet")
+    p.add_argument("--photo", default="astronaut", help="example name (astronaut, synthfaces-01)")
+    p.add_argument("--expression", default="happy")
+    p.add_argument("--out", default=str(Path(__file__).parent / "results" / "app_screenshot.png"))
+    args = p.parse_args()
+
+    from playwright.sync_api import sync_playwright
+
+    work = Path(tempfile.mkdtemp(prefix="segan-shot-"))
+    studio = Studio(out_dir=work)
+    if args.model in studio.editors:  # the model to show first
+        studio.editors.remove(args.model)
+        studio.editors.insert(0, args.model)
+    examples = example_photos(work / "examples")
+    photo = next(e for e in examples if e.stem == args.photo)
+    demo = app.build_demo(studio, examples)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True)
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 1500})
+            page.set_default_timeout(120_000)
+            page.goto(url)
+            page.locator("input[type=file]").first.set_input_files(str(photo))
+            page.get_by_role("radio", name=args.expression, exact=True).check()
+            page.wait_for_function(IDLE)
+            page.get_by_role("button", name="Edit", exact=True).click()
+            page.wait_for_timeout(500)
+            page.wait_for_function(IDLE)
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=args.out, full_page=True)
+            browser.close()
+    finally:
+        demo.close()
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
