@@ -272,7 +272,7 @@ def test_too_many_pixels_is_refused(tmp_path, monkeypatch):
     path = tmp_path / "big.png"
     Image.fromarray(gradient(20, 20)).save(path)
     monkeypatch.setattr(images_module, "MAX_PIXELS", 399)
-    with pytest.raises(ImageReadError, match="20x20 .*megapixels"):
+    with pytest.raises(ImageReadError, match=r"20x20 .*megapixels"):
         read_photo(path)
     monkeypatch.setattr(images_module, "MAX_PIXELS", 400)
     assert read_photo(path).size == (20, 20)
