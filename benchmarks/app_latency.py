@@ -39,7 +39,7 @@ def photos(folder: Path) -> dict[str, Path]:
     both enlarged from 512 px (bicubic) and saved as PNG."""
     out = {}
     for path in example_photos(folder / "examples"):
-        if path.stem not in ("astronaut", "synthfaces-01"):
+        if path.stem not in ("astronaut", "synthfaces-04"):
             continue
         big = Image.open(path).convert("RGB").resize((SIDE, SIDE), Image.BICUBIC)
         out[path.stem] = folder / f"{path.stem}-{SIDE}.png"

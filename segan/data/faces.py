@@ -37,6 +37,7 @@ __all__ = [
 
 DEFAULT_SCALE = 2.2
 DETECT_MAX_SIDE = 640  # photos are shrunk to this for detection (boxes are scaled back)
+DETECT_SIDES = (DETECT_MAX_SIDE, 512, 400)  # then to these while no face is found
 _CASCADE = "haarcascade_frontalface_default.xml"
 
 
@@ -147,21 +148,38 @@ def detect_faces(rgb: np.ndarray, min_fraction: float = 0.1) -> list[tuple[int, 
     than `min_fraction` of the picture's shorter side are ignored."""
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"expected (H, W, 3) uint8 pixels, got {rgb.dtype} {rgb.shape}")
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    h, w = gray.shape
-    shrink = min(1.0, DETECT_MAX_SIDE / max(h, w))
-    if shrink < 1.0:
-        gray = cv2.resize(gray, (round(w * shrink), round(h * shrink)), cv2.INTER_AREA)
-    # a face filling the frame touches the border, where the cascade cannot fire: pad it
-    pad = max(gray.shape) // 4
-    gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-    gray = cv2.equalizeHist(gray)
-    smallest = max(20, round(min_fraction * min(h, w) * shrink))
-    found = _cascade().detectMultiScale(gray, 1.1, 5, minSize=(smallest, smallest))
-    boxes = [
-        (round((x - pad) / shrink), round((y - pad) / shrink), round(s / shrink), round(t / shrink))
-        for x, y, s, t in (found if len(found) else [])
-    ]
+    full = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    h, w = full.shape
+    boxes: list[tuple[int, int, int, int]] = []
+    # the cascade's scale steps miss some faces at one size and find them at another: try
+    # smaller copies until one finds a face (most photos stop at the first)
+    sides = sorted({min(side, max(h, w)) for side in DETECT_SIDES}, reverse=True)
+    for side in sides:
+        shrink = side / max(h, w)
+        gray = full
+        if shrink < 1.0:
+            gray = cv2.resize(full, (round(w * shrink), round(h * shrink)), cv2.INTER_AREA)
+        # a face filling the frame touches the border, where the cascade cannot fire: pad it
+        pad = max(gray.shape) // 4
+        gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        gray = cv2.equalizeHist(gray)
+        smallest = max(20, round(min_fraction * min(h, w) * shrink))
+        found, votes = _cascade().detectMultiScale2(gray, 1.1, 5, minSize=(smallest, smallest))
+        # a box far fewer neighbouring windows voted for than the best is a false alarm
+        # (clothing, a flag): keep those with at least a third of the best one's votes
+        best = max(votes, default=0)
+        boxes = [
+            (
+                round((x - pad) / shrink),
+                round((y - pad) / shrink),
+                round(s / shrink),
+                round(t / shrink),
+            )
+            for (x, y, s, t), n in zip(found if len(found) else [], votes, strict=True)
+            if n * 3 >= best
+        ]
+        if boxes:
+            break
     return sorted(boxes, key=lambda b: b[2] * b[3], reverse=True)
 
 
