@@ -173,7 +173,9 @@ def build_demo(studio: Studio, examples: Sequence[str] = ()) -> gr.Blocks:
                 )
             if info.kind != "label" and expr not in EXPRESSIONS:
                 expr = "happy"
-            values = studio.preset(expr, amount) if info.kind != "label" else [gr.skip()] * 17
+            values = (
+                studio.preset(expr, amount) if info.kind != "label" else [gr.skip()] * len(sliders)
+            )
             return (
                 info.spec,
                 gr.update(choices=studio.editors, value=info.spec),

@@ -34,7 +34,14 @@ from segan.data.faces import (
     paste_back,
     square_box,
 )
-from segan.data.images import Photo, check_pixels, photo_from_pil, read_photo, to_tensor
+from segan.data.images import (
+    Photo,
+    check_pixels,
+    photo_from_array,
+    photo_from_pil,
+    read_photo,
+    to_tensor,
+)
 from segan.data.synthfaces import expression_aus
 from segan.labels import AU_IDS, AU_MAX_INTENSITY, EXPRESSIONS, au_index
 from segan.visualize import colorize_mask, to_uint8
@@ -230,7 +237,7 @@ class EditPipeline:
         if isinstance(image, Image.Image):
             return photo_from_pil(image, max_pixels=self.max_pixels)
         if isinstance(image, np.ndarray):
-            return _photo_from_array(image, self.max_pixels)
+            return photo_from_array(image, self.max_pixels)
         return read_photo(image, self.max_pixels)
 
     def find(self, photo: Photo, box: FaceBox | None = None, whole: bool = False) -> FaceBox:
@@ -375,25 +382,6 @@ class EditPipeline:
                 cv2.rectangle(picture, (x0, y0), (x1 - 1, y1 - 1), (250, 200, 30), 1)
             pictures["local boxes"] = _enlarge(picture)
         return pictures
-
-
-def _photo_from_array(array: np.ndarray, max_pixels: int) -> Photo:
-    """A uint8 array (H, W), (H, W, 3) or (H, W, 4) as a Photo (alpha kept aside)."""
-    from segan.data.images import ImageReadError
-
-    if array.dtype != np.uint8 or array.ndim not in (2, 3):
-        raise ImageReadError(
-            "<array>", f"expected uint8 (H, W[, 3|4]), got {array.dtype} {array.shape}"
-        )
-    h, w = array.shape[:2]
-    check_pixels(w, h, "<array>", max_pixels)
-    if array.ndim == 2:
-        return Photo(np.repeat(array[..., None], 3, 2), None, "L")
-    if array.shape[2] == 4:
-        return Photo(np.ascontiguousarray(array[..., :3]), array[..., 3].copy(), "RGBA")
-    if array.shape[2] != 3:
-        raise ImageReadError("<array>", f"expected 1, 3 or 4 channels, got {array.shape[2]}")
-    return Photo(np.ascontiguousarray(array), None, "RGB")
 
 
 def compare(

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from segan.bundled import PREFIX, WEIGHTS_DIR, available
-from segan.labels import AU_IDS, AU_MAX_INTENSITY, AU_NAMES, EXPRESSIONS
+from segan.labels import AU_IDS, AU_NAMES
 from segan.pipeline import EditPipeline, EditResult, compare, expression_preset
 
 __all__ = [
@@ -230,7 +230,7 @@ class Studio:
         face = pipe.find(photo, whole=whole)
         _, crop = pipe.crop(photo, face, whole)
         aus = pipe.estimate_aus(crop)
-        return [round(float(min(max(v, 0.0), AU_MAX_INTENSITY)), 2) for v in aus]
+        return [round(float(v), 2) for v in aus]  # estimate_aus keeps them in 0..5
 
     def compare(
         self,
@@ -247,7 +247,3 @@ class Studio:
         pipelines = {spec: self.pipeline(spec) for spec in specs}
         _, _, results = compare(pipelines, image, expression, intensity, whole=whole)
         return list(results.items())
-
-
-def expression_choices() -> list[str]:
-    return list(EXPRESSIONS)

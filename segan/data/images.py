@@ -24,6 +24,7 @@ __all__ = [
     "Photo",
     "SkipLog",
     "check_pixels",
+    "photo_from_array",
     "photo_from_pil",
     "read_photo",
     "read_rgb",
@@ -138,6 +139,23 @@ def photo_from_pil(
         raise
     except (OSError, ValueError) as err:
         raise ImageReadError(name, f"cannot decode ({err})") from None
+
+
+def photo_from_array(array: np.ndarray, max_pixels: int = MAX_PIXELS) -> Photo:
+    """A uint8 array (H, W), (H, W, 3) or (H, W, 4) as a Photo (alpha kept aside)."""
+    if array.dtype != np.uint8 or array.ndim not in (2, 3):
+        raise ImageReadError(
+            "<array>", f"expected uint8 (H, W[, 3|4]), got {array.dtype} {array.shape}"
+        )
+    h, w = array.shape[:2]
+    check_pixels(w, h, "<array>", max_pixels)
+    if array.ndim == 2:
+        return Photo(np.repeat(array[..., None], 3, 2), None, "L")
+    if array.shape[2] == 4:
+        return Photo(np.ascontiguousarray(array[..., :3]), array[..., 3].copy(), "RGBA")
+    if array.shape[2] != 3:
+        raise ImageReadError("<array>", f"expected 1, 3 or 4 channels, got {array.shape[2]}")
+    return Photo(np.ascontiguousarray(array), None, "RGB")
 
 
 def read_rgb(source: str | Path | bytes) -> np.ndarray:
