@@ -1,7 +1,8 @@
 """The models that ship inside segan (`segan/weights/NAME/`), opened as `bundled:NAME`.
 
 Each is a Hub-layout model folder (config.json, model.safetensors, README.md model card), so
-the same folder can be pushed to the Hub unchanged; `python -m segan.train.bundle` remakes them.
+the same folder can be pushed to the Hub unchanged; `python -m segan.train.bundle train`
+remakes them.
 """
 
 from __future__ import annotations
@@ -34,6 +35,6 @@ def resolve(name: str) -> Path:
     short = name[len(PREFIX) :] if is_bundled(name) else name
     folder = WEIGHTS_DIR / short
     if short not in available():
-        have = ", ".join(available()) or "none (run `python -m segan.train.bundle`)"
+        have = ", ".join(available()) or "none (run `python -m segan.train.bundle train`)"
         raise FileNotFoundError(f"no bundled model {short!r}; bundled: {have}")
     return folder

@@ -194,3 +194,21 @@ def test_evaluators_round_trip(evaluators, tmp_path) -> None:
         assert type(loaded) is type(model) and not loaded.training
         with torch.no_grad():
             assert torch.equal(loaded(x), model(x))
+
+
+def test_evaluators_without_the_stem_maxpool_keep_twice_the_resolution(tmp_path) -> None:
+    torch.manual_seed(0)
+    small = ExpressionClassifier(width=8, maxpool=False).eval()
+    seen = {}
+    small.backbone.layer1.register_forward_hook(lambda m, i, o: seen.update(shape=o.shape))
+    with torch.no_grad():
+        out = small(images(2, 64))
+    assert seen["shape"][-2:] == (32, 32)  # 1/2 scale, not the 16x16 of the ImageNet stem
+    folder = tmp_path / "small"
+    small.save_pretrained(folder)
+    assert json.loads((folder / "config.json").read_text())["maxpool"] is False
+    loaded = segan.models.load(folder)
+    with torch.no_grad():
+        assert torch.equal(loaded(images(2, 64)), out)
+    regressor = AURegressor(width=8, maxpool=False)
+    assert isinstance(regressor.backbone.maxpool, torch.nn.Identity)

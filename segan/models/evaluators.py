@@ -47,16 +47,19 @@ class _BasicBlock(nn.Module):
 
 
 class ResNet18(nn.Module):
-    """ResNet-18 with stage widths (w, 2w, 4w, 8w); torchvision's names and init at w = 64."""
+    """ResNet-18 with stage widths (w, 2w, 4w, 8w); torchvision's names and init at w = 64.
 
-    def __init__(self, num_outputs: int, width: int = 64):
+    `maxpool=False` drops the stem's max-pool (the first stage runs at 1/2 scale, not 1/4):
+    the usual change for small inputs, where a 64 px face's mouth is a few pixels wide."""
+
+    def __init__(self, num_outputs: int, width: int = 64, maxpool: bool = True):
         super().__init__()
         if width < 1:
             raise ValueError(f"width must be positive, got {width}")
         self.conv1 = nn.Conv2d(3, width, 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
         self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        self.maxpool = nn.MaxPool2d(3, 2, 1) if maxpool else nn.Identity()
         c = width
         for i in range(4):
             c_out = width * 2**i
@@ -82,9 +85,9 @@ class ResNet18(nn.Module):
 class ResNet18Evaluator(SeganModel):
     """A randomly initialised ResNet-18 with `num_outputs` linear outputs on segan images."""
 
-    def __init__(self, num_outputs: int, width: int = 64):
+    def __init__(self, num_outputs: int, width: int = 64, maxpool: bool = True):
         super().__init__()
-        self.backbone = ResNet18(num_outputs, width)
+        self.backbone = ResNet18(num_outputs, width, maxpool)
         # Non-persistent: derived constants, not weights (absent from model.safetensors).
         mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
         std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
@@ -109,11 +112,17 @@ class ExpressionClassifier(ResNet18Evaluator):
     role = "evaluator"
     paper = "He et al., Deep Residual Learning for Image Recognition, CVPR 2016 (ResNet-18)"
 
-    def __init__(self, labels: Sequence[str] = EXPRESSIONS, image_size: int = 128, width: int = 64):
+    def __init__(
+        self,
+        labels: Sequence[str] = EXPRESSIONS,
+        image_size: int = 128,
+        width: int = 64,
+        maxpool: bool = True,
+    ):
         labels = [str(name) for name in labels]
         if len(labels) < 2 or len(set(labels)) != len(labels):
             raise ValueError(f"labels must be at least two distinct names, got {labels}")
-        super().__init__(len(labels), width)
+        super().__init__(len(labels), width, maxpool)
         self.labels = tuple(labels)
         self.image_size = image_size  # the size it is trained at (any size >= 32 runs)
 
@@ -137,13 +146,19 @@ class AURegressor(ResNet18Evaluator):
     role = "evaluator"
     paper = "He et al., Deep Residual Learning for Image Recognition, CVPR 2016 (ResNet-18)"
 
-    def __init__(self, aus: Sequence[int] = AU_IDS, image_size: int = 128, width: int = 64):
+    def __init__(
+        self,
+        aus: Sequence[int] = AU_IDS,
+        image_size: int = 128,
+        width: int = 64,
+        maxpool: bool = True,
+    ):
         aus = [int(a) for a in aus]
         for a in aus:
             au_index(a)  # raises for an AU segan does not know
         if not aus or len(set(aus)) != len(aus):
             raise ValueError(f"aus must be a non-empty list of distinct AU ids, got {aus}")
-        super().__init__(len(aus), width)
+        super().__init__(len(aus), width, maxpool)
         self.aus = tuple(aus)
         self.image_size = image_size  # the size it is trained at (any size >= 32 runs)
 

@@ -9,17 +9,22 @@ folder into `segan/weights/NAME/`, which `segan.load("bundled:NAME")` opens.
 from __future__ import annotations
 
 import argparse
+import json
+import shlex
 import shutil
+import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from segan.bundled import WEIGHTS_DIR
 
-__all__ = ["RECIPES", "Recipe", "build"]
+__all__ = ["RECIPES", "Recipe", "command", "publish", "snapshot"]
 
 
 @dataclass(frozen=True)
@@ -29,34 +34,43 @@ class Recipe:
     config: str
     steps: int
     overrides: tuple[str, ...] = field(default_factory=tuple)
+    decay_fraction: float = 1 / 3  # the linear lr decay spans this last part of the run
 
     def all_overrides(self, steps: int | None = None) -> list[str]:
         n = self.steps if steps is None else steps
+        every = min(max(n // 10, 1), 1000)
         return [
             "data.resolution=64",
             f"optim.steps={n}",
-            f"optim.decay_start={n // 2}",
-            f"run.checkpoint_every={max(n // 4, 1)}",
-            f"run.sample_every={max(n // 4, 1)}",
+            f"optim.decay_start={round(n * (1 - self.decay_fraction))}",
+            f"run.checkpoint_every={every}",
+            f"run.sample_every={2 * every}",
+            "run.progress=false",
             *self.overrides,
         ]
 
 
-_D = ("discriminator.conv_dim=32", "discriminator.repeat_num=5")
+# CPU recipes (64 px, 2 cores): widths cut to 16-32 and Adam's lr raised to 4e-4 for the GANs,
+# where the papers' 1e-4 left StarGAN's critic classifier at chance for 2000 steps at this
+# scale (benchmarks/learning_check.py); the losses and their weights are the papers'.
+_LR = ("optim.lr_g=4e-4", "optim.lr_d=4e-4")
+_D = ("discriminator.conv_dim=16", "discriminator.repeat_num=5", *_LR)
 _HD = (*_D, "discriminator.local_conv_dim=16", "discriminator.local_repeat_num=4")
-_HG = ("model.global_conv_dim=32", "model.global_repeat=4", "model.local_conv_dim=16")
+_HG = ("model.global_conv_dim=16", "model.global_repeat=3", "model.local_conv_dim=16")
+# Evaluators: ResNet-18 at half width without the stem's max-pool (64 px faces are small).
+_EVAL = ("model.width=32", "model.maxpool=false", "optim.batch_size=32")
 
 RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the seghgans they seed
-    "bisenet": Recipe("bisenet_synthfaces", 800, ("model.base_width=24", "model.resolution=64")),
-    "unet": Recipe("unet_synthfaces", 800, ("model.base_width=16",)),
-    "regressor": Recipe("regressor_synthfaces", 500, ("model.width=32", "optim.batch_size=32")),
-    "stargan": Recipe("stargan_synthfaces", 800, ("model.conv_dim=32", "model.repeat_num=6", *_D)),
-    "ganimation": Recipe(
-        "ganimation_synthfaces", 800, ("model.conv_dim=32", "model.repeat_num=6", *_D)
+    "bisenet": Recipe("bisenet_synthfaces", 3000, ("model.base_width=24", "model.resolution=64")),
+    "unet": Recipe("unet_synthfaces", 3000, ("model.base_width=16",)),
+    "regressor": Recipe("regressor_synthfaces", 4000, _EVAL, decay_fraction=0.5),
+    "classifier": Recipe("classifier_synthfaces", 8000, _EVAL, decay_fraction=0.5),
+    "stargan": Recipe(
+        "stargan_synthfaces", 30000, ("model.conv_dim=16", "model.repeat_num=3", *_D)
     ),
     "seghgan-bisenet": Recipe(
         "seghgan_bisenet_synthfaces",
-        400,
+        30000,
         (
             "model.parser={architecture: bisenet, base_width: 24, resolution: 64}",
             "model.parser_weights=bundled:bisenet",
@@ -64,12 +78,15 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
             *_HD,
         ),
     ),
-    "sargan": Recipe("sargan_synthfaces", 600, ("model.conv_dim=32", *_D)),
-    "finegrained": Recipe("finegrained_synthfaces", 400, ("model.ngf=12", *_D)),
-    "boxhgan": Recipe("boxhgan_synthfaces", 400, (*_HG, "model.crop_size=16", *_HD)),
+    "boxhgan": Recipe("boxhgan_synthfaces", 30000, (*_HG, "model.crop_size=16", *_HD)),
+    "ganimation": Recipe(
+        "ganimation_synthfaces", 30000, ("model.conv_dim=16", "model.repeat_num=3", *_D)
+    ),
+    "finegrained": Recipe("finegrained_synthfaces", 30000, ("model.ngf=12", *_D)),
+    "sargan": Recipe("sargan_synthfaces", 30000, ("model.conv_dim=16", *_D)),
     "seghgan-unet": Recipe(
         "seghgan_unet_synthfaces",
-        400,
+        30000,
         (
             "model.parser={architecture: unet, base_width: 16}",
             "model.parser_weights=bundled:unet",
@@ -77,41 +94,130 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
             *_HD,
         ),
     ),
-    "classifier": Recipe("classifier_synthfaces", 500, ("model.width=32", "optim.batch_size=32")),
 }
 
 
-def build(
+def command(name: str, runs: str | Path = "runs/bundled", steps: int | None = None) -> list[str]:
+    """The `accelerate launch -m segan.train ...` command line that trains bundled model `name`."""
+    recipe = _recipe(name)
+    return [
+        "accelerate",
+        "launch",
+        "--num_processes=1",
+        "--num_machines=1",
+        "--mixed_precision=no",
+        "--dynamo_backend=no",
+        "-m",
+        "segan.train",
+        recipe.config,
+        *recipe.all_overrides(steps),
+        f"run.output_dir={Path(runs) / name}",
+        "run.resume=latest",
+    ]
+
+
+def _recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise KeyError(f"no bundled recipe {name!r}; known: {', '.join(RECIPES)}")
+    return RECIPES[name]
+
+
+def snapshot(run_dir: str | Path, checkpoint: str | Path | None = None) -> tuple[nn.Module, int]:
+    """The network a run would publish (its EMA copy when it keeps one) at a checkpoint (the
+    latest by default), and that checkpoint's step; for models whose run is not finished."""
+    from segan.train.config import load_config
+    from segan.train.methods import make_task
+    from segan.train.trainer import latest_checkpoint
+
+    run_dir = Path(run_dir)
+    folder = Path(checkpoint) if checkpoint is not None else latest_checkpoint(run_dir)
+    if folder is None:
+        raise FileNotFoundError(f"no checkpoint in {run_dir / 'checkpoints'}")
+    config = load_config(str(run_dir / "config.yaml"))
+    task = make_task(config)
+    nets = task.build()
+    role = task.published(nets)
+    model = nets[role]
+    if config.optim.ema > 0:  # the EMA's state is the custom object holding `updates`
+        for file in sorted(folder.glob("custom_checkpoint_*.pkl")):
+            state = torch.load(file, weights_only=True)
+            if "updates" in state:
+                prefix = "model."
+                model.load_state_dict(
+                    {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+                )
+                break
+        else:
+            raise FileNotFoundError(f"no EMA state in {folder}")
+    else:
+        from safetensors.torch import load_file
+
+        index = list(nets).index(role)
+        name = "model.safetensors" if index == 0 else f"model_{index}.safetensors"
+        model.load_state_dict(load_file(str(folder / name)))
+    step = int(folder.name.split("_")[-1])
+    return model.eval(), step
+
+
+def publish(
     name: str,
     runs: str | Path = "runs/bundled",
     weights: str | Path = WEIGHTS_DIR,
-    steps: int | None = None,
-    extra: Sequence[str] = (),
+    evaluation: str | None = None,
 ) -> Path:
-    """Train (or resume) bundled model `name` and copy its model folder to `weights/name`."""
-    from segan.train.config import load_config
-    from segan.train.trainer import train
-
-    if name not in RECIPES:
-        raise KeyError(f"no bundled recipe {name!r}; known: {', '.join(RECIPES)}")
-    recipe = RECIPES[name]
+    """Copy bundled model `name` from its run into `weights/name` (float16 storage): the final
+    model when the run finished, else the latest checkpoint; the card records the steps done
+    of the recipe's, the command, hardware, data, the last training losses and `evaluation`."""
+    recipe = _recipe(name)
     run_dir = Path(runs) / name
-    overrides = [
-        *recipe.all_overrides(steps),
-        f"run.output_dir={run_dir}",
-        "run.resume=latest",
-        *extra,
-    ]
-    model_dir = train(load_config(recipe.config, overrides))
+    from segan.train.config import load_config
+    from segan.train.methods import make_task
+
+    config = load_config(str(run_dir / "config.yaml"))
+    model, step = snapshot(run_dir)
+    log = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    last = next((m for m in reversed(log) if m.get("step", 0) <= step), {})
+    hardware = run_dir / "hardware.txt"
+    task = make_task(config)
+    card = {
+        "method": f"{task.name}: {task.paper}",
+        "data": f"{config.data.dataset} ({config.data.split} split, {config.data.resolution} px)",
+        "training": (
+            f"{step} of {config.optim.steps} steps (segan bundled recipe `{name}`), batch "
+            f"{config.optim.batch_size} x {config.optim.grad_accum} accumulation; "
+            + (hardware.read_text().strip() if hardware.is_file() else _HARDWARE)
+            + ". Command:\n\n```bash\n"
+            + shlex.join(command(name, runs, recipe.steps))
+            + "\n```"
+        ),
+        "metrics": f"{CARD_START}\n"
+        + (evaluation or "Not evaluated yet: run `python benchmarks/quality.py --cards`.\n")
+        + f"{CARD_END}\n\nLast training losses:\n\n```json\n"
+        + json.dumps(last, indent=2)
+        + "\n```",
+        "training config": "```yaml\n" + config.to_yaml() + "```",
+    }
     target = Path(weights) / name
-    if target.exists():
-        shutil.rmtree(target)
-    target.mkdir(parents=True)
-    for item in ("config.json", "README.md"):
-        if (model_dir / item).is_file():
-            shutil.copy2(model_dir / item, target / item)
-    half_precision_copy(model_dir / "model.safetensors", target / "model.safetensors")
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save_pretrained(
+            tmp,
+            config={"training": {"method": config.method, "steps": step}},
+            model_card_kwargs=card,
+        )
+        if target.exists():
+            shutil.rmtree(target)
+        target.mkdir(parents=True)
+        for item in ("config.json", "README.md"):
+            shutil.copy2(Path(tmp) / item, target / item)
+        half_precision_copy(Path(tmp) / "model.safetensors", target / "model.safetensors")
     return target
+
+
+# Where a card's scores go (benchmarks/quality.py --cards rewrites what lies between).
+CARD_START, CARD_END = "<!-- quality:start -->", "<!-- quality:end -->"
+
+# What the queue that trains the bundled models runs on when a run did not record it.
+_HARDWARE = "1 process, CPU (x86_64, 1 thread: OMP_NUM_THREADS=1 on a 2-core machine), fp32"
 
 
 def half_precision_copy(source: Path, target: Path) -> None:
@@ -131,15 +237,23 @@ def half_precision_copy(source: Path, target: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="segan.train.bundle", description=__doc__)
+    p.add_argument("action", choices=["train", "publish", "command"])
     p.add_argument("names", nargs="*", help=f"which models (default all: {', '.join(RECIPES)})")
     p.add_argument("--runs", default="runs/bundled", help="where runs and checkpoints live")
     p.add_argument("--weights", default=str(WEIGHTS_DIR), help="where model folders go")
     p.add_argument("--steps", type=int, help="override every recipe's step budget")
-    p.add_argument("--set", nargs="*", default=[], help="extra key=value overrides for all")
     args = p.parse_args(argv)
     for name in args.names or list(RECIPES):
-        print(f"== {name}", flush=True)
-        print(build(name, args.runs, args.weights, args.steps, args.set), flush=True)
+        argv_ = command(name, args.runs, args.steps)
+        if args.action == "command":
+            print(shlex.join(argv_))
+            continue
+        if args.action == "train":
+            print(f"== {name}: {shlex.join(argv_)}", flush=True)
+            if subprocess.run(argv_).returncode != 0:
+                print(f"{name}: training stopped; run the same command to resume", flush=True)
+                return 1
+        print(publish(name, args.runs, args.weights), flush=True)
     return 0
 
 

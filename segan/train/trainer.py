@@ -262,6 +262,9 @@ class Trainer:
         if acc.is_main_process:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.yaml").write_text(config.to_yaml())
+            from segan.train.publish import _hardware
+
+            (self.run_dir / "hardware.txt").write_text(_hardware(self) + "\n")
         start = self.state.step
         progress = _progress(start, config, acc.is_main_process)
         window: dict[str, float] = {}

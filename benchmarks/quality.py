@@ -1,0 +1,373 @@
+"""Quality of every bundled model on held-out SynthFaces identities, and the papers' claims.
+
+Usage: python benchmarks/quality.py [--faces 150] [--models NAME ...] [--readme] [--cards]
+       [--inception-weights FILE] [--out benchmarks/results]
+
+Every bundled editor edits `--faces` test faces (identities never seen in training) to each of
+the 7 other expressions (7 x faces edits, every one of the 8 expressions a target) and is scored
+by `segan.evaluate.evaluate_editor`: target-expression accuracy (the bundled classifier), AU
+error of the edit (the bundled regressor against the true target's AUs), PSNR/SSIM/L1 against
+the true edited face SynthFaces renders, leakage (mean change outside the regions the two
+expressions move, in grey levels), FID/KID when torch-fidelity's Inception weights are on the
+machine. AU editors also make single-AU edits (one AU switched on or off, the rest kept).
+Parsers, alone and inside seghgan, get mIoU/F1; the evaluators get their own held-out scores.
+Writes quality.json + quality.md; `--readme` puts the tables into README.md between markers,
+`--cards` into each bundled model card. `--model NAME=FOLDER` scores another folder (a run's
+model or `runs/bundled/NAME` for its latest checkpoint) in place of the bundled one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+import segan
+from segan import bundled
+from segan.data.synthfaces import SynthFaces
+from segan.evaluate import EvalData, apply_edit, edit_condition, evaluate_editor, evaluate_parser
+from segan.labels import AU_IDS, EXPRESSIONS
+from segan.train.bundle import CARD_END, CARD_START, RECIPES, snapshot
+
+EDITORS = ["stargan", "ganimation", "sargan", "finegrained", "seghgan-bisenet", "seghgan-unet"]
+EDITORS += ["boxhgan"]
+PARSERS = ["bisenet", "unet"]
+ACCURACY_BAR = {"default": 80.0, "seghgan-bisenet": 90.0, "seghgan-unet": 90.0}
+README_START, README_END = "<!-- quality-table:start -->", "<!-- quality-table:end -->"
+
+
+def open_model(name: str, folders: dict[str, str]) -> tuple[Any, int | None]:
+    """A bundled model, or the folder given for it (a model folder, or a run: its latest
+    checkpoint), and the training steps it has had."""
+    folder = Path(folders[name]) if name in folders else bundled.resolve(f"bundled:{name}")
+    if (folder / "checkpoints").is_dir():
+        return snapshot(folder)
+    config = json.loads((folder / "config.json").read_text())
+    return segan.load(str(folder)).eval(), config.get("training", {}).get("steps")
+
+
+class AtResolution(torch.nn.Module):
+    """An evaluator that takes pictures at any size (resized to the size it was trained at)."""
+
+    def __init__(self, model: torch.nn.Module, size: int):
+        super().__init__()
+        self.model, self.size, self.labels = model, size, getattr(model, "labels", None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] != self.size:
+            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True)
+        return self.model(x)
+
+
+@torch.no_grad()
+def evaluator_scores(classifier, regressor, n: int, resolution: int) -> dict[str, Any]:
+    """The evaluators on n held-out renders: classifier accuracy (overall, per class, and the
+    confusion), regressor mean absolute AU error (0..5 scale)."""
+    ds = SynthFaces("test", n, resolution, seed=1)
+    hits, total = torch.zeros(len(EXPRESSIONS)), torch.zeros(len(EXPRESSIONS))
+    confusion = torch.zeros(len(EXPRESSIONS), len(EXPRESSIONS), dtype=torch.int64)
+    errors = []
+    for s in range(0, n, 100):
+        b = ds.batch(range(s, min(s + 100, n)))
+        pred = classifier(b["image"]).argmax(1)
+        for t, p in zip(b["expression"].tolist(), pred.tolist(), strict=True):
+            confusion[t, p] += 1
+            total[t] += 1
+            hits[t] += int(t == p)
+        errors.append(regressor(b["image"]) - b["aus"])
+    err = torch.cat(errors).abs()
+    return {
+        "n": n,
+        "classifier_accuracy": 100 * float(hits.sum() / total.sum()),
+        "classifier_accuracy_per_class": {
+            e: 100 * float(hits[k] / total[k]) for k, e in enumerate(EXPRESSIONS)
+        },
+        "classifier_confusion": confusion.tolist(),
+        "regressor_au_mae": float(err.mean()),
+        "regressor_au_mae_per_au": {
+            f"AU{a}": float(v) for a, v in zip(AU_IDS, err.mean(0), strict=True)
+        },
+    }
+
+
+def single_au_targets(aus: torch.Tensor, which: torch.Tensor, on: float = 4.0) -> torch.Tensor:
+    """The source AUs with AU `which` (one index per face) switched: off (0) where it is at
+    least 1.5, else on at `on`; the other 16 unchanged."""
+    target = aus.clone()
+    rows = torch.arange(len(aus))
+    current = aus[rows, which]
+    target[rows, which] = torch.where(current >= 1.5, torch.zeros_like(current), on)
+    return target
+
+
+@torch.no_grad()
+def single_au_scores(editor, regressor, faces: int, per_face: int = 7) -> dict[str, Any]:
+    """Single-AU edits of `faces` test faces (`per_face` each, AUs taken in turn): the
+    regressor's error against the target AUs (all 17, and the switched one), against the true
+    single-AU render (the evaluator's floor), and PSNR to that render."""
+    ds = SynthFaces("test", faces, editor.image_size)
+    terms: dict[str, list[torch.Tensor]] = {k: [] for k in ("all", "switched", "floor", "psnr")}
+    for s in range(0, faces, 32):
+        idx = list(range(s, min(s + 32, faces)))
+        for j in range(per_face):
+            which = (torch.tensor(idx) * per_face + j) % len(AU_IDS)
+            source = ds.labels(idx)["aus"]
+            pair = ds.pair(idx, single_au_targets(source, which))
+            condition, _ = edit_condition(editor, pair, pair["expression"], pair["target_aus"])
+            edits = apply_edit(editor, pair["image"], condition, pair).clamp(-1, 1)
+            pred, floor = regressor(edits), regressor(pair["edited"])
+            rows = torch.arange(len(idx))
+            terms["all"].append((pred - pair["target_aus"]).abs().mean(1))
+            terms["switched"].append((pred - pair["target_aus"])[rows, which].abs())
+            terms["floor"].append((floor - pair["target_aus"]).abs().mean(1))
+            mse = ((edits - pair["edited"]) / 2).pow(2).mean((1, 2, 3)).clamp(min=1e-10)
+            terms["psnr"].append(-10 * torch.log10(mse))
+    mean = {k: float(torch.cat(v).mean()) for k, v in terms.items()}
+    return {
+        "n_edits": len(torch.cat(terms["all"])),
+        "au_mae_all": mean["all"],
+        "au_error_switched": mean["switched"],
+        "au_mae_true_render": mean["floor"],
+        "psnr": mean["psnr"],
+    }
+
+
+def claims(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's bars and the first paper's claims, each with the figures and a verdict."""
+    out: list[dict[str, Any]] = []
+    ev = results.get("evaluators")
+    editors = results["editors"]
+    parsers = results["parsers"]
+
+    def claim(text: str, figures: str, ok: bool | None) -> None:
+        verdict = "not measured" if ok is None else ("holds" if ok else "does not hold")
+        out.append({"claim": text, "figures": figures, "verdict": verdict})
+
+    if ev:
+        acc = ev["classifier_accuracy"]
+        claim("evaluator classifier >= 98% on held-out renders", f"{acc:.1f}%", acc >= 98)
+    for name, r in editors.items():
+        bar = ACCURACY_BAR.get(name, ACCURACY_BAR["default"])
+        acc = r["metrics"].get("expression_accuracy")
+        claim(
+            f"{name}: target-expression accuracy >= {bar:g}%",
+            "-" if acc is None else f"{acc:.1f}%",
+            None if acc is None else acc >= bar,
+        )
+    for seg in ("seghgan-bisenet", "seghgan-unet"):
+        if seg not in editors:
+            continue
+        for key, what in (("leakage", "leakage"), ("l1", "L1 to the true target")):
+            for base in ("stargan", "boxhgan"):
+                if base not in editors:
+                    claim(f"{seg} {what} lower than {base}'s", f"{base} not bundled", None)
+                    continue
+                a, b = editors[seg]["metrics"][key], editors[base]["metrics"][key]
+                claim(f"{seg} {what} lower than {base}'s", f"{a:.3g} vs {b:.3g}", a < b)
+    for arch in PARSERS:
+        joint, alone = parsers.get(f"seghgan-{arch} (joint parser)"), parsers.get(arch)
+        if joint and alone:
+            a, b = joint["miou"], alone["miou"]
+            claim(
+                f"jointly trained {arch} mIoU not below the {arch} trained alone",
+                f"{a:.1f} vs {b:.1f}",
+                a >= b,
+            )
+    single = results.get("single_au", {})
+    if "finegrained" in single and "ganimation" in single:
+        a, b = single["finegrained"]["au_mae_all"], single["ganimation"]["au_mae_all"]
+        claim(
+            "finegrained single-AU edits: AU error below ganimation's", f"{a:.3f} vs {b:.3f}", a < b
+        )
+    return out
+
+
+def _f(value: Any, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The results as markdown tables."""
+    n = results["faces"]
+    lines = [
+        f"Bundled models on {n} held-out SynthFaces faces (test identities), 64 px; each face "
+        f"edited to the 7 other expressions ({7 * n} edits per editor). Accuracy: the bundled "
+        "classifier's verdict on the edit; AU MAE: the bundled regressor on the edit against the "
+        "true target's AUs (0..5); PSNR/SSIM/L1 against the true edited face; leakage: mean "
+        "change (grey levels) outside the regions either expression moves.",
+        "",
+        "| model | steps | edits | accuracy % | AU MAE | PSNR dB | SSIM | L1 | leakage | "
+        "outside share % | FID | KID x1000 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in results["editors"].items():
+        m = r["metrics"]
+        lines.append(
+            f"| {name} | {r.get('steps') or '-'} | {r['n_edits']} | "
+            f"{_f(m.get('expression_accuracy'))} | {_f(m.get('au_mae'), 3)} | "
+            f"{_f(m.get('psnr'), 2)} | {_f(m.get('ssim'), 3)} | {_f(m.get('l1'), 4)} | "
+            f"{_f(m.get('leakage'), 2)} | {_f(m.get('outside_share'))} | "
+            f"{_f(m.get('fid'), 2)} | {_f(m.get('kid_x1000'), 2)} |"
+        )
+    fid = next((r["unavailable"].get("fid_kid") for r in results["editors"].values()), None)
+    if fid:
+        lines += ["", f"FID/KID: unavailable: {fid['reason']} (fix: {fid['fix']})."]
+    lines += ["", "Accuracy per target expression (%):", ""]
+    lines += ["| model | " + " | ".join(EXPRESSIONS) + " |", "|---|" + "---|" * len(EXPRESSIONS)]
+    for name, r in results["editors"].items():
+        per = r["metrics"].get("expression_accuracy_per_target", {})
+        lines.append(f"| {name} | " + " | ".join(_f(per.get(e)) for e in EXPRESSIONS) + " |")
+    if results.get("single_au"):
+        lines += [
+            "",
+            "Single-AU edits (one AU switched on at 4 or off, the other 16 kept; the regressor "
+            "against the target AUs):",
+            "",
+            "| model | edits | AU MAE (17 AUs) | error on the switched AU | PSNR dB | "
+            "regressor on the true render |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, r in results["single_au"].items():
+            lines.append(
+                f"| {name} | {r['n_edits']} | {r['au_mae_all']:.3f} | "
+                f"{r['au_error_switched']:.3f} | {r['psnr']:.2f} | {r['au_mae_true_render']:.3f} |"
+            )
+    if results["parsers"]:
+        lines += ["", f"Parsers on {results['parser_faces']} held-out faces:", ""]
+        lines += ["| parser | steps | mIoU | mean F1 (fg) | pixel acc |", "|---|---|---|---|---|"]
+        for name, r in results["parsers"].items():
+            lines.append(
+                f"| {name} | {r.get('steps') or '-'} | {r['miou']:.1f} | "
+                f"{r['mean_f1_foreground']:.1f} | {r['pixel_accuracy']:.1f} |"
+            )
+    ev = results.get("evaluators")
+    if ev:
+        per = ", ".join(f"{k} {v:.1f}" for k, v in ev["classifier_accuracy_per_class"].items())
+        lines += [
+            "",
+            f"Evaluators on {ev['n']} held-out renders: classifier accuracy "
+            f"{ev['classifier_accuracy']:.1f}% ({per}); regressor AU MAE "
+            f"{ev['regressor_au_mae']:.3f}.",
+        ]
+    lines += ["", "| claim | figures | verdict |", "|---|---|---|"]
+    lines += [f"| {c['claim']} | {c['figures']} | {c['verdict']} |" for c in results["claims"]]
+    return "\n".join(lines) + "\n"
+
+
+def replace_between(text: str, start: str, end: str, body: str) -> str:
+    """`text` with what lies between the markers replaced (the markers appended if absent)."""
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        return head + start + "\n" + body + end + rest.split(end, 1)[1]
+    return text.rstrip("\n") + f"\n\n{start}\n{body}{end}\n"
+
+
+def card_section(name: str, results: dict[str, Any]) -> str:
+    """What a bundled model's card says of its scores."""
+    kind = "parsers" if name in results["parsers"] else "editors"
+    r = results[kind].get(name) or results.get("evaluators")
+    body = {
+        "parsers": lambda: {k: r[k] for k in ("miou", "mean_f1_foreground", "pixel_accuracy")},
+        "editors": lambda: {"n_edits": r["n_edits"], **r["metrics"]},
+    }
+    if name in ("classifier", "regressor"):
+        data = {k: v for k, v in r.items() if k != "classifier_confusion"}
+    else:
+        data = body[kind]()
+    if name in results.get("single_au", {}):
+        data["single_au_edits"] = results["single_au"][name]
+    return (
+        f"Scored by `benchmarks/quality.py` on {results['faces']} held-out SynthFaces faces "
+        f"(test identities), {results['date']}:\n\n```json\n"
+        + json.dumps(data, indent=2)
+        + "\n```\n"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--faces", type=int, default=150, help="test faces per editor (x7 edits)")
+    p.add_argument("--parser-faces", type=int, default=500)
+    p.add_argument("--evaluator-faces", type=int, default=2000)
+    p.add_argument("--models", nargs="*", help="which bundled models (default: all there are)")
+    p.add_argument("--model", nargs="*", default=[], help="NAME=FOLDER in place of bundled")
+    p.add_argument("--inception-weights", help="torch-fidelity's Inception weights file")
+    p.add_argument("--out", default="benchmarks/results")
+    p.add_argument("--readme", action="store_true", help="write the tables into README.md")
+    p.add_argument("--cards", action="store_true", help="write scores into the model cards")
+    args = p.parse_args(argv)
+    torch.manual_seed(0)
+    folders = dict(item.split("=", 1) for item in args.model)
+    have = set(bundled.available()) | set(folders)
+    wanted = [m for m in (args.models or list(RECIPES)) if m in have]
+    for evaluator in ("classifier", "regressor"):
+        if evaluator not in have:
+            raise SystemExit(
+                f"no bundled {evaluator}: `python -m segan.train.bundle train {evaluator}`"
+            )
+    classifier, _ = open_model("classifier", folders)
+    regressor, _ = open_model("regressor", folders)
+    size = classifier.image_size
+    classifier = AtResolution(classifier, classifier.image_size)
+    regressor = AtResolution(regressor, regressor.image_size)
+    results: dict[str, Any] = {
+        "faces": args.faces,
+        "parser_faces": args.parser_faces,
+        "date": time.strftime("%Y-%m-%d"),
+        "editors": {},
+        "parsers": {},
+        "single_au": {},
+    }
+    t0 = time.perf_counter()
+    results["evaluators"] = evaluator_scores(classifier, regressor, args.evaluator_faces, size)
+    print(f"evaluators: {results['evaluators']['classifier_accuracy']:.1f}%", flush=True)
+    fid = {"weights_path": args.inception_weights} if args.inception_weights else {}
+    for name in wanted:
+        if name in ("classifier", "regressor"):
+            continue
+        model, steps = open_model(name, folders)
+        if model.role == "parser" or name.startswith("seghgan"):
+            parser = model if model.role == "parser" else model.parser
+            label = name if model.role == "parser" else f"{name} (joint parser)"
+            data = EvalData(n=args.parser_faces, resolution=64, batch_size=50)
+            r = evaluate_parser(parser.eval(), data)["metrics"]
+            results["parsers"][label] = {"steps": steps, **r}
+            print(f"{label}: mIoU {r['miou']:.1f}", flush=True)
+        if model.role != "editor":
+            continue
+        data = EvalData(n=args.faces, resolution=model.image_size, batch_size=50)
+        r = evaluate_editor(model, data, classifier=classifier, regressor=regressor, fid=fid)
+        results["editors"][name] = {"steps": steps, **r}
+        print(f"{name}: accuracy {r['metrics']['expression_accuracy']:.1f}%", flush=True)
+        if model.condition_kind in ("aus", "relative_aus"):
+            results["single_au"][name] = single_au_scores(model, regressor, args.faces)
+    results["claims"] = claims(results)
+    results["seconds"] = time.perf_counter() - t0
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "quality.json").write_text(json.dumps(results, indent=2) + "\n")
+    table = markdown(results)
+    (out / "quality.md").write_text(table)
+    print(table)
+    if args.readme:
+        readme = Path("README.md")
+        readme.write_text(replace_between(readme.read_text(), README_START, README_END, table))
+    if args.cards:
+        for name in wanted:
+            if name in folders:
+                continue
+            card = bundled.resolve(f"bundled:{name}") / "README.md"
+            text = card.read_text()
+            card.write_text(
+                replace_between(text, CARD_START, CARD_END, card_section(name, results))
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

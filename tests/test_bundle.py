@@ -1,0 +1,119 @@
+"""The bundled-model recipes and publishing (segan.train.bundle): every recipe is a valid config,
+the command is an `accelerate launch -m segan.train` line, a run's latest checkpoint gives the
+network the run would publish, and `publish` writes a loadable Hub-layout folder."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from tiny import TINY
+
+import segan
+from segan.train.bundle import RECIPES, command, publish, snapshot
+from segan.train.config import load_config
+from segan.train.trainer import latest_checkpoint, train
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import quality
+
+
+@pytest.mark.parametrize("name", list(RECIPES))
+def test_every_recipe_is_a_valid_config_at_64_px(name):
+    recipe = RECIPES[name]
+    config = load_config(recipe.config, recipe.all_overrides())
+    assert config.data.resolution == 64
+    assert config.optim.steps == recipe.steps
+    assert 0 < config.optim.decay_start < config.optim.steps
+    assert 0 < config.run.checkpoint_every <= 1000  # a crash loses at most 1000 steps
+
+
+def test_command_is_an_accelerate_launch_of_segan_train():
+    argv = command("stargan", runs="somewhere", steps=10)
+    assert argv[:2] == ["accelerate", "launch"]
+    at = argv.index("-m")
+    assert argv[at + 1 : at + 3] == ["segan.train", "stargan_synthfaces"]
+    assert "optim.steps=10" in argv and "run.output_dir=somewhere/stargan" in argv
+    assert "run.resume=latest" in argv
+    with pytest.raises(KeyError, match="no bundled recipe 'nope'"):
+        command("nope")
+
+
+def _tiny_run(tmp_path: Path, name: str, config: str, steps: int) -> Path:
+    run = tmp_path / "runs" / name
+    train(
+        load_config(
+            config,
+            [
+                "data.resolution=32",
+                "optim.batch_size=2",
+                "optim.n_critic=2",
+                *TINY[config],
+                f"optim.steps={steps}",
+                "run.checkpoint_every=2",
+                "run.sample_every=0",
+                "run.progress=false",
+                f"run.output_dir={run}",
+            ],
+        )
+    )
+    return run
+
+
+def test_snapshot_is_the_published_ema_network_and_publish_round_trips(tmp_path):
+    run = _tiny_run(tmp_path, "stargan", "stargan_synthfaces", steps=4)
+    torch.set_grad_enabled(False)  # pytest restores nothing: re-enabled at the end
+    final = segan.load(run / "model").eval()  # the EMA generator the run published at step 4
+    model, step = snapshot(run)
+    assert step == 4 and latest_checkpoint(run).name == "step_0000004"
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    c = torch.eye(8)[:2]
+    torch.testing.assert_close(model(x, c), final(x, c))
+    earlier, step2 = snapshot(run, run / "checkpoints" / "step_0000002")
+    assert step2 == 2 and not torch.allclose(earlier(x, c), final(x, c))
+
+    target = publish("stargan", runs=tmp_path / "runs", weights=tmp_path / "weights")
+    assert sorted(p.name for p in target.iterdir()) == [
+        "README.md",
+        "config.json",
+        "model.safetensors",
+    ]
+    loaded = segan.load(target).eval()
+    torch.testing.assert_close(loaded(x, c), final(x, c), atol=2e-2, rtol=0)  # float16 storage
+    assert json.loads((target / "config.json").read_text())["training"]["steps"] == 4
+    card = (target / "README.md").read_text()
+    assert "4 of 4 steps" in card and "accelerate launch" in card
+    assert "Not evaluated yet" in card
+    torch.set_grad_enabled(True)
+
+
+def test_publish_without_a_checkpoint_says_where_it_looked(tmp_path):
+    (tmp_path / "runs" / "stargan").mkdir(parents=True)
+    (tmp_path / "runs" / "stargan" / "config.yaml").write_text(
+        load_config("stargan_synthfaces").to_yaml()
+    )
+    with pytest.raises(FileNotFoundError, match=r"no checkpoint in .*stargan.checkpoints"):
+        publish("stargan", runs=tmp_path / "runs", weights=tmp_path / "weights")
+
+
+def test_quality_single_au_targets_switch_exactly_one_au():
+    aus = torch.zeros(3, 17)
+    aus[0, 1], aus[1, 2], aus[2, 5] = 3.0, 1.0, 1.5
+    target = quality.single_au_targets(aus, torch.tensor([1, 2, 5]))
+    assert target[0, 1] == 0  # an active AU is switched off
+    assert target[1, 2] == 4.0  # a weak one is switched on
+    assert target[2, 5] == 0  # 1.5 counts as active
+    assert (target != aus).sum(1).tolist() == [1, 1, 1]
+
+
+def test_quality_replace_between_markers():
+    text = "intro\n<!-- a -->\nold\n<!-- b -->\ntail\n"
+    assert quality.replace_between(text, "<!-- a -->", "<!-- b -->", "new\n") == (
+        "intro\n<!-- a -->\nnew\n<!-- b -->\ntail\n"
+    )
+    assert quality.replace_between("x\n", "<!-- a -->", "<!-- b -->", "new\n") == (
+        "x\n\n<!-- a -->\nnew\n<!-- b -->\n"
+    )
