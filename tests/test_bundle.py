@@ -5,16 +5,21 @@ network the run would publish, and `publish` writes a loadable Hub-layout folder
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from safetensors import safe_open
 from tiny import TINY
 
 import segan
+from segan import bundled
 from segan.train.bundle import RECIPES, command, publish, snapshot
 from segan.train.config import load_config
+from segan.train.publish import push
 from segan.train.trainer import latest_checkpoint, train
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -117,3 +122,80 @@ def test_quality_replace_between_markers():
     assert quality.replace_between("x\n", "<!-- a -->", "<!-- b -->", "new\n") == (
         "x\n\n<!-- a -->\nnew\n<!-- b -->\n"
     )
+
+
+# --------------------------------------------------------------------- the shipped folders
+SHIPPED = bundled.available()
+
+
+def test_shipped_weights_fit_the_budget_and_are_stored_as_float16():
+    assert SHIPPED, "no bundled models in segan/weights"
+    total = sum(f.stat().st_size for f in bundled.WEIGHTS_DIR.rglob("*") if f.is_file())
+    assert total <= 60e6, f"bundled weights take {total / 1e6:.1f} MB (budget 60 MB)"
+    for name in SHIPPED:
+        with safe_open(str(bundled.resolve(name) / "model.safetensors"), "pt") as f:
+            dtypes = {f.get_slice(k).get_dtype() for k in f.keys()}  # noqa: SIM118
+        assert "F32" not in dtypes, f"{name} stores float32 tensors"
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_model_cards_say_how_they_were_made(name):
+    folder = bundled.resolve(name)
+    card = (folder / "README.md").read_text()
+    for section in ("## Data", "## Training", "## Metrics", "## Training config"):
+        assert section in card, f"{name}'s card has no {section!r}"
+    assert "synthfaces" in card and "steps" in card and "CPU" in card
+    steps = json.loads((folder / "config.json").read_text())["training"]["steps"]
+    assert f"{steps}" in card
+
+
+def test_a_shipped_folder_pushes_to_a_hub_cache_unchanged_and_loads_by_repo_id(tmp_path):
+    name = SHIPPED[0]
+    cache = tmp_path / "hub"
+    push(bundled.resolve(name), f"acme/{name}", cache_dir=cache)
+    code = (
+        "import segan, torch\n"
+        f"a, b = segan.load('acme/{name}'), segan.load('bundled:{name}')\n"
+        "print(all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items()))\n"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cache)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
+
+
+def test_quality_claims_compare_the_right_way_round():
+    def editor(acc, leak, l1):
+        return {
+            "n_edits": 14,
+            "metrics": {"expression_accuracy": acc, "leakage": leak, "l1": l1},
+            "unavailable": {},
+        }
+
+    results = {
+        "evaluators": {"classifier_accuracy": 98.5},
+        "editors": {
+            "stargan": editor(85.0, 5.0, 0.10),
+            "boxhgan": editor(79.0, 3.0, 0.05),
+            "seghgan-bisenet": editor(89.0, 2.0, 0.08),
+        },
+        "parsers": {"bisenet": {"miou": 40.0}, "seghgan-bisenet (joint parser)": {"miou": 40.0}},
+        "single_au": {"finegrained": {"au_mae_all": 0.3}, "ganimation": {"au_mae_all": 0.2}},
+    }
+    verdicts = {c["claim"]: c["verdict"] for c in quality.claims(results)}
+    assert verdicts["evaluator classifier >= 98% on held-out renders"] == "holds"
+    assert verdicts["stargan: target-expression accuracy >= 80%"] == "holds"
+    assert verdicts["boxhgan: target-expression accuracy >= 80%"] == "does not hold"
+    assert verdicts["seghgan-bisenet: target-expression accuracy >= 90%"] == "does not hold"
+    assert verdicts["seghgan-bisenet leakage lower than stargan's"] == "holds"
+    assert verdicts["seghgan-bisenet leakage lower than boxhgan's"] == "holds"
+    assert verdicts["seghgan-bisenet L1 to the true target lower than stargan's"] == "holds"
+    assert verdicts["seghgan-bisenet L1 to the true target lower than boxhgan's"] == "does not hold"
+    assert verdicts["jointly trained bisenet mIoU not below the bisenet trained alone"] == "holds"
+    assert verdicts["finegrained single-AU edits: AU error below ganimation's"] == "does not hold"
+    assert "seghgan-unet leakage lower than stargan's" not in verdicts  # not bundled: no claim
+    table = quality.markdown(
+        {**results, "faces": 2, "parser_faces": 3, "claims": quality.claims(results)}
+        | {"single_au": {}, "evaluators": None, "parsers": {}}
+    )
+    assert "| boxhgan: target-expression accuracy >= 80% | 79.0% | does not hold |" in table
