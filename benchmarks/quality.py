@@ -297,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models", nargs="*", help="which bundled models (default: all there are)")
     p.add_argument("--model", nargs="*", default=[], help="NAME=FOLDER in place of bundled")
     p.add_argument("--inception-weights", help="torch-fidelity's Inception weights file")
+    p.add_argument("--no-fid", action="store_true", help="skip FID/KID")
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--readme", action="store_true", help="write the tables into README.md")
     p.add_argument("--cards", action="store_true", help="write scores into the model cards")
@@ -341,7 +342,9 @@ def main(argv: list[str] | None = None) -> int:
         if model.role != "editor":
             continue
         data = EvalData(n=args.faces, resolution=model.image_size, batch_size=50)
-        r = evaluate_editor(model, data, classifier=classifier, regressor=regressor, fid=fid)
+        r = evaluate_editor(
+            model, data, classifier=classifier, regressor=regressor, fid=fid, skip_fid=args.no_fid
+        )
         results["editors"][name] = {"steps": steps, **r}
         print(f"{name}: accuracy {r['metrics']['expression_accuracy']:.1f}%", flush=True)
         if model.condition_kind in ("aus", "relative_aus"):

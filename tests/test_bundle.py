@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors import safe_open
-from tiny import TINY
+from tiny import TINY, tiny_model
 
 import segan
 from segan import bundled
-from segan.train.bundle import RECIPES, command, publish, snapshot
+from segan.labels import EXPRESSIONS
+from segan.train.bundle import CARD_START, RECIPES, command, publish, snapshot
 from segan.train.config import load_config
 from segan.train.publish import push
 from segan.train.trainer import latest_checkpoint, train
@@ -199,3 +200,42 @@ def test_quality_claims_compare_the_right_way_round():
         | {"single_au": {}, "evaluators": None, "parsers": {}}
     )
     assert "| boxhgan: target-expression accuracy >= 80% | 79.0% | does not hold |" in table
+
+
+def test_quality_benchmark_scores_every_bundled_model_end_to_end(tmp_path, monkeypatch):
+    weights = tmp_path / "weights"
+    monkeypatch.setattr(bundled, "WEIGHTS_DIR", weights)
+    torch.manual_seed(0)
+    for name, config in [
+        ("classifier", "classifier_synthfaces"),
+        ("regressor", "regressor_synthfaces"),
+        ("bisenet", "bisenet_synthfaces"),
+        ("stargan", "stargan_synthfaces"),
+        ("ganimation", "ganimation_synthfaces"),
+        ("seghgan-bisenet", "seghgan_bisenet_synthfaces"),
+    ]:
+        extra = ["model.width=8"] if name in ("classifier", "regressor") else []
+        tiny_model(config, 64, *extra).save_pretrained(weights / name)
+    monkeypatch.chdir(tmp_path)
+    Path("README.md").write_text(f"# x\n{quality.README_START}\nold\n{quality.README_END}\nrest\n")
+    args = ["--faces", "4", "--parser-faces", "4", "--evaluator-faces", "16", "--no-fid"]
+    assert quality.main([*args, "--out", "results", "--readme", "--cards"]) == 0
+    results = json.loads(Path("results/quality.json").read_text())
+    assert set(results["editors"]) == {"stargan", "ganimation", "seghgan-bisenet"}
+    for r in results["editors"].values():
+        assert r["n_edits"] == 28  # 4 faces x 7 other expressions
+        assert sorted(r["metrics"]["expression_accuracy_per_target"]) == sorted(EXPRESSIONS)
+        assert {"psnr", "ssim", "l1", "leakage", "au_mae"} <= set(r["metrics"])
+    assert list(results["single_au"]) == ["ganimation"]  # the only AU editor here
+    assert results["single_au"]["ganimation"]["n_edits"] == 28
+    assert set(results["parsers"]) == {"bisenet", "seghgan-bisenet (joint parser)"}
+    assert results["evaluators"]["n"] == 16
+    verdicts = {c["claim"]: c["verdict"] for c in results["claims"]}
+    assert verdicts["seghgan-bisenet leakage lower than stargan's"] in ("holds", "does not hold")
+    assert verdicts["seghgan-bisenet leakage lower than boxhgan's"] == "not measured"
+    readme = Path("README.md").read_text()
+    assert "\nold\n" not in readme and "| seghgan-bisenet |" in readme and readme.endswith("rest\n")
+    card = (weights / "stargan" / "README.md").read_text()
+    assert card.count(CARD_START) == 1 and '"n_edits": 28' in card
+    assert '"miou"' in (weights / "bisenet" / "README.md").read_text()
+    assert '"classifier_accuracy"' in (weights / "classifier" / "README.md").read_text()
