@@ -21,6 +21,7 @@ from segan.labels import EXPRESSIONS
 from segan.train.bundle import CARD_START, RECIPES, command, publish, snapshot
 from segan.train.config import load_config
 from segan.train.publish import push
+from segan.train.quick import bundled_or_trained
 from segan.train.trainer import latest_checkpoint, train
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -239,3 +240,20 @@ def test_quality_benchmark_scores_every_bundled_model_end_to_end(tmp_path, monke
     assert card.count(CARD_START) == 1 and '"n_edits": 28' in card
     assert '"miou"' in (weights / "bisenet" / "README.md").read_text()
     assert '"classifier_accuracy"' in (weights / "classifier" / "README.md").read_text()
+
+
+def test_notebooks_take_the_bundled_model_only_at_its_training_resolution(tmp_path, monkeypatch):
+    _tiny_run(tmp_path, "stargan", "stargan_synthfaces", steps=2)
+    weights = tmp_path / "weights"
+    shipped = publish("stargan", runs=tmp_path / "runs", weights=weights)
+    assert json.loads((shipped / "config.json").read_text())["training"]["resolution"] == 32
+    monkeypatch.setattr(bundled, "WEIGHTS_DIR", weights)
+    made = tmp_path / "made"
+    tiny_args = [*TINY["stargan_synthfaces"], "optim.batch_size=2", "optim.steps=1"]
+    assert bundled_or_trained("stargan", 32, "stargan_synthfaces", made, tiny_args) == shipped
+    assert not made.exists()
+    other = bundled_or_trained(
+        "stargan", 48, "stargan_synthfaces", made, ["data.resolution=48", *tiny_args]
+    )
+    assert other == made / "model" and segan.load(other).image_size == 48
+    assert bundled_or_trained("nope", 48, "stargan_synthfaces", made, tiny_args) == other

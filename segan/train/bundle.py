@@ -201,7 +201,13 @@ def publish(
     with tempfile.TemporaryDirectory() as tmp:
         model.save_pretrained(
             tmp,
-            config={"training": {"method": config.method, "steps": step}},
+            config={
+                "training": {
+                    "method": config.method,
+                    "steps": step,
+                    "resolution": config.data.resolution,
+                }
+            },
             model_card_kwargs=card,
         )
         if target.exists():

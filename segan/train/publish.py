@@ -58,7 +58,13 @@ def save_model(trainer: Trainer, model_dir: Path) -> None:
         shutil.rmtree(model_dir)
     model.save_pretrained(
         model_dir,
-        config={"training": {"method": config.method, "steps": trainer.state.step}},
+        config={
+            "training": {
+                "method": config.method,
+                "steps": trainer.state.step,
+                "resolution": config.data.resolution,
+            }
+        },
         model_card_kwargs=card,
     )
     (model_dir / "training_config.yaml").write_text(config.to_yaml())

@@ -2,18 +2,20 @@
 
 Notebooks take model ids (a Hub repo id or a local folder); where none is given they call
 `trained_model(config, folder, overrides)`, which trains the shipped recipe with the overrides
-into `folder` the first time and reuses `folder/model` afterwards.
+into `folder` the first time and reuses `folder/model` afterwards; `bundled_or_trained` first
+takes the model segan ships (`bundled:NAME`) when it was trained at the resolution asked for.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
 from segan.train.config import load_config
 from segan.train.trainer import train
 
-__all__ = ["trained_model"]
+__all__ = ["bundled_or_trained", "trained_model"]
 
 
 def trained_model(
@@ -29,3 +31,23 @@ def trained_model(
     if quiet:
         extra.append("run.progress=false")
     return train(load_config(config, [*overrides, *extra]))
+
+
+def bundled_or_trained(
+    name: str,
+    resolution: int,
+    config: str | Path,
+    folder: str | Path,
+    overrides: Sequence[str] = (),
+    quiet: bool = True,
+) -> Path:
+    """The bundled model `name` when segan ships one trained at `resolution`; otherwise
+    `trained_model(config, folder, overrides)`."""
+    from segan import bundled
+
+    if name in bundled.available():
+        shipped = bundled.resolve(name)
+        made = json.loads((shipped / "config.json").read_text()).get("training", {})
+        if made.get("resolution") == resolution:
+            return shipped
+    return trained_model(config, folder, overrides, quiet)
