@@ -64,7 +64,7 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
     "bisenet": Recipe("bisenet_synthfaces", 3000, ("model.base_width=24", "model.resolution=64")),
     "unet": Recipe("unet_synthfaces", 3000, ("model.base_width=16",)),
     "regressor": Recipe("regressor_synthfaces", 4000, _EVAL, decay_fraction=0.5),
-    "classifier": Recipe("classifier_synthfaces", 8000, _EVAL, decay_fraction=0.5),
+    "classifier": Recipe("classifier_synthfaces", 12000, _EVAL),
     "stargan": Recipe(
         "stargan_synthfaces", 30000, ("model.conv_dim=16", "model.repeat_num=3", *_D)
     ),
