@@ -463,3 +463,22 @@ def test_pickled_objects_are_refused(arch: str, tmp_path: Path) -> None:
     path = save_checkpoint(Payload(), tmp_path / "object.pth")
     with pytest.raises(ValueError, match="pickled"):
         convert(KINDS[arch], path)
+
+
+def test_bisenet_input_scale_parses_the_upsampled_face() -> None:
+    torch.manual_seed(0)
+    plain = BiSeNet(base_width=8, resolution=64).eval()
+    scaled = BiSeNet(base_width=8, resolution=64, input_scale=2).eval()
+    scaled.load_state_dict(plain.state_dict())
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        out = scaled(x)
+        big = F.interpolate(x, scale_factor=2, mode="bilinear", antialias=True)
+        expected = F.interpolate(plain(big), size=(64, 64), mode="bilinear", align_corners=True)
+        assert out.shape == (2, 19, 64, 64)
+        # one interpolation of the 1/8 logits to 64 px instead of two (to 128, then 64)
+        torch.testing.assert_close(out, expected, atol=1e-2, rtol=0)
+        assert (out - plain(x)).abs().max() > 0.05  # it does parse another picture
+        assert all(h.shape == (2, 19, 64, 64) for h in scaled(x, aux=True))
+    with pytest.raises(ValueError, match="input_scale must lie in"):
+        BiSeNet(input_scale=0)

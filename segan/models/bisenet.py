@@ -164,6 +164,11 @@ class BiSeNet(Parser):
     `(main, aux16, aux32)`, the auxiliary heads on the context features at 1/8 and 1/16 (the
     original's `out16`, `out32`), all at the input size. `resolution` records the image size
     the weights were trained at (512 for the public weights); any size works.
+
+    BiSeNet predicts at 1/8 of its input (64x64 logits at its native 512 px), so on a small
+    face the parts shrink below one logit (8x8 at 64 px). `input_scale` resizes the input by
+    that factor before parsing, as the reference suggests for GAN-sized faces ("run S on the
+    upsampled input"); the logits still come back at the input size.
     """
 
     architecture = "bisenet"
@@ -178,9 +183,13 @@ class BiSeNet(Parser):
         labels: Sequence[str] = FACE_PARTS,
         base_width: int = 64,
         resolution: int = 512,
+        input_scale: float = 1.0,
     ):
         super().__init__()
         self._set_parts(num_classes, labels, base_width, resolution)
+        if not 0.25 <= input_scale <= 8:
+            raise ValueError(f"input_scale must lie in [0.25, 8], got {input_scale}")
+        self.input_scale = float(input_scale)
         w = base_width
         self.cp = ContextPath(w)
         self.ffm = FeatureFusion(4 * w, 4 * w)
@@ -198,6 +207,8 @@ class BiSeNet(Parser):
         """Main logits (N, C, H, W) for x in [-1, 1]; with `aux`, (main, aux16, aux32)."""
         check_image(x)
         size = x.shape[2:]
+        if self.input_scale != 1.0:
+            x = F.interpolate(x, scale_factor=self.input_scale, mode="bilinear", antialias=True)
         x = ((x + 1) * 0.5 - self.pixel_mean) / self.pixel_std  # [-1, 1] -> ImageNet stats
         feat8, context8, context16 = self.cp(x)
         main = _upsample(self.conv_out(self.ffm(feat8, context8)), size)

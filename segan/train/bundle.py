@@ -58,10 +58,12 @@ _D = ("discriminator.conv_dim=16", "discriminator.repeat_num=5", *_LR)
 _HD = (*_D, "discriminator.local_conv_dim=16", "discriminator.local_repeat_num=4")
 _HG = ("model.global_conv_dim=16", "model.global_repeat=3", "model.local_conv_dim=16")
 # Evaluators: ResNet-18 at half width without the stem's max-pool (64 px faces are small).
+# BiSeNet predicts at 1/8 of its input: at 64 px it parses the face upsampled to 128 px.
+_BISENET_64 = ("model.resolution=64", "model.input_scale=2")
 _EVAL = ("model.width=32", "model.maxpool=false", "optim.batch_size=32")
 
 RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the seghgans they seed
-    "bisenet": Recipe("bisenet_synthfaces", 3000, ("model.base_width=24", "model.resolution=64")),
+    "bisenet": Recipe("bisenet_synthfaces", 3000, ("model.base_width=24", *_BISENET_64)),
     "unet": Recipe("unet_synthfaces", 3000, ("model.base_width=16",)),
     "regressor": Recipe("regressor_synthfaces", 4000, _EVAL, decay_fraction=0.5),
     "classifier": Recipe("classifier_synthfaces", 12000, _EVAL),
@@ -72,7 +74,7 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
         "seghgan_bisenet_synthfaces",
         30000,
         (
-            "model.parser={architecture: bisenet, base_width: 24, resolution: 64}",
+            "model.parser={architecture: bisenet, base_width: 24, resolution: 64, input_scale: 2}",
             "model.parser_weights=bundled:bisenet",
             *_HG,
             *_HD,
