@@ -114,9 +114,9 @@ def single_au_scores(editor, regressor, faces: int, per_face: int = 7) -> dict[s
     terms: dict[str, list[torch.Tensor]] = {k: [] for k in ("all", "switched", "floor", "psnr")}
     for s in range(0, faces, 32):
         idx = list(range(s, min(s + 32, faces)))
+        source = ds.labels(idx)["aus"]
         for j in range(per_face):
             which = (torch.tensor(idx) * per_face + j) % len(AU_IDS)
-            source = ds.labels(idx)["aus"]
             pair = ds.pair(idx, single_au_targets(source, which))
             condition, _ = edit_condition(editor, pair, pair["expression"], pair["target_aus"])
             edits = apply_edit(editor, pair["image"], condition, pair).clamp(-1, 1)
@@ -269,16 +269,14 @@ def replace_between(text: str, start: str, end: str, body: str) -> str:
 
 def card_section(name: str, results: dict[str, Any]) -> str:
     """What a bundled model's card says of its scores."""
-    kind = "parsers" if name in results["parsers"] else "editors"
-    r = results[kind].get(name) or results.get("evaluators")
-    body = {
-        "parsers": lambda: {k: r[k] for k in ("miou", "mean_f1_foreground", "pixel_accuracy")},
-        "editors": lambda: {"n_edits": r["n_edits"], **r["metrics"]},
-    }
     if name in ("classifier", "regressor"):
-        data = {k: v for k, v in r.items() if k != "classifier_confusion"}
+        data = {k: v for k, v in results["evaluators"].items() if k != "classifier_confusion"}
+    elif name in results["parsers"]:
+        r = results["parsers"][name]
+        data = {k: r[k] for k in ("miou", "mean_f1_foreground", "pixel_accuracy")}
     else:
-        data = body[kind]()
+        r = results["editors"][name]
+        data = {"n_edits": r["n_edits"], **r["metrics"]}
     if name in results.get("single_au", {}):
         data["single_au_edits"] = results["single_au"][name]
     return (

@@ -174,44 +174,31 @@ def publish(
     run_dir = Path(runs) / name
     from segan.train.config import load_config
     from segan.train.methods import make_task
+    from segan.train.publish import save_with_card
 
     config = load_config(str(run_dir / "config.yaml"))
     model, step = snapshot(run_dir)
     log = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     last = next((m for m in reversed(log) if m.get("step", 0) <= step), {})
     hardware = run_dir / "hardware.txt"
-    task = make_task(config)
-    card = {
-        "method": f"{task.name}: {task.paper}",
-        "data": f"{config.data.dataset} ({config.data.split} split, {config.data.resolution} px)",
-        "training": (
-            f"{step} of {config.optim.steps} steps (segan bundled recipe `{name}`), batch "
-            f"{config.optim.batch_size} x {config.optim.grad_accum} accumulation; "
-            + (hardware.read_text().strip() if hardware.is_file() else _HARDWARE)
-            + ". Command:\n\n```bash\n"
-            + shlex.join(command(name, runs, recipe.steps))
-            + "\n```"
-        ),
-        "metrics": f"{CARD_START}\n"
+    training = (
+        f"{step} of {config.optim.steps} steps (segan bundled recipe `{name}`), batch "
+        f"{config.optim.batch_size} x {config.optim.grad_accum} accumulation; "
+        + (hardware.read_text().strip() if hardware.is_file() else _HARDWARE)
+        + ". Command:\n\n```bash\n"
+        + shlex.join(command(name, runs, recipe.steps))
+        + "\n```"
+    )
+    metrics = (
+        f"{CARD_START}\n"
         + (evaluation or "Not evaluated yet: run `python benchmarks/quality.py --cards`.\n")
         + f"{CARD_END}\n\nLast training losses:\n\n```json\n"
         + json.dumps(last, indent=2)
-        + "\n```",
-        "training config": "```yaml\n" + config.to_yaml() + "```",
-    }
+        + "\n```"
+    )
     target = Path(weights) / name
     with tempfile.TemporaryDirectory() as tmp:
-        model.save_pretrained(
-            tmp,
-            config={
-                "training": {
-                    "method": config.method,
-                    "steps": step,
-                    "resolution": config.data.resolution,
-                }
-            },
-            model_card_kwargs=card,
-        )
+        save_with_card(model, tmp, config, make_task(config), step, training, metrics)
         if target.exists():
             shutil.rmtree(target)
         target.mkdir(parents=True)

@@ -33,10 +33,11 @@ def _hardware(trainer: Trainer) -> str:
     )
 
 
-def save_model(trainer: Trainer, model_dir: Path) -> None:
-    """The published network, saved with its training story in the model card."""
-    config, task = trainer.config, trainer.task
-    metrics = getattr(trainer, "last_metrics", {})
+def save_with_card(
+    model, folder: str | Path, config, task, step: int, training: str, metrics: str
+) -> None:
+    """`model.save_pretrained(folder)` with the card every segan run writes (method, data,
+    `training`, `metrics`, the resolved config) and the run's method, steps and resolution."""
     data = (
         f"{config.data.dataset} ({config.data.split} split, {config.data.resolution} px"
         + (f", {config.data.path}" if config.data.path else "")
@@ -45,27 +46,33 @@ def save_model(trainer: Trainer, model_dir: Path) -> None:
     card = {
         "method": f"{task.name}: {task.paper}",
         "data": data,
-        "training": (
-            f"{trainer.state.step} steps, batch {config.optim.batch_size} x "
-            f"{config.optim.grad_accum} accumulation x {trainer.accelerator.num_processes} "
-            f"processes; {_hardware(trainer)}; segan trainer"
-        ),
-        "metrics": "```json\n" + json.dumps(metrics, indent=2, default=str) + "\n```",
+        "training": training,
+        "metrics": metrics,
         "training config": "```yaml\n" + config.to_yaml() + "```",
     }
-    model = trainer.published_model()
+    made = {"method": config.method, "steps": step, "resolution": config.data.resolution}
+    model.save_pretrained(folder, config={"training": made}, model_card_kwargs=card)
+
+
+def save_model(trainer: Trainer, model_dir: Path) -> None:
+    """The published network, saved with its training story in the model card."""
+    config = trainer.config
+    metrics = getattr(trainer, "last_metrics", {})
+    training = (
+        f"{trainer.state.step} steps, batch {config.optim.batch_size} x "
+        f"{config.optim.grad_accum} accumulation x {trainer.accelerator.num_processes} "
+        f"processes; {_hardware(trainer)}; segan trainer"
+    )
     if model_dir.exists():
         shutil.rmtree(model_dir)
-    model.save_pretrained(
+    save_with_card(
+        trainer.published_model(),
         model_dir,
-        config={
-            "training": {
-                "method": config.method,
-                "steps": trainer.state.step,
-                "resolution": config.data.resolution,
-            }
-        },
-        model_card_kwargs=card,
+        config,
+        trainer.task,
+        trainer.state.step,
+        training,
+        "```json\n" + json.dumps(metrics, indent=2, default=str) + "\n```",
     )
     (model_dir / "training_config.yaml").write_text(config.to_yaml())
 
