@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ from tiny import TINY, tiny_model
 import segan
 from segan import bundled
 from segan.labels import EXPRESSIONS
-from segan.train.bundle import CARD_START, RECIPES, command, publish, snapshot
+from segan.train.bundle import CARD_START, RECIPES, command, publish, restore, snapshot, stash
 from segan.train.config import load_config
 from segan.train.publish import push
 from segan.train.quick import bundled_or_trained
@@ -49,7 +50,7 @@ def test_command_is_an_accelerate_launch_of_segan_train():
         command("nope")
 
 
-def _tiny_run(tmp_path: Path, name: str, config: str, steps: int) -> Path:
+def _tiny_run(tmp_path: Path, name: str, config: str, steps: int, *extra: str) -> Path:
     run = tmp_path / "runs" / name
     train(
         load_config(
@@ -64,6 +65,7 @@ def _tiny_run(tmp_path: Path, name: str, config: str, steps: int) -> Path:
                 "run.sample_every=0",
                 "run.progress=false",
                 f"run.output_dir={run}",
+                *extra,
             ],
         )
     )
@@ -95,6 +97,30 @@ def test_snapshot_is_the_published_ema_network_and_publish_round_trips(tmp_path)
     assert "4 of 4 steps" in card and "accelerate launch" in card
     assert "Not evaluated yet" in card
     torch.set_grad_enabled(True)
+
+
+def test_a_stashed_run_resumes_on_a_fresh_machine_exactly(tmp_path, capsys):
+    """An unfinished run's stash (committed with the repository) continues, after the run
+    folder is gone, to the same network as a run that was never interrupted."""
+    whole = _tiny_run(tmp_path / "a", "stargan", "stargan_synthfaces", 4)
+    part = _tiny_run(tmp_path / "b", "stargan", "stargan_synthfaces", 4, "run.stop_after=2")
+    store = tmp_path / "store"
+    kept = stash("stargan", runs=part.parent, store=store)
+    assert kept == store / "stargan" / "checkpoints" / "step_0000002"
+    assert (store / "stargan" / "config.yaml").is_file()
+    shutil.rmtree(part)  # a fresh machine: only the repository's stash is left
+    assert restore("stargan", runs=part.parent, store=store) == part / "checkpoints" / kept.name
+    assert restore("stargan", runs=part.parent, store=store) is None  # already there
+    capsys.readouterr()
+    _tiny_run(tmp_path / "b", "stargan", "stargan_synthfaces", 4, "run.resume=latest")
+    assert "starting from step 0" not in capsys.readouterr().out  # it resumed from the stash
+    x, c = torch.rand(2, 3, 32, 32) * 2 - 1, torch.eye(8)[:2]
+    with torch.no_grad():
+        a = segan.load(whole / "model").eval()(x, c)
+        b = segan.load(part / "model").eval()(x, c)
+    torch.testing.assert_close(a, b)
+    assert stash("stargan", runs=part.parent, store=store) is None  # finished: stash removed
+    assert not (store / "stargan").exists()
 
 
 def test_publish_without_a_checkpoint_says_where_it_looked(tmp_path):

@@ -3,7 +3,9 @@
 Each bundled model is a shipped SynthFaces config at 64 px with narrower networks and a step
 budget that a 2-core CPU finishes in minutes (a GPU run uses the same recipes with more steps).
 Training writes `runs/bundled/NAME/` (checkpoints, resumable) and copies the published model
-folder into `segan/weights/NAME/`, which `segan.load("bundled:NAME")` opens.
+folder into `segan/weights/NAME/`, which `segan.load("bundled:NAME")` opens. A run that one
+session cannot finish is `stash`ed: its latest checkpoint goes into the repository's
+`checkpoints/NAME/`, and `train` restores it into a fresh `runs/` and resumes from there.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from torch import nn
 
 from segan.bundled import WEIGHTS_DIR
 
-__all__ = ["RECIPES", "Recipe", "command", "publish", "snapshot"]
+__all__ = ["RECIPES", "Recipe", "command", "publish", "restore", "snapshot", "stash"]
+
+STASH_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
 
 
 @dataclass(frozen=True)
@@ -208,6 +212,61 @@ def publish(
     return target
 
 
+# What a stashed run keeps besides its latest checkpoint (the rest is regenerated).
+_RUN_FILES = ("config.yaml", "metrics.jsonl", "hardware.txt")
+
+
+def stash(
+    name: str, runs: str | Path = "runs/bundled", store: str | Path = STASH_DIR
+) -> Path | None:
+    """Keep the latest checkpoint of an unfinished run in `store/name` (committed with the
+    repository, so that a later session resumes it on a fresh machine); a finished run's stash
+    is removed. Returns the stashed checkpoint, or None when there is nothing to keep."""
+    from segan.train.config import load_config
+    from segan.train.trainer import latest_checkpoint
+
+    run_dir, target = Path(runs) / name, Path(store) / name
+    latest = latest_checkpoint(run_dir)
+    if latest is None:
+        raise FileNotFoundError(f"{name}: no checkpoint in {run_dir / 'checkpoints'} to stash")
+    finished = (
+        int(latest.name.split("_")[-1]) >= load_config(str(run_dir / "config.yaml")).optim.steps
+    )
+    if target.exists():
+        shutil.rmtree(target)
+    if finished:
+        return None
+    shutil.copytree(latest, target / "checkpoints" / latest.name)
+    for item in _RUN_FILES:
+        if (run_dir / item).is_file():
+            shutil.copy2(run_dir / item, target / item)
+    return target / "checkpoints" / latest.name
+
+
+def restore(
+    name: str, runs: str | Path = "runs/bundled", store: str | Path = STASH_DIR
+) -> Path | None:
+    """Put a stashed checkpoint back into `runs/name` when the run there has none (a fresh
+    machine) or an older one; `run.resume=latest` then continues from it. Returns what it
+    restored, or None."""
+    from segan.train.trainer import checkpoints, latest_checkpoint
+
+    source = latest_checkpoint(Path(store) / name)
+    if source is None:
+        return None
+    run_dir = Path(runs) / name
+    have = latest_checkpoint(run_dir)
+    if have is not None and int(have.name.split("_")[-1]) >= int(source.name.split("_")[-1]):
+        return None
+    for old in checkpoints(run_dir):  # older than the stash: resume=latest must pick the stash
+        shutil.rmtree(old)
+    shutil.copytree(source, run_dir / "checkpoints" / source.name)
+    for item in _RUN_FILES:
+        if (source.parents[1] / item).is_file():
+            shutil.copy2(source.parents[1] / item, run_dir / item)
+    return run_dir / "checkpoints" / source.name
+
+
 # Where a card's scores go (benchmarks/quality.py --cards rewrites what lies between).
 CARD_START, CARD_END = "<!-- quality:start -->", "<!-- quality:end -->"
 
@@ -232,18 +291,25 @@ def half_precision_copy(source: Path, target: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="segan.train.bundle", description=__doc__)
-    p.add_argument("action", choices=["train", "publish", "command"])
+    p.add_argument("action", choices=["train", "publish", "command", "stash"])
     p.add_argument("names", nargs="*", help=f"which models (default all: {', '.join(RECIPES)})")
     p.add_argument("--runs", default="runs/bundled", help="where runs and checkpoints live")
     p.add_argument("--weights", default=str(WEIGHTS_DIR), help="where model folders go")
     p.add_argument("--steps", type=int, help="override every recipe's step budget")
+    p.add_argument("--store", default=str(STASH_DIR), help="where stashed checkpoints live")
     args = p.parse_args(argv)
     for name in args.names or list(RECIPES):
         argv_ = command(name, args.runs, args.steps)
         if args.action == "command":
             print(shlex.join(argv_))
             continue
+        if args.action == "stash":
+            print(f"{name}: {stash(name, args.runs, args.store) or 'finished, nothing stashed'}")
+            continue
         if args.action == "train":
+            restored = restore(name, args.runs, args.store)
+            if restored is not None:
+                print(f"== {name}: resuming from the stashed {restored}", flush=True)
             print(f"== {name}: {shlex.join(argv_)}", flush=True)
             if subprocess.run(argv_).returncode != 0:
                 print(f"{name}: training stopped; run the same command to resume", flush=True)
