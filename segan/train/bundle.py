@@ -289,6 +289,14 @@ def half_precision_copy(source: Path, target: Path) -> None:
     save_file(tensors, str(target), metadata={**metadata, "segan_storage": "float16"})
 
 
+def _runnable(argv: list[str]) -> list[str]:
+    """`accelerate launch ...` run by this interpreter's Accelerate, so that training works
+    from an environment that is not on PATH (`.venv/bin/python -m segan.train.bundle`)."""
+    if argv[:2] != ["accelerate", "launch"] or shutil.which("accelerate"):
+        return argv
+    return [sys.executable, "-m", "accelerate.commands.launch", *argv[2:]]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="segan.train.bundle", description=__doc__)
     p.add_argument("action", choices=["train", "publish", "command", "stash"])
@@ -311,7 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if restored is not None:
                 print(f"== {name}: resuming from the stashed {restored}", flush=True)
             print(f"== {name}: {shlex.join(argv_)}", flush=True)
-            if subprocess.run(argv_).returncode != 0:
+            if subprocess.run(_runnable(argv_)).returncode != 0:
                 print(f"{name}: training stopped; run the same command to resume", flush=True)
                 return 1
         print(publish(name, args.runs, args.weights), flush=True)
