@@ -39,6 +39,18 @@ def test_every_recipe_is_a_valid_config_at_64_px(name):
     assert 0 < config.run.checkpoint_every <= 1000  # a crash loses at most 1000 steps
 
 
+@pytest.mark.parametrize("name", ["seghgan-bisenet", "seghgan-unet", "boxhgan"])
+def test_hierarchy_recipes_start_from_the_bundled_stargan(name):
+    """Their global branch has the bundled StarGAN's width and depth and starts as it."""
+    from segan.train.methods import make_task
+
+    recipe = RECIPES[name]
+    task = make_task(load_config(recipe.config, recipe.all_overrides()))
+    global_g = task.build()["generator"].global_g
+    shipped = segan.load("bundled:stargan").state_dict()
+    assert all(torch.equal(global_g.state_dict()[k], shipped[k]) for k in shipped)
+
+
 def test_command_is_an_accelerate_launch_of_segan_train():
     argv = command("stargan", runs="somewhere", steps=10)
     assert argv[:2] == ["accelerate", "launch"]

@@ -219,6 +219,34 @@ def test_published_model_edits_like_the_trained_ema(tmp_path):
     assert "stargan" in card.lower() and "3 steps" in card and "synthfaces" in card
 
 
+def test_hierarchies_start_from_trained_stargan_and_parser_folders(tmp_path):
+    """model.global_weights / model.parser_weights load trained folders into the global branch
+    and the parser; a folder of another width stops with the key and both shapes."""
+    star = make_task(tiny("stargan_synthfaces", tmp_path / "s", "model.conv_dim=8")).build()
+    star["generator"].save_pretrained(tmp_path / "star")
+    parser = make_task(tiny("bisenet_synthfaces", tmp_path / "p")).build()["model"]
+    parser.save_pretrained(tmp_path / "parser")
+    starts = [
+        f"model.global_weights={tmp_path / 'star'}",
+        f"model.parser_weights={tmp_path}/parser",
+    ]
+    g = make_task(tiny("seghgan_bisenet_synthfaces", tmp_path / "h", *starts)).build()
+    for part, trained in (
+        (g["generator"].global_g, star["generator"]),
+        (g["generator"].parser, parser),
+    ):
+        got, want = part.state_dict(), trained.state_dict()
+        assert got.keys() == want.keys()
+        assert all(torch.equal(got[k], want[k]) for k in want)
+    box = make_task(tiny("boxhgan_synthfaces", tmp_path / "b", starts[0])).build()["generator"]
+    assert torch.equal(
+        box.global_g.state_dict()["main.0.weight"], star["generator"].state_dict()["main.0.weight"]
+    )
+    wide = tiny("boxhgan_synthfaces", tmp_path / "w", starts[0], "model.global_conv_dim=16")
+    with pytest.raises(ConfigError, match=r"model.global_weights=.*star: its StarGAN does not fit"):
+        make_task(wide).build()
+
+
 def test_gradient_accumulation_runs_and_counts_images(tmp_path):
     out = tmp_path / "run"
     train(tiny("sargan_synthfaces", out, "optim.grad_accum=2"))

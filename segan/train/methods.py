@@ -439,6 +439,35 @@ class HierarchyTask(LabelGAN):
     """Shared by seghgan and boxhgan: a hierarchical discriminator over the regions."""
 
     LOSS: ClassVar[dict[str, float]] = {"gp": 10.0, "cls": 1.0, "rec": 10.0, "local": 1.0}
+    # Model keys naming trained model folders that sub-networks start from (not constructor
+    # arguments): model.global_weights=bundled:stargan starts the global branch from a
+    # trained StarGAN of the same width and depth.
+    START_FROM: ClassVar[dict[str, str]] = {"global_weights": "global_g"}
+
+    def model_kwargs(self) -> dict:
+        kwargs = dict(self.config.model)
+        self.start_from = {k: kwargs.pop(k) for k in self.START_FROM if kwargs.get(k)}
+        saved, self.config.model = self.config.model, kwargs
+        try:
+            return super().model_kwargs()
+        finally:
+            self.config.model = saved
+
+    def _start_from_trained(self, generator: nn.Module) -> None:
+        """Load each `model.*_weights` folder into the sub-network it names."""
+        import segan
+
+        for key, folder in self.start_from.items():
+            part = getattr(generator, self.START_FROM[key])
+            trained = segan.load(folder)
+            try:
+                part.load_state_dict(trained.state_dict())
+            except RuntimeError as err:
+                raise ConfigError(
+                    f"model.{key}={folder}: its {type(trained).__name__} does not fit this "
+                    f"model's {self.START_FROM[key]} ({type(part).__name__}; set the same widths "
+                    f"and depth): {str(err).splitlines()[0]}"
+                ) from err
 
     def build(self) -> dict[str, nn.Module]:
         kwargs = self.model_kwargs()
@@ -452,6 +481,7 @@ class HierarchyTask(LabelGAN):
         d_kwargs.setdefault("regions", list(generator.region_names))
         d_kwargs.setdefault("repeat_num", _repeat_for(self.resolution))
         d_kwargs.setdefault("local_repeat_num", max(_repeat_for(self.resolution) - 1, 1))
+        self._start_from_trained(generator)
         return {"generator": generator, "discriminator": HierarchicalDiscriminator(**d_kwargs)}
 
     def samples(self, model, fixed):
@@ -480,25 +510,12 @@ class SegHGANTask(HierarchyTask):
         "ohem_thresh": 0.7,  # BiSeNet's OHEM threshold (face-parsing.PyTorch)
     }
 
-    def model_kwargs(self) -> dict:
-        kwargs = dict(self.config.model)
-        self.parser_weights = kwargs.pop("parser_weights", None)
-        saved, self.config.model = self.config.model, kwargs
-        try:
-            return super().model_kwargs()
-        finally:
-            self.config.model = saved
-
-    def build(self) -> dict[str, nn.Module]:
-        nets = super().build()
-        parser = nets["generator"].parser
-        if self.parser_weights:
-            import segan
-
-            trained = segan.load(self.parser_weights)
-            parser.load_state_dict(trained.state_dict())
-        # BiSeNet's auxiliary heads only train through the segmentation loss (aux=True).
-        return nets
+    # model.parser_weights: a trained parser folder (bundled:bisenet) to fine-tune jointly.
+    # BiSeNet's auxiliary heads only train through the segmentation loss (aux=True).
+    START_FROM: ClassVar[dict[str, str]] = {
+        **HierarchyTask.START_FROM,
+        "parser_weights": "parser",
+    }
 
     def param_groups(self, nets):
         o = self.config.optim
