@@ -212,3 +212,19 @@ def test_evaluators_without_the_stem_maxpool_keep_twice_the_resolution(tmp_path)
         assert torch.equal(loaded(images(2, 64)), out)
     regressor = AURegressor(width=8, maxpool=False)
     assert isinstance(regressor.backbone.maxpool, torch.nn.Identity)
+
+
+def test_evaluators_with_stem_stride_1_run_their_first_stage_at_full_scale(tmp_path) -> None:
+    full = ExpressionClassifier(width=8, maxpool=False, stem_stride=1).eval()
+    seen = {}
+    full.backbone.layer1.register_forward_hook(lambda m, i, o: seen.update(shape=o.shape))
+    with torch.no_grad():
+        out = full(images(2, 64))
+    assert seen["shape"][-2:] == (64, 64) and out.shape == (2, 8)
+    full.save_pretrained(tmp_path / "full")
+    assert json.loads((tmp_path / "full" / "config.json").read_text())["stem_stride"] == 1
+    with torch.no_grad():
+        assert torch.equal(segan.models.load(tmp_path / "full")(images(2, 64)), out)
+    assert AURegressor(width=8, stem_stride=1).backbone.conv1.stride == (1, 1)
+    with pytest.raises(ValueError, match="stem_stride must be 1 or 2, got 4"):
+        AURegressor(width=8, stem_stride=4)

@@ -49,14 +49,19 @@ class _BasicBlock(nn.Module):
 class ResNet18(nn.Module):
     """ResNet-18 with stage widths (w, 2w, 4w, 8w); torchvision's names and init at w = 64.
 
-    `maxpool=False` drops the stem's max-pool (the first stage runs at 1/2 scale, not 1/4):
-    the usual change for small inputs, where a 64 px face's mouth is a few pixels wide."""
+    `maxpool=False` drops the stem's max-pool (the first stage runs at 1/2 scale, not 1/4) and
+    `stem_stride=1` the stem's stride too (the first stage at full scale): the usual changes for
+    small inputs, where a 64 px face's brows move by a pixel or two between expressions."""
 
-    def __init__(self, num_outputs: int, width: int = 64, maxpool: bool = True):
+    def __init__(
+        self, num_outputs: int, width: int = 64, maxpool: bool = True, stem_stride: int = 2
+    ):
         super().__init__()
         if width < 1:
             raise ValueError(f"width must be positive, got {width}")
-        self.conv1 = nn.Conv2d(3, width, 7, 2, 3, bias=False)
+        if stem_stride not in (1, 2):
+            raise ValueError(f"stem_stride must be 1 or 2, got {stem_stride}")
+        self.conv1 = nn.Conv2d(3, width, 7, stem_stride, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, 2, 1) if maxpool else nn.Identity()
@@ -85,9 +90,11 @@ class ResNet18(nn.Module):
 class ResNet18Evaluator(SeganModel):
     """A randomly initialised ResNet-18 with `num_outputs` linear outputs on segan images."""
 
-    def __init__(self, num_outputs: int, width: int = 64, maxpool: bool = True):
+    def __init__(
+        self, num_outputs: int, width: int = 64, maxpool: bool = True, stem_stride: int = 2
+    ):
         super().__init__()
-        self.backbone = ResNet18(num_outputs, width, maxpool)
+        self.backbone = ResNet18(num_outputs, width, maxpool, stem_stride)
         # Non-persistent: derived constants, not weights (absent from model.safetensors).
         mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
         std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
@@ -118,11 +125,12 @@ class ExpressionClassifier(ResNet18Evaluator):
         image_size: int = 128,
         width: int = 64,
         maxpool: bool = True,
+        stem_stride: int = 2,
     ):
         labels = [str(name) for name in labels]
         if len(labels) < 2 or len(set(labels)) != len(labels):
             raise ValueError(f"labels must be at least two distinct names, got {labels}")
-        super().__init__(len(labels), width, maxpool)
+        super().__init__(len(labels), width, maxpool, stem_stride)
         self.labels = tuple(labels)
         self.image_size = image_size  # the size it is trained at (any size >= 32 runs)
 
@@ -152,13 +160,14 @@ class AURegressor(ResNet18Evaluator):
         image_size: int = 128,
         width: int = 64,
         maxpool: bool = True,
+        stem_stride: int = 2,
     ):
         aus = [int(a) for a in aus]
         for a in aus:
             au_index(a)  # raises for an AU segan does not know
         if not aus or len(set(aus)) != len(aus):
             raise ValueError(f"aus must be a non-empty list of distinct AU ids, got {aus}")
-        super().__init__(len(aus), width, maxpool)
+        super().__init__(len(aus), width, maxpool, stem_stride)
         self.aus = tuple(aus)
         self.image_size = image_size  # the size it is trained at (any size >= 32 runs)
 
