@@ -19,7 +19,16 @@ from tiny import TINY, tiny_model
 import segan
 from segan import bundled
 from segan.labels import EXPRESSIONS
-from segan.train.bundle import CARD_START, RECIPES, command, publish, restore, snapshot, stash
+from segan.train.bundle import (
+    CARD_START,
+    RECIPES,
+    command,
+    export_critic,
+    publish,
+    restore,
+    snapshot,
+    stash,
+)
 from segan.train.config import load_config
 from segan.train.publish import push
 from segan.train.quick import bundled_or_trained
@@ -40,15 +49,33 @@ def test_every_recipe_is_a_valid_config_at_64_px(name):
 
 
 @pytest.mark.parametrize("name", ["seghgan-bisenet", "seghgan-unet", "boxhgan"])
-def test_hierarchy_recipes_start_from_the_bundled_stargan(name):
-    """Their global branch has the bundled StarGAN's width and depth and starts as it."""
+def test_hierarchy_recipes_start_from_the_bundled_stargan_and_its_critic(name, monkeypatch):
+    """Their global branch and global critic have the StarGAN run's widths and start as its
+    generator (bundled) and critic (committed under checkpoints/)."""
     from segan.train.methods import make_task
 
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])  # the recipe's relative path
     recipe = RECIPES[name]
-    task = make_task(load_config(recipe.config, recipe.all_overrides()))
-    global_g = task.build()["generator"].global_g
-    shipped = segan.load("bundled:stargan").state_dict()
-    assert all(torch.equal(global_g.state_dict()[k], shipped[k]) for k in shipped)
+    nets = make_task(load_config(recipe.config, recipe.all_overrides())).build()
+    for part, folder in (
+        (nets["generator"].global_g, "bundled:stargan"),
+        (nets["discriminator"].global_d, "checkpoints/stargan-critic"),
+    ):
+        shipped = segan.load(folder).state_dict()
+        assert all(torch.equal(part.state_dict()[k], shipped[k]) for k in shipped)
+
+
+def test_export_critic_saves_the_runs_trained_critic(tmp_path):
+    run = _tiny_run(tmp_path, "stargan", "stargan_synthfaces", steps=4)
+    folder = export_critic("stargan", runs=run.parent, store=tmp_path / "store")
+    assert folder == tmp_path / "store" / "stargan-critic"
+    critic = segan.load(folder).state_dict()
+    from safetensors.torch import load_file
+
+    trained = load_file(str(run / "checkpoints" / "step_0000004" / "model_1.safetensors"))
+    assert critic.keys() == trained.keys()
+    assert all(torch.equal(critic[k], trained[k]) for k in trained)
+    assert "step 4" in (folder / "README.md").read_text()
 
 
 def test_command_is_an_accelerate_launch_of_segan_train():

@@ -220,20 +220,25 @@ def test_published_model_edits_like_the_trained_ema(tmp_path):
 
 
 def test_hierarchies_start_from_trained_stargan_and_parser_folders(tmp_path):
-    """model.global_weights / model.parser_weights load trained folders into the global branch
-    and the parser; a folder of another width stops with the key and both shapes."""
+    """model.global_weights / model.parser_weights / discriminator.global_weights load trained
+    folders into the global branch, the parser and the global critic; a folder of another
+    width stops with the key."""
     star = make_task(tiny("stargan_synthfaces", tmp_path / "s", "model.conv_dim=8")).build()
     star["generator"].save_pretrained(tmp_path / "star")
+    star["discriminator"].save_pretrained(tmp_path / "critic")
     parser = make_task(tiny("bisenet_synthfaces", tmp_path / "p")).build()["model"]
     parser.save_pretrained(tmp_path / "parser")
     starts = [
         f"model.global_weights={tmp_path / 'star'}",
         f"model.parser_weights={tmp_path}/parser",
+        f"discriminator.global_weights={tmp_path / 'critic'}",
+        "discriminator.conv_dim=8",  # the tiny StarGAN critic's width
     ]
     g = make_task(tiny("seghgan_bisenet_synthfaces", tmp_path / "h", *starts)).build()
     for part, trained in (
         (g["generator"].global_g, star["generator"]),
         (g["generator"].parser, parser),
+        (g["discriminator"].global_d, star["discriminator"]),
     ):
         got, want = part.state_dict(), trained.state_dict()
         assert got.keys() == want.keys()
@@ -245,6 +250,9 @@ def test_hierarchies_start_from_trained_stargan_and_parser_folders(tmp_path):
     wide = tiny("boxhgan_synthfaces", tmp_path / "w", starts[0], "model.global_conv_dim=16")
     with pytest.raises(ConfigError, match=r"model.global_weights=.*star: its StarGAN does not fit"):
         make_task(wide).build()
+    narrow = tiny("boxhgan_synthfaces", tmp_path / "n", starts[2])  # critic width 4, not 8
+    with pytest.raises(ConfigError, match=r"discriminator.global_weights=.*critic: its Patch"):
+        make_task(narrow).build()
 
 
 def test_gradient_accumulation_runs_and_counts_images(tmp_path):

@@ -26,7 +26,16 @@ from torch import nn
 
 from segan.bundled import WEIGHTS_DIR
 
-__all__ = ["RECIPES", "Recipe", "command", "publish", "restore", "snapshot", "stash"]
+__all__ = [
+    "RECIPES",
+    "Recipe",
+    "command",
+    "export_critic",
+    "publish",
+    "restore",
+    "snapshot",
+    "stash",
+]
 
 STASH_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
 
@@ -81,7 +90,10 @@ _CLASSIFIER = (
 # pass, a global and four full-size local generators, five critics), so 30000 steps from
 # scratch would take 11 hours per model. Both hierarchies start alike, so the seghgan vs
 # boxhgan comparison is like for like.
-_FROM_STARGAN = ("model.global_weights=bundled:stargan",)
+_FROM_STARGAN = (
+    "model.global_weights=bundled:stargan",
+    "discriminator.global_weights=checkpoints/stargan-critic",
+)
 
 RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the seghgans they seed
     "bisenet": Recipe("bisenet_synthfaces", 3000, ("model.base_width=24", *_BISENET_64)),
@@ -149,9 +161,12 @@ def _recipe(name: str) -> Recipe:
     return RECIPES[name]
 
 
-def snapshot(run_dir: str | Path, checkpoint: str | Path | None = None) -> tuple[nn.Module, int]:
+def snapshot(
+    run_dir: str | Path, checkpoint: str | Path | None = None, role: str | None = None
+) -> tuple[nn.Module, int]:
     """The network a run would publish (its EMA copy when it keeps one) at a checkpoint (the
-    latest by default), and that checkpoint's step; for models whose run is not finished."""
+    latest by default), and that checkpoint's step; for models whose run is not finished.
+    With `role` ("discriminator"), that network's trained weights instead."""
     from segan.train.config import load_config
     from segan.train.methods import make_task
     from segan.train.trainer import latest_checkpoint
@@ -163,9 +178,14 @@ def snapshot(run_dir: str | Path, checkpoint: str | Path | None = None) -> tuple
     config = load_config(str(run_dir / "config.yaml"))
     task = make_task(config)
     nets = task.build()
-    role = task.published(nets)
+    published = task.published(nets)
+    role = role or published
+    if role not in nets:
+        raise KeyError(f"{run_dir} trains {', '.join(nets)}; it has no {role!r}")
     model = nets[role]
-    if config.optim.ema > 0:  # the EMA's state is the custom object holding `updates`
+    if (
+        role == published and config.optim.ema > 0
+    ):  # the EMA's state is the custom object holding `updates`
         for file in sorted(folder.glob("custom_checkpoint_*.pkl")):
             state = torch.load(file, weights_only=True)
             if "updates" in state:
@@ -184,6 +204,23 @@ def snapshot(run_dir: str | Path, checkpoint: str | Path | None = None) -> tuple
         model.load_state_dict(load_file(str(folder / name)))
     step = int(folder.name.split("_")[-1])
     return model.eval(), step
+
+
+def export_critic(
+    name: str = "stargan", runs: str | Path = "runs/bundled", store: str | Path = STASH_DIR
+) -> Path:
+    """Save the critic of a finished run as a model folder `store/NAME-critic` (committed), so
+    that the hierarchies can start their global critic from it on any machine."""
+    model, step = snapshot(Path(runs) / name, role="discriminator")
+    target = Path(store) / f"{name}-critic"
+    model.save_pretrained(target)
+    card = target / "README.md"
+    card.write_text(
+        card.read_text() + f"\n\nThe critic of the bundled `{name}` run at step {step} (`python -m "
+        f"segan.train.bundle critic {name}`); the hierarchy recipes start their global "
+        "critic from it.\n"
+    )
+    return target
 
 
 def publish(
@@ -320,7 +357,7 @@ def _runnable(argv: list[str]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="segan.train.bundle", description=__doc__)
-    p.add_argument("action", choices=["train", "publish", "command", "stash"])
+    p.add_argument("action", choices=["train", "publish", "command", "stash", "critic"])
     p.add_argument("names", nargs="*", help=f"which models (default all: {', '.join(RECIPES)})")
     p.add_argument("--runs", default="runs/bundled", help="where runs and checkpoints live")
     p.add_argument("--weights", default=str(WEIGHTS_DIR), help="where model folders go")
@@ -331,6 +368,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv_ = command(name, args.runs, args.steps)
         if args.action == "command":
             print(shlex.join(argv_))
+            continue
+        if args.action == "critic":
+            print(export_critic(name, args.runs))
             continue
         if args.action == "stash":
             print(f"{name}: {stash(name, args.runs, args.store) or 'finished, nothing stashed'}")

@@ -439,34 +439,48 @@ class HierarchyTask(LabelGAN):
     """Shared by seghgan and boxhgan: a hierarchical discriminator over the regions."""
 
     LOSS: ClassVar[dict[str, float]] = {"gp": 10.0, "cls": 1.0, "rec": 10.0, "local": 1.0}
-    # Model keys naming trained model folders that sub-networks start from (not constructor
-    # arguments): model.global_weights=bundled:stargan starts the global branch from a
-    # trained StarGAN of the same width and depth.
-    START_FROM: ClassVar[dict[str, str]] = {"global_weights": "global_g"}
+    # Keys naming trained model folders that sub-networks start from (not constructor
+    # arguments), as (config section, key) -> (role, sub-network): model.global_weights=
+    # bundled:stargan starts the global branch from a trained StarGAN of the same width and
+    # depth, discriminator.global_weights the global critic from a trained StarGAN critic.
+    START_FROM: ClassVar[dict[tuple[str, str], tuple[str, str]]] = {
+        ("model", "global_weights"): ("generator", "global_g"),
+        ("discriminator", "global_weights"): ("discriminator", "global_d"),
+    }
+
+    def _section(self, section: str) -> dict:
+        """A config section without the start-from keys (recorded in self.start_from)."""
+        values = dict(getattr(self.config, section))
+        self.start_from = getattr(self, "start_from", {})
+        for sec, key in self.START_FROM:
+            if sec == section:
+                folder = values.pop(key, None)
+                if folder:
+                    self.start_from[(sec, key)] = folder
+        return values
 
     def model_kwargs(self) -> dict:
-        kwargs = dict(self.config.model)
-        self.start_from = {k: kwargs.pop(k) for k in self.START_FROM if kwargs.get(k)}
-        saved, self.config.model = self.config.model, kwargs
+        saved, self.config.model = self.config.model, self._section("model")
         try:
             return super().model_kwargs()
         finally:
             self.config.model = saved
 
-    def _start_from_trained(self, generator: nn.Module) -> None:
-        """Load each `model.*_weights` folder into the sub-network it names."""
+    def _start_from_trained(self, nets: dict[str, nn.Module]) -> None:
+        """Load each start-from folder into the sub-network it names."""
         import segan
 
-        for key, folder in self.start_from.items():
-            part = getattr(generator, self.START_FROM[key])
+        for (section, key), folder in self.start_from.items():
+            role, name = self.START_FROM[(section, key)]
+            part = getattr(nets[role], name)
             trained = segan.load(folder)
             try:
                 part.load_state_dict(trained.state_dict())
             except RuntimeError as err:
                 raise ConfigError(
-                    f"model.{key}={folder}: its {type(trained).__name__} does not fit this "
-                    f"model's {self.START_FROM[key]} ({type(part).__name__}; set the same widths "
-                    f"and depth): {str(err).splitlines()[0]}"
+                    f"{section}.{key}={folder}: its {type(trained).__name__} does not fit this "
+                    f"{role}'s {name} ({type(part).__name__}; set the same widths and depth): "
+                    f"{str(err).splitlines()[0]}"
                 ) from err
 
     def build(self) -> dict[str, nn.Module]:
@@ -474,15 +488,16 @@ class HierarchyTask(LabelGAN):
         kwargs.setdefault("labels", list(EXPRESSIONS))
         generator = REGISTRY[self.architecture](**kwargs)
         d_kwargs = _kwargs_for(
-            HierarchicalDiscriminator, self.config.discriminator, "discriminator"
+            HierarchicalDiscriminator, self._section("discriminator"), "discriminator"
         )
         d_kwargs.setdefault("image_size", self.resolution)
         d_kwargs.setdefault("num_labels", len(generator.labels))
         d_kwargs.setdefault("regions", list(generator.region_names))
         d_kwargs.setdefault("repeat_num", _repeat_for(self.resolution))
         d_kwargs.setdefault("local_repeat_num", max(_repeat_for(self.resolution) - 1, 1))
-        self._start_from_trained(generator)
-        return {"generator": generator, "discriminator": HierarchicalDiscriminator(**d_kwargs)}
+        nets = {"generator": generator, "discriminator": HierarchicalDiscriminator(**d_kwargs)}
+        self._start_from_trained(nets)
+        return nets
 
     def samples(self, model, fixed):
         """The label grid, then a row with each input's region masks."""
@@ -512,9 +527,9 @@ class SegHGANTask(HierarchyTask):
 
     # model.parser_weights: a trained parser folder (bundled:bisenet) to fine-tune jointly.
     # BiSeNet's auxiliary heads only train through the segmentation loss (aux=True).
-    START_FROM: ClassVar[dict[str, str]] = {
+    START_FROM: ClassVar[dict[tuple[str, str], tuple[str, str]]] = {
         **HierarchyTask.START_FROM,
-        "parser_weights": "parser",
+        ("model", "parser_weights"): ("generator", "parser"),
     }
 
     def param_groups(self, nets):
