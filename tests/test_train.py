@@ -295,6 +295,24 @@ def test_stopped_and_resumed_run_is_bit_identical(tmp_path, name):
     _resume_matches(tmp_path, name)
 
 
+def test_seghgan_parser_with_its_own_sgd_trains_with_the_generator_and_resumes(tmp_path):
+    """optim.parser_optimizer=sgd: a third optimiser (SGD) holds the parser and steps with the
+    generator; the parser changes, the critic's steps leave it alone, and resume is exact."""
+    config = tiny("seghgan_bisenet_synthfaces", tmp_path / "r", "optim.parser_optimizer=sgd")
+    trainer = Trainer(config)
+    assert isinstance(trainer.optimizers["parser"].optimizer, torch.optim.SGD)
+    assert isinstance(trainer.optimizers["g"].optimizer, torch.optim.Adam)
+    parser = trainer.accelerator.unwrap_model(trainer.nets["generator"]).parser
+    before = {k: v.clone() for k, v in parser.state_dict().items()}
+    trainer.train_step(1)  # the critic only (n_critic=2)
+    assert all(torch.equal(before[k], v) for k, v in parser.state_dict().items())
+    trainer.train_step(2)  # critic and generator: the parser moves too
+    assert not all(torch.equal(before[k], v) for k, v in parser.state_dict().items())
+    _resume_matches(tmp_path / "resume", "seghgan_bisenet_synthfaces", "optim.parser_optimizer=sgd")
+    with pytest.raises(ConfigError, match=r"optim.parser_optimizer: 'adam' or 'sgd', got 'lion'"):
+        tiny("seghgan_bisenet_synthfaces", tmp_path / "x", "optim.parser_optimizer=lion")
+
+
 def test_checkpoints_rotate_and_resume_latest_without_any_starts_fresh(tmp_path, capsys):
     out = tmp_path / "run"
     train(

@@ -79,6 +79,9 @@ class OptimConfig:
     warmup: int = 0  # linear learning-rate warm-up steps
     schedule: str = "linear"  # linear (decay to 0 from decay_start) | poly (power 0.9) | constant
     lr_parser: float = 1e-5  # the parser inside seghgan
+    # ... and its optimiser: adam (a group of the generator's) or sgd (its own, momentum as
+    # above, stepped with the generator: how a parser trained alone with SGD keeps training)
+    parser_optimizer: str = "adam"
 
 
 @dataclass
@@ -223,8 +226,9 @@ def _check_values(c: TrainConfig) -> None:
         raise ConfigError(
             f"optim.schedule: 'linear', 'poly' or 'constant', got {c.optim.schedule!r}"
         )
-    if c.optim.optimizer not in ("adam", "sgd"):
-        raise ConfigError(f"optim.optimizer: 'adam' or 'sgd', got {c.optim.optimizer!r}")
+    for key in ("optimizer", "parser_optimizer"):
+        if getattr(c.optim, key) not in ("adam", "sgd"):
+            raise ConfigError(f"optim.{key}: 'adam' or 'sgd', got {getattr(c.optim, key)!r}")
     if c.run.mixed_precision not in MIXED_PRECISION:
         raise ConfigError(
             f"run.mixed_precision: one of {MIXED_PRECISION}, got {c.run.mixed_precision!r}"

@@ -34,11 +34,13 @@ Terms = dict[str, torch.Tensor]
 
 @dataclass
 class Phase:
-    """One update: the optimiser it steps, how often, and its loss."""
+    """One update: the optimiser it steps (and any others stepped with it), how often, and
+    its loss."""
 
     name: str
     every: int
     loss: Callable[[Step], tuple[torch.Tensor, Terms]]
+    also: tuple[str, ...] = ()
 
 
 @dataclass
@@ -103,6 +105,10 @@ class Task:
             "d": [{"params": list(nets["discriminator"].parameters()), "lr": o.lr_d}],
             "g": [{"params": list(nets["generator"].parameters()), "lr": o.lr_g}],
         }
+
+    def optimizer_kind(self, name: str) -> str:
+        """adam or sgd for the optimiser of `name` in param_groups."""
+        return self.config.optim.optimizer
 
     @property
     def phases(self) -> list[Phase]:
@@ -537,13 +543,33 @@ class SegHGANTask(HierarchyTask):
         g = nets["generator"]
         parser = {id(p) for p in g.parser.parameters()}
         rest = [p for p in g.parameters() if id(p) not in parser]
-        groups = [{"params": rest, "lr": o.lr_g}]
-        if not g.freeze_parser:
-            groups.append({"params": list(g.parser.parameters()), "lr": o.lr_parser})
-        return {
+        groups = {
             "d": [{"params": list(nets["discriminator"].parameters()), "lr": o.lr_d}],
-            "g": groups,
+            "g": [{"params": rest, "lr": o.lr_g}],
         }
+        if not g.freeze_parser:
+            own = {"params": list(g.parser.parameters()), "lr": o.lr_parser}
+            if self._parser_apart:
+                groups["parser"] = [own]
+            else:
+                groups["g"].append(own)
+        return groups
+
+    @property
+    def _parser_apart(self) -> bool:
+        return self.config.optim.parser_optimizer != self.config.optim.optimizer
+
+    def optimizer_kind(self, name: str) -> str:
+        o = self.config.optim
+        return o.parser_optimizer if name == "parser" else o.optimizer
+
+    @property
+    def phases(self) -> list[Phase]:
+        phases = super().phases
+        if self._parser_apart and not self.config.model.get("freeze_parser", False):
+            d, g = phases
+            return [d, Phase(g.name, g.every, g.loss, also=("parser",))]
+        return phases
 
     def d_loss(self, s):
         g = _unwrap(s.nets["generator"])

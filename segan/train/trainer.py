@@ -109,11 +109,13 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def _make_optimizer(groups: list[dict], config: TrainConfig) -> torch.optim.Optimizer:
+def _make_optimizer(
+    groups: list[dict], config: TrainConfig, kind: str | None = None
+) -> torch.optim.Optimizer:
     o = config.optim
     for g in groups:
         g["initial_lr"] = g["lr"]
-    if o.optimizer == "sgd":
+    if (kind or o.optimizer) == "sgd":
         return torch.optim.SGD(
             groups, lr=groups[0]["lr"], momentum=o.momentum, weight_decay=o.weight_decay
         )
@@ -153,12 +155,16 @@ class Trainer:
             raise ConfigError(f"cannot build the {config.method} networks: {err}") from None
         self.names = list(nets)
         groups = self.task.param_groups(nets)
-        optimizers = {k: _make_optimizer(v, config) for k, v in groups.items()}
+        optimizers = {
+            k: _make_optimizer(v, config, self.task.optimizer_kind(k)) for k, v in groups.items()
+        }
         published = self.task.published(nets)
         self.ema = EMA(nets[published], config.optim.ema) if config.optim.ema > 0 else None
         prepared = acc.prepare(*nets.values(), *optimizers.values())
         self.nets = dict(zip(self.names, prepared[: len(nets)], strict=True))
         self.optimizers = dict(zip(optimizers, prepared[len(nets) :], strict=True))
+        for net in self.nets.values():  # a model's train() may keep parts frozen (seghgan's
+            net.train()  # parser batch norm): new modules are in training mode without it
         self.published_role = published
         if self.ema is not None:
             self.ema.to(acc.device)
@@ -216,12 +222,13 @@ class Trainer:
 
     def _phase(self, phase, step: int, terms: dict) -> None:
         acc, config = self.accelerator, self.config
-        optimizer = self.optimizers[phase.name]
-        for group in optimizer.param_groups:
-            group["lr"] = group["initial_lr"] * lr_factor(step, config)
-        # Another phase's backward also reaches these parameters (the generator's loss runs
-        # through the critic): start from clean gradients.
-        optimizer.zero_grad(set_to_none=True)
+        optimizers = [self.optimizers[name] for name in (phase.name, *phase.also)]
+        for optimizer in optimizers:
+            for group in optimizer.param_groups:
+                group["lr"] = group["initial_lr"] * lr_factor(step, config)
+            # Another phase's backward also reaches these parameters (the generator's loss
+            # runs through the critic): start from clean gradients.
+            optimizer.zero_grad(set_to_none=True)
         accum = config.optim.grad_accum
         scale, inv_scale = self._scale()
         for micro in range(accum):
@@ -241,8 +248,9 @@ class Trainer:
                 acc.backward(loss / accum)
             for k, v in phase_terms.items():
                 terms[k] = terms.get(k, 0.0) + float(v) / accum
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        for optimizer in optimizers:
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
 
     def train_step(self, step: int) -> dict[str, float]:
         """Every phase whose turn it is at `step`, then the EMA; returns the loss terms."""
