@@ -176,7 +176,7 @@ def snapshot(
     With `role` ("discriminator"), that network's trained weights instead."""
     from segan.train.config import load_config
     from segan.train.methods import make_task
-    from segan.train.trainer import latest_checkpoint
+    from segan.train.trainer import checkpoint_step, latest_checkpoint
 
     run_dir = Path(run_dir)
     folder = Path(checkpoint) if checkpoint is not None else latest_checkpoint(run_dir)
@@ -190,9 +190,8 @@ def snapshot(
     if role not in nets:
         raise KeyError(f"{run_dir} trains {', '.join(nets)}; it has no {role!r}")
     model = nets[role]
-    if (
-        role == published and config.optim.ema > 0
-    ):  # the EMA's state is the custom object holding `updates`
+    # the EMA's state is the custom object holding `updates`
+    if role == published and config.optim.ema > 0:
         for file in sorted(folder.glob("custom_checkpoint_*.pkl")):
             state = torch.load(file, weights_only=True)
             if "updates" in state:
@@ -209,8 +208,7 @@ def snapshot(
         index = list(nets).index(role)
         name = "model.safetensors" if index == 0 else f"model_{index}.safetensors"
         model.load_state_dict(load_file(str(folder / name)))
-    step = int(folder.name.split("_")[-1])
-    return model.eval(), step
+    return model.eval(), checkpoint_step(folder)
 
 
 def export_critic(
@@ -288,24 +286,18 @@ def stash(
     repository, so that a later session resumes it on a fresh machine); a finished run's stash
     is removed. Returns the stashed checkpoint, or None when there is nothing to keep."""
     from segan.train.config import load_config
-    from segan.train.trainer import latest_checkpoint
+    from segan.train.trainer import checkpoint_step, latest_checkpoint
 
     run_dir, target = Path(runs) / name, Path(store) / name
     latest = latest_checkpoint(run_dir)
     if latest is None:
         raise FileNotFoundError(f"{name}: no checkpoint in {run_dir / 'checkpoints'} to stash")
-    finished = (
-        int(latest.name.split("_")[-1]) >= load_config(str(run_dir / "config.yaml")).optim.steps
-    )
+    steps = load_config(str(run_dir / "config.yaml")).optim.steps
     if target.exists():
         shutil.rmtree(target)
-    if finished:
+    if checkpoint_step(latest) >= steps:  # finished
         return None
-    shutil.copytree(latest, target / "checkpoints" / latest.name)
-    for item in _RUN_FILES:
-        if (run_dir / item).is_file():
-            shutil.copy2(run_dir / item, target / item)
-    return target / "checkpoints" / latest.name
+    return _copy_checkpoint(latest, run_dir, target)
 
 
 def restore(
@@ -314,22 +306,28 @@ def restore(
     """Put a stashed checkpoint back into `runs/name` when the run there has none (a fresh
     machine) or an older one; `run.resume=latest` then continues from it. Returns what it
     restored, or None."""
-    from segan.train.trainer import checkpoints, latest_checkpoint
+    from segan.train.trainer import checkpoint_step, checkpoints, latest_checkpoint
 
-    source = latest_checkpoint(Path(store) / name)
+    stashed = Path(store) / name
+    source = latest_checkpoint(stashed)
     if source is None:
         return None
     run_dir = Path(runs) / name
     have = latest_checkpoint(run_dir)
-    if have is not None and int(have.name.split("_")[-1]) >= int(source.name.split("_")[-1]):
+    if have is not None and checkpoint_step(have) >= checkpoint_step(source):
         return None
     for old in checkpoints(run_dir):  # older than the stash: resume=latest must pick the stash
         shutil.rmtree(old)
-    shutil.copytree(source, run_dir / "checkpoints" / source.name)
+    return _copy_checkpoint(source, stashed, run_dir)
+
+
+def _copy_checkpoint(checkpoint: Path, source: Path, target: Path) -> Path:
+    """Copy one checkpoint folder and the run files of run folder `source` into `target`."""
+    shutil.copytree(checkpoint, target / "checkpoints" / checkpoint.name)
     for item in _RUN_FILES:
-        if (source.parents[1] / item).is_file():
-            shutil.copy2(source.parents[1] / item, run_dir / item)
-    return run_dir / "checkpoints" / source.name
+        if (source / item).is_file():
+            shutil.copy2(source / item, target / item)
+    return target / "checkpoints" / checkpoint.name
 
 
 # Where a card's scores go (benchmarks/quality.py --cards rewrites what lies between).

@@ -557,7 +557,9 @@ class SegHGANTask(HierarchyTask):
 
     @property
     def _parser_apart(self) -> bool:
-        return self.config.optim.parser_optimizer != self.config.optim.optimizer
+        """Whether the parser trains with an optimiser of its own (stepped with the generator)."""
+        o = self.config.optim
+        return o.parser_optimizer != o.optimizer and not self.config.model.get("freeze_parser")
 
     def optimizer_kind(self, name: str) -> str:
         o = self.config.optim
@@ -566,7 +568,7 @@ class SegHGANTask(HierarchyTask):
     @property
     def phases(self) -> list[Phase]:
         phases = super().phases
-        if self._parser_apart and not self.config.model.get("freeze_parser", False):
+        if self._parser_apart:
             d, g = phases
             return [d, Phase(g.name, g.every, g.loss, also=("parser",))]
         return phases

@@ -101,7 +101,12 @@ def lr_factor(step: int, config: TrainConfig) -> float:
 def checkpoints(run_dir: Path) -> list[Path]:
     """A run's checkpoint folders (`checkpoints/step_<n>`), oldest first."""
     folders = [p for p in (run_dir / "checkpoints").glob("step_*") if p.is_dir()]
-    return sorted(folders, key=lambda p: int(p.name.split("_")[-1]))
+    return sorted(folders, key=checkpoint_step)
+
+
+def checkpoint_step(folder: Path) -> int:
+    """The step a checkpoint folder (`step_<n>`) was saved at."""
+    return int(folder.name.split("_")[-1])
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
