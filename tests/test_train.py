@@ -255,6 +255,34 @@ def test_hierarchies_start_from_trained_stargan_and_parser_folders(tmp_path):
         make_task(narrow).build()
 
 
+def test_init_weights_fine_tune_a_trained_generator_critic_or_model(tmp_path):
+    """model.init_weights / discriminator.init_weights start whole networks from trained
+    folders (a GAN's generator and critic, an evaluator's model); a misfit names the key."""
+    star = make_task(tiny("stargan_synthfaces", tmp_path / "s", "model.conv_dim=8")).build()
+    star["generator"].save_pretrained(tmp_path / "g")
+    star["discriminator"].save_pretrained(tmp_path / "d")
+    starts = [f"model.init_weights={tmp_path / 'g'}", f"discriminator.init_weights={tmp_path}/d"]
+    again = make_task(tiny("stargan_synthfaces", tmp_path / "a", "model.conv_dim=8", *starts))
+    nets = again.build()
+    for role in ("generator", "discriminator"):
+        got, want = nets[role].state_dict(), star[role].state_dict()
+        assert all(torch.equal(got[k], want[k]) for k in want)
+    fresh = make_task(tiny("stargan_synthfaces", tmp_path / "f", "model.conv_dim=8")).build()
+    assert not torch.equal(
+        fresh["generator"].state_dict()["main.0.weight"],
+        star["generator"].state_dict()["main.0.weight"],
+    )
+    clf = make_task(tiny("classifier_synthfaces", tmp_path / "c")).build()["model"]
+    clf.save_pretrained(tmp_path / "clf")
+    tuned = make_task(
+        tiny("classifier_synthfaces", tmp_path / "t", f"model.init_weights={tmp_path}/clf")
+    ).build()["model"]
+    assert all(torch.equal(v, clf.state_dict()[k]) for k, v in tuned.state_dict().items())
+    wide = tiny("stargan_synthfaces", tmp_path / "w", starts[0], "model.conv_dim=16")
+    with pytest.raises(ConfigError, match=r"model.init_weights=.*g: its StarGAN does not fit"):
+        make_task(wide).build()
+
+
 def test_gradient_accumulation_runs_and_counts_images(tmp_path):
     out = tmp_path / "run"
     train(tiny("sargan_synthfaces", out, "optim.grad_accum=2"))

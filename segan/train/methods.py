@@ -1,7 +1,8 @@
 """What each method trains: its networks, optimiser groups, update phases and losses.
 
 The trainer is one loop for every method. A method (a `Task`) supplies:
-- `build()`: its networks by role ("generator" + "discriminator", or "model");
+- `networks()`: its networks by role ("generator" + "discriminator", or "model"), which
+  `build()` returns after loading any trained folders the config names (`START_FROM`);
 - `phases`: which optimiser updates at which step (`n_critic` for GANs);
 - the losses of each phase as free functions returning `(total, terms)`;
 - what gets published (the EMA generator or the model) and its sample grid.
@@ -74,6 +75,14 @@ class Task:
     architecture = ""
     find_unused_parameters = False
     gan = True
+    # Config keys naming trained model folders (a path, a Hub id or bundled:NAME) that
+    # networks start from instead of their random init, as (section, key) -> (role,
+    # sub-network; "" for the whole network). model.init_weights fine-tunes a published
+    # model; discriminator.init_weights starts the critic from an exported one.
+    START_FROM: ClassVar[dict[tuple[str, str], tuple[str, str]]] = {
+        ("model", "init_weights"): ("generator", ""),
+        ("discriminator", "init_weights"): ("discriminator", ""),
+    }
 
     def __init__(self, config: TrainConfig):
         self.config = config
@@ -85,16 +94,51 @@ class Task:
             )
         self.weights = {**self.LOSS, **config.loss}
         self.resolution = config.data.resolution
+        self.start_from: dict[tuple[str, str], str] = {}
 
     # --- networks ----------------------------------------------------------------------
+    def _section(self, section: str) -> dict:
+        """A config section without its start-from keys (those go to self.start_from)."""
+        values = dict(getattr(self.config, section))
+        for sec, key in self.START_FROM:
+            folder = values.pop(key, None) if sec == section else None
+            if folder:
+                self.start_from[(sec, key)] = folder
+        return values
+
     def model_kwargs(self) -> dict:
-        kwargs = _kwargs_for(REGISTRY[self.architecture], self.config.model, "model")
+        kwargs = _kwargs_for(REGISTRY[self.architecture], self._section("model"), "model")
         if "image_size" in inspect.signature(REGISTRY[self.architecture].__init__).parameters:
             kwargs.setdefault("image_size", self.resolution)
         return kwargs
 
-    def build(self) -> dict[str, nn.Module]:
+    def networks(self) -> dict[str, nn.Module]:
+        """The method's networks by role, freshly initialised."""
         raise NotImplementedError
+
+    def build(self) -> dict[str, nn.Module]:
+        """The networks, each starting from the trained folder the config names, if any."""
+        nets = self.networks()
+        self._start_from_trained(nets)
+        return nets
+
+    def _start_from_trained(self, nets: dict[str, nn.Module]) -> None:
+        """Load each start-from folder into the network (or sub-network) it names."""
+        import segan
+
+        for (section, key), folder in self.start_from.items():
+            role, name = self.START_FROM[(section, key)]
+            part = getattr(nets[role], name) if name else nets[role]
+            trained = segan.load(folder)
+            try:
+                part.load_state_dict(trained.state_dict())
+            except RuntimeError as err:
+                where = f"{role}'s {name}" if name else role
+                raise ConfigError(
+                    f"{section}.{key}={folder}: its {type(trained).__name__} does not fit this "
+                    f"{where} ({type(part).__name__}; set the same widths and depth): "
+                    f"{str(err).splitlines()[0]}"
+                ) from err
 
     def param_groups(self, nets: dict[str, nn.Module]) -> dict[str, list[dict]]:
         """Parameters of each optimiser (with per-group learning-rate factors)."""
@@ -184,11 +228,11 @@ def label_g_loss(
 class LabelGAN(Task):
     """StarGAN-style training for label-conditioned editors."""
 
-    def build(self) -> dict[str, nn.Module]:
+    def networks(self) -> dict[str, nn.Module]:
         kwargs = self.model_kwargs()
         kwargs.setdefault("labels", list(EXPRESSIONS))
         generator = REGISTRY[self.architecture](**kwargs)
-        d_kwargs = _kwargs_for(PatchDiscriminator, self.config.discriminator, "discriminator")
+        d_kwargs = _kwargs_for(PatchDiscriminator, self._section("discriminator"), "discriminator")
         d_kwargs.setdefault("image_size", self.resolution)
         d_kwargs.setdefault("num_outputs", len(generator.labels))
         d_kwargs.setdefault("repeat_num", _repeat_for(self.resolution))
@@ -265,9 +309,9 @@ def au_targets(aus: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 class AUGAN(Task):
     """Shared by the AU-conditioned editors: AU targets, AU-regression critic."""
 
-    def build(self) -> dict[str, nn.Module]:
+    def networks(self) -> dict[str, nn.Module]:
         generator = REGISTRY[self.architecture](**self.model_kwargs())
-        d_kwargs = _kwargs_for(PatchDiscriminator, self.config.discriminator, "discriminator")
+        d_kwargs = _kwargs_for(PatchDiscriminator, self._section("discriminator"), "discriminator")
         d_kwargs.setdefault("image_size", self.resolution)
         d_kwargs.setdefault("num_outputs", len(generator.aus))
         d_kwargs.setdefault("repeat_num", _repeat_for(self.resolution))
@@ -445,51 +489,16 @@ class HierarchyTask(LabelGAN):
     """Shared by seghgan and boxhgan: a hierarchical discriminator over the regions."""
 
     LOSS: ClassVar[dict[str, float]] = {"gp": 10.0, "cls": 1.0, "rec": 10.0, "local": 1.0}
-    # Keys naming trained model folders that sub-networks start from (not constructor
-    # arguments), as (config section, key) -> (role, sub-network): model.global_weights=
-    # bundled:stargan starts the global branch from a trained StarGAN of the same width and
-    # depth, discriminator.global_weights the global critic from a trained StarGAN critic.
+    # model.global_weights=bundled:stargan starts the global branch from a trained StarGAN of
+    # the same width and depth, discriminator.global_weights the global critic from a trained
+    # StarGAN critic.
     START_FROM: ClassVar[dict[tuple[str, str], tuple[str, str]]] = {
+        **Task.START_FROM,
         ("model", "global_weights"): ("generator", "global_g"),
         ("discriminator", "global_weights"): ("discriminator", "global_d"),
     }
 
-    def _section(self, section: str) -> dict:
-        """A config section without the start-from keys (recorded in self.start_from)."""
-        values = dict(getattr(self.config, section))
-        self.start_from = getattr(self, "start_from", {})
-        for sec, key in self.START_FROM:
-            if sec == section:
-                folder = values.pop(key, None)
-                if folder:
-                    self.start_from[(sec, key)] = folder
-        return values
-
-    def model_kwargs(self) -> dict:
-        saved, self.config.model = self.config.model, self._section("model")
-        try:
-            return super().model_kwargs()
-        finally:
-            self.config.model = saved
-
-    def _start_from_trained(self, nets: dict[str, nn.Module]) -> None:
-        """Load each start-from folder into the sub-network it names."""
-        import segan
-
-        for (section, key), folder in self.start_from.items():
-            role, name = self.START_FROM[(section, key)]
-            part = getattr(nets[role], name)
-            trained = segan.load(folder)
-            try:
-                part.load_state_dict(trained.state_dict())
-            except RuntimeError as err:
-                raise ConfigError(
-                    f"{section}.{key}={folder}: its {type(trained).__name__} does not fit this "
-                    f"{role}'s {name} ({type(part).__name__}; set the same widths and depth): "
-                    f"{str(err).splitlines()[0]}"
-                ) from err
-
-    def build(self) -> dict[str, nn.Module]:
+    def networks(self) -> dict[str, nn.Module]:
         kwargs = self.model_kwargs()
         kwargs.setdefault("labels", list(EXPRESSIONS))
         generator = REGISTRY[self.architecture](**kwargs)
@@ -501,9 +510,7 @@ class HierarchyTask(LabelGAN):
         d_kwargs.setdefault("regions", list(generator.region_names))
         d_kwargs.setdefault("repeat_num", _repeat_for(self.resolution))
         d_kwargs.setdefault("local_repeat_num", max(_repeat_for(self.resolution) - 1, 1))
-        nets = {"generator": generator, "discriminator": HierarchicalDiscriminator(**d_kwargs)}
-        self._start_from_trained(nets)
-        return nets
+        return {"generator": generator, "discriminator": HierarchicalDiscriminator(**d_kwargs)}
 
     def samples(self, model, fixed):
         """The label grid, then a row with each input's region masks."""
@@ -638,9 +645,12 @@ class ParserTask(Task):
 
     gan = False
     LOSS: ClassVar[dict[str, float]] = {"aux": 1.0, "ohem_thresh": 0.7}
+    START_FROM: ClassVar[dict[tuple[str, str], tuple[str, str]]] = {
+        ("model", "init_weights"): ("model", "")
+    }
 
-    def build(self):
-        kwargs = _kwargs_for(REGISTRY[self.architecture], self.config.model, "model")
+    def networks(self):
+        kwargs = _kwargs_for(REGISTRY[self.architecture], self._section("model"), "model")
         return {"model": REGISTRY[self.architecture](**kwargs)}
 
     def model_loss(self, s):
@@ -677,9 +687,10 @@ class ClassifierTask(Task):
     architecture = "expression-classifier"
     paper = "He et al., ResNet-18 (segan's expression evaluator)"
     gan = False
+    START_FROM = ParserTask.START_FROM
 
-    def build(self):
-        kwargs = _kwargs_for(REGISTRY[self.architecture], self.config.model, "model")
+    def networks(self):
+        kwargs = _kwargs_for(REGISTRY[self.architecture], self._section("model"), "model")
         kwargs.setdefault("image_size", self.resolution)
         return {"model": REGISTRY[self.architecture](**kwargs)}
 
