@@ -96,6 +96,31 @@ def _faces(n: int, size: int) -> dict:
     return render(ids, torch.zeros(n, 17), size)
 
 
+@pytest.mark.parametrize("make", ["seghgan", "boxhgan"])
+def test_attentive_global_branch_keeps_input_pixels_where_its_attention_is_one(make):
+    """The global branch is A * x + (1 - A) * C (GANimation's output on StarGAN's network);
+    with the attention saturated to 1 it returns the input outside the regions, and with the
+    option off it is a plain StarGAN."""
+    torch.manual_seed(0)
+    x, c = _inputs(2, 64)
+    model = _seghgan() if make == "seghgan" else BoxHGAN(image_size=64, crop_size=16, **TINY)
+    out = model.explain(x, c)
+    g = model.global_g.explain(x, c)
+    assert torch.allclose(g.image, g.attention * x + (1 - g.attention) * g.color)
+    assert torch.equal(out.attention, g.attention) and torch.equal(out.extras["global"], g.image)
+    assert float(g.attention.min()) > 0 and float(g.attention.max()) < 1
+    with torch.no_grad():  # a head that saturates A: the branch copies its input
+        model.global_g.attention_head.weight.zero_()
+        model.global_g.attention_head.weight[:, :, 3, 3] = 1e4
+    kept = model.global_g.explain(x, c)
+    live = (
+        model.global_g.main[:-2](torch.cat([x, c[:, :, None, None].expand(-1, -1, 64, 64)], 1))
+    ).sum(1, keepdim=True) > 0
+    assert torch.allclose(kept.image * live, x * live) and live.float().mean() > 0.5
+    plain = SegHGAN(image_size=64, parser=PARSERS["bisenet"], global_attention=False, **TINY)
+    assert type(plain.global_g).__name__ == "StarGAN" and plain.explain(x, c).attention is None
+
+
 def test_boxhgan_changes_nothing_outside_its_boxes():
     torch.manual_seed(0)
     model = BoxHGAN(image_size=64, crop_size=16, **TINY)

@@ -487,7 +487,9 @@ def test_seghgan_explains_with_its_part_map_and_region_masks(photo):
     result = pipe(editor).edit(photo, "happy")
     names = set(result.explain)
     regions = {f"region: {name}" for name in editor.region_names}
-    assert regions and names == {"part map"} | regions
+    # and its attentive global branch's attention and colour maps
+    branch = {"attention (bright = edited)", "colour map"}
+    assert regions and names == {"part map"} | regions | branch
     for picture in result.explain.values():
         assert picture.dtype == np.uint8 and picture.shape[:2] == (256, 256)
     assert result.explain["part map"].shape == (256, 256, 3)

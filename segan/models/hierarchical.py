@@ -9,6 +9,16 @@ cropped or thresholded, so the gradients of the generator losses reach the parse
 structure, but each region is a landmark bounding box: crop, edit at a fixed size, resize and
 paste back. The boxes come from landmarks and are not differentiable.
 
+The global generator is StarGAN's network with GANimation's output (`global_attention`, on
+by default): an attention head beside its colour output, and `A * x + (1 - A) * C`, so the
+global branch keeps the input's pixels where A is 1, as each branch of Cascade EF-GAN is
+recalled to do (attention + colour maps). A plain StarGAN global branch (the option off) is
+free to recolour everything: trained on SynthFaces it shifted the backgrounds' hue, an
+invertible change the cycle loss allows and the critic cannot tell from a real background,
+and both hierarchies inherited it (leakage 21 grey levels, 78% of the change outside the
+expression's regions). A plain StarGAN folder still starts the attentive branch: the colour
+path loads, the attention head starts fresh.
+
 Defaults: a StarGAN-style global generator (64 channels, 4 residual blocks) and local
 generators of 16 channels (one downsampling, 2 residual blocks), sized so that one edit at
 128 px (parse + edit) stays under 150 ms on a 2-core CPU (measured ~125 ms median).
@@ -41,7 +51,7 @@ from segan.models.base import (
 )
 from segan.models.blocks import ResidualBlock, instance_norm
 from segan.models.discriminators import PatchDiscriminator
-from segan.models.stargan import StarGAN
+from segan.models.stargan import StarGAN, check_edit_inputs
 
 # Regions as groups of the 19 part classes (names, so any parser order maps by name).
 DEFAULT_REGIONS: dict[str, list[str]] = {
@@ -144,6 +154,33 @@ def blend(
     return keep * global_out + (weights[:, :, None] * local_outs).sum(1)
 
 
+class AttentiveStarGAN(StarGAN):
+    """StarGAN's network as the colour map C, a 7x7 attention head A on its last features
+    (GANimation's output): the edit is A * x + (1 - A) * C, A = 1 keeping the input pixel."""
+
+    # Keys a start from a plain StarGAN (model.global_weights) leaves at their init.
+    fresh_on_transfer = ("attention_head.weight",)
+
+    def __init__(
+        self,
+        conv_dim: int = 64,
+        repeat_num: int = 6,
+        labels: Sequence[str] = EXPRESSIONS,
+        image_size: int = 128,
+    ):
+        super().__init__(conv_dim, repeat_num, labels, image_size)
+        self.attention_head = nn.Conv2d(conv_dim, 1, 7, 1, 3, bias=False)
+
+    def explain(self, x: torch.Tensor, condition: torch.Tensor) -> EditOutput:
+        c = check_edit_inputs(x, condition, len(self.labels))
+        features = self.main[:-2](torch.cat([x, tile(c, x.shape[-2:])], dim=1))
+        color = self.main[-1](self.main[-2](features))
+        attention = torch.sigmoid(self.attention_head(features))
+        return EditOutput(
+            image=attention * x + (1 - attention) * color, attention=attention, color=color
+        )
+
+
 class _Hierarchy(Editor):
     """What both hierarchical editors share: the global generator, the local generators, the
     optional refiner, and the label checks."""
@@ -161,11 +198,13 @@ class _Hierarchy(Editor):
         local_down: int,
         local_repeat: int,
         refiner: bool,
+        global_attention: bool,
     ) -> None:
         self.labels = tuple(labels)
         self.image_size = image_size
         self.region_names = tuple(regions)
-        self.global_g = StarGAN(global_conv_dim, global_repeat, list(labels), image_size)
+        global_cls = AttentiveStarGAN if global_attention else StarGAN
+        self.global_g = global_cls(global_conv_dim, global_repeat, list(labels), image_size)
         in_ch = 3 + 1 + len(labels)  # masked image, its mask, the tiled label
         self.local_g = nn.ModuleDict(
             {r: LocalGenerator(in_ch, local_conv_dim, local_down, local_repeat) for r in regions}
@@ -217,6 +256,7 @@ class SegHGAN(_Hierarchy):
         local_down: int = 1,
         local_repeat: int = 2,
         refiner: bool = False,
+        global_attention: bool = True,
         freeze_parser: bool = False,
         freeze_parser_bn: bool = True,
     ):
@@ -252,6 +292,7 @@ class SegHGAN(_Hierarchy):
             local_down,
             local_repeat,
             refiner,
+            global_attention,
         )
         self.freeze_parser = bool(freeze_parser)
         if self.freeze_parser:
@@ -294,14 +335,14 @@ class SegHGAN(_Hierarchy):
     def edit(
         self, x: torch.Tensor, condition: torch.Tensor, masks: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(edited image, global generator's image) given the region masks."""
-        global_out = self.global_g(x, condition)
+        """(edited image, global generator's output) given the region masks."""
+        global_out = self.global_g.explain(x, condition)
         label = tile(condition, x.shape[-2:])
         locals_ = [
             self.local_g[name](torch.cat([x * masks[:, r : r + 1], masks[:, r : r + 1], label], 1))
             for r, name in enumerate(self.region_names)
         ]
-        out = blend(global_out, torch.stack(locals_, 1), masks)
+        out = blend(global_out.image, torch.stack(locals_, 1), masks)
         return self._refine(out, masks), global_out
 
     def forward(
@@ -330,11 +371,13 @@ class SegHGAN(_Hierarchy):
         logits = heads[0]
         masks = self.masks_from_logits(scale_grad(logits, parser_gan_scale))
         out, global_out = self.edit(x, condition, masks)
-        extras = {"global": global_out}
+        extras = {"global": global_out.image}
         if parser_aux:
             extras["parser_heads"] = heads
         return EditOutput(
             image=out,
+            attention=global_out.attention,
+            color=global_out.color,
             region_masks=masks,
             region_names=self.region_names,
             parser_logits=logits,
@@ -390,6 +433,7 @@ class BoxHGAN(_Hierarchy):
         local_down: int = 1,
         local_repeat: int = 2,
         refiner: bool = False,
+        global_attention: bool = True,
     ):
         super().__init__()
         unknown = [r for r in regions if r not in REGION_LANDMARKS]
@@ -408,6 +452,7 @@ class BoxHGAN(_Hierarchy):
             local_down,
             local_repeat,
             refiner,
+            global_attention,
         )
         self._mean_landmarks: torch.Tensor | None = None
 
@@ -438,8 +483,8 @@ class BoxHGAN(_Hierarchy):
         self._check(x, condition)
         n, size = x.shape[0], x.shape[-1]
         boxes = self.boxes_for(x, landmarks)
-        out = self.global_g(x, condition)
-        global_out = out
+        global_out = self.global_g.explain(x, condition)
+        out = global_out.image
         masks = []
         ones = torch.ones(n, 1, size, size, device=x.device, dtype=x.dtype)
         label = tile(condition, (self.crop_size, self.crop_size))
@@ -457,7 +502,9 @@ class BoxHGAN(_Hierarchy):
             region_masks=weights,
             region_names=self.region_names,
             boxes=boxes,
-            extras={"global": global_out},
+            attention=global_out.attention,
+            color=global_out.color,
+            extras={"global": global_out.image},
         )
 
 

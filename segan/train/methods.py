@@ -23,7 +23,7 @@ from torch import nn
 
 from segan.data.synthfaces import EXPRESSION_AUS
 from segan.labels import AU_MAX_INTENSITY, EXPRESSIONS, NUM_EXPRESSIONS
-from segan.models.base import REGISTRY, SeganModel
+from segan.models.base import REGISTRY, EditOutput, SeganModel
 from segan.models.discriminators import PatchDiscriminator
 from segan.models.hierarchical import HierarchicalDiscriminator
 from segan.train import losses as L
@@ -130,15 +130,22 @@ class Task:
             role, name = self.START_FROM[(section, key)]
             part = getattr(nets[role], name) if name else nets[role]
             trained = segan.load(folder)
+            where = f"{role}'s {name}" if name else role
+            misfit = (
+                f"{section}.{key}={folder}: its {type(trained).__name__} does not fit this "
+                f"{where} ({type(part).__name__}; set the same widths and depth)"
+            )
             try:
-                part.load_state_dict(trained.state_dict())
+                missing, unexpected = part.load_state_dict(trained.state_dict(), strict=False)
             except RuntimeError as err:
-                where = f"{role}'s {name}" if name else role
+                raise ConfigError(f"{misfit}: {str(err).splitlines()[0]}") from err
+            # a part may have heads the trained model lacks (an attentive global branch
+            # started from a plain StarGAN): those, and only those, keep their init
+            missing = sorted(set(missing) - set(getattr(part, "fresh_on_transfer", ())))
+            if missing or unexpected:
                 raise ConfigError(
-                    f"{section}.{key}={folder}: its {type(trained).__name__} does not fit this "
-                    f"{where} ({type(part).__name__}; set the same widths and depth): "
-                    f"{str(err).splitlines()[0]}"
-                ) from err
+                    f"{misfit}: missing keys {missing[:3]}, unexpected keys {unexpected[:3]}"
+                )
 
     def param_groups(self, nets: dict[str, nn.Module]) -> dict[str, list[dict]]:
         """Parameters of each optimiser (with per-group learning-rate factors)."""
@@ -469,26 +476,41 @@ def _unwrap(module: nn.Module) -> nn.Module:
 
 
 def hierarchy_g_loss(
-    d: nn.Module, fake: torch.Tensor, masks: torch.Tensor, rec: torch.Tensor, s: Step
+    d: nn.Module, fake: EditOutput, rec: EditOutput, s: Step
 ) -> tuple[torch.Tensor, Terms]:
-    """Global and per-region adversarial + classification terms, and the cycle."""
+    """Global and per-region adversarial + classification terms, the cycle, and GANimation's
+    attention terms for an attentive global branch (its mean A and total variation)."""
     b, w = s.batch, s.weights
-    out = d(fake, masks)
+    out = d(fake.image, fake.region_masks)
     total, terms = 0.0, {}
     for name, (score, logits) in out.items():
         weight = 1.0 if name == "global" else w["local"] / (len(out) - 1)
         adv, cls = L.wasserstein_g(score), L.classification(logits, b["target"])
         total = total + weight * (adv + w["cls"] * cls)
         terms[f"g_adv_{name}"], terms[f"g_cls_{name}"] = adv.detach(), cls.detach()
-    rec_loss = L.l1(rec, b["image"])
+    rec_loss = L.l1(rec.image, b["image"])
     terms["rec"] = rec_loss.detach()
-    return total + w["rec"] * rec_loss, terms
+    total = total + w["rec"] * rec_loss
+    if fake.attention is not None:
+        attention = torch.cat([fake.attention, rec.attention])
+        mask, smooth = attention.mean(), L.total_variation(attention, reduction="sum")
+        total = total + w["mask"] * mask + w["mask_smooth"] * smooth
+        terms["mask"], terms["mask_tv"] = mask.detach(), smooth.detach()
+    return total, terms
 
 
 class HierarchyTask(LabelGAN):
     """Shared by seghgan and boxhgan: a hierarchical discriminator over the regions."""
 
-    LOSS: ClassVar[dict[str, float]] = {"gp": 10.0, "cls": 1.0, "rec": 10.0, "local": 1.0}
+    # mask, mask_smooth: GANimation's weights on the attentive global branch's attention
+    LOSS: ClassVar[dict[str, float]] = {
+        "gp": 10.0,
+        "cls": 1.0,
+        "rec": 10.0,
+        "local": 1.0,
+        "mask": 0.1,
+        "mask_smooth": 1e-5,
+    }
     # model.global_weights=bundled:stargan starts the global branch from a trained StarGAN of
     # the same width and depth, discriminator.global_weights the global critic from a trained
     # StarGAN critic.
@@ -590,9 +612,9 @@ class SegHGANTask(HierarchyTask):
     def g_loss(self, s):
         g, b, w = s.nets["generator"], s.batch, s.weights
         out = g(b["image"], b["c_trg"], explain=True, **self._forward_kwargs(s))
-        masks = out.region_masks
-        rec = g(out.image, b["c_org"])
-        total, terms = hierarchy_g_loss(s.nets["discriminator"], out.image, masks, rec, s)
+        # the cycle's gradient reaches the parser at the same scale as the other GAN terms
+        rec = g(out.image, b["c_org"], explain=True, parser_gan_scale=w["parser_gan"])
+        total, terms = hierarchy_g_loss(s.nets["discriminator"], out, rec, s)
         parser = _unwrap(g).parser
         if "mask" in b and not _unwrap(g).freeze_parser and w["seg"] > 0:
             # the parser keeps its own objective (OHEM on BiSeNet's three heads), so joint
@@ -620,8 +642,8 @@ class BoxHGANTask(HierarchyTask):
     def g_loss(self, s):
         g, b = s.nets["generator"], s.batch
         out = g(b["image"], b["c_trg"], b["landmarks"], explain=True)
-        rec = g(out.image, b["c_org"], b["landmarks"])
-        return hierarchy_g_loss(s.nets["discriminator"], out.image, out.region_masks, rec, s)
+        rec = g(out.image, b["c_org"], b["landmarks"], explain=True)
+        return hierarchy_g_loss(s.nets["discriminator"], out, rec, s)
 
 
 # --- supervised: parsers and evaluators ----------------------------------------------------
