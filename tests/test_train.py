@@ -243,7 +243,9 @@ def test_hierarchies_start_from_trained_stargan_and_parser_folders(tmp_path):
         got, want = part.state_dict(), trained.state_dict()
         # the attentive global branch has one head a StarGAN lacks; it keeps its init
         assert set(got) - set(want) == (
-            {"attention_head.weight"} if part is g["generator"].global_g else set()
+            {"attention_head.weight", "attention_head.bias"}
+            if part is g["generator"].global_g
+            else set()
         )
         assert all(torch.equal(got[k], want[k]) for k in want)
     box = make_task(tiny("boxhgan_synthfaces", tmp_path / "b", starts[0])).build()["generator"]
