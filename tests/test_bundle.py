@@ -22,8 +22,11 @@ from segan.labels import EXPRESSIONS
 from segan.train.bundle import (
     CARD_START,
     RECIPES,
+    Recipe,
     command,
+    export,
     export_critic,
+    main,
     publish,
     restore,
     snapshot,
@@ -76,6 +79,36 @@ def test_export_critic_saves_the_runs_trained_critic(tmp_path):
     assert critic.keys() == trained.keys()
     assert all(torch.equal(critic[k], trained[k]) for k in trained)
     assert "step 4" in (folder / "README.md").read_text()
+
+
+def test_classifier_recipe_continues_from_its_committed_first_stage(monkeypatch):
+    from segan.train.methods import make_task
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    assert not RECIPES["classifier-base"].ship and RECIPES["classifier"].ship
+    recipe = RECIPES["classifier"]
+    model = make_task(load_config(recipe.config, recipe.all_overrides())).build()["model"]
+    base = segan.load("checkpoints/classifier-base").state_dict()
+    assert all(torch.equal(model.state_dict()[k], base[k]) for k in base)
+    card = (Path("checkpoints/classifier-base") / "README.md").read_text()
+    assert "step 12000" in card and "start from it: classifier" in card
+
+
+def test_a_first_stage_recipe_is_exported_in_float32_not_shipped(tmp_path, monkeypatch):
+    """`publish` of a recipe with ship=False writes store/NAME (float32, the run's published
+    network) for the next stage, and nothing into the shipped weights."""
+    run = _tiny_run(tmp_path, "clf-base", "classifier_synthfaces", steps=2)
+    monkeypatch.setitem(RECIPES, "clf-base", Recipe("classifier_synthfaces", 2, ship=False))
+    store, weights = tmp_path / "store", tmp_path / "weights"
+    args = ["--runs", str(run.parent), "--store", str(store), "--weights", str(weights)]
+    assert main(["publish", "clf-base", *args]) == 0
+    assert not weights.exists() and (store / "clf-base" / "model.safetensors").is_file()
+    with safe_open(str(store / "clf-base" / "model.safetensors"), "pt") as f:
+        assert "F16" not in {f.get_slice(k).get_dtype() for k in f.keys()}  # noqa: SIM118
+    model, step = snapshot(run)
+    exported = segan.load(store / "clf-base").state_dict()
+    assert step == 2 and all(torch.equal(v, exported[k]) for k, v in model.state_dict().items())
+    assert export("clf-base", runs=run.parent, store=store) == store / "clf-base"  # replaces
 
 
 def test_command_is_an_accelerate_launch_of_segan_train():

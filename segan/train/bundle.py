@@ -30,6 +30,7 @@ __all__ = [
     "RECIPES",
     "Recipe",
     "command",
+    "export",
     "export_critic",
     "publish",
     "restore",
@@ -48,6 +49,9 @@ class Recipe:
     steps: int
     overrides: tuple[str, ...] = field(default_factory=tuple)
     decay_fraction: float = 1 / 3  # the linear lr decay spans this last part of the run
+    # False: a first stage, whose model another recipe starts from (model.init_weights=
+    # checkpoints/NAME); `train` exports it there in float32 instead of shipping it
+    ship: bool = True
 
     def all_overrides(self, steps: int | None = None) -> list[str]:
         n = self.steps if steps is None else steps
@@ -84,6 +88,13 @@ _CLASSIFIER = (
     "model.maxpool=false",
     "optim.batch_size=32",
 )
+# It was still learning at the end of that run (98.4% on its last training batches, 97.9% on
+# held-out renders): a second stage continues from it at 3e-4.
+_CLASSIFIER_STAGE_2 = (
+    *_CLASSIFIER,
+    "model.init_weights=checkpoints/classifier-base",
+    "optim.lr_g=3e-4",
+)
 
 # The hierarchies start their global branch from the bundled StarGAN (same width and depth)
 # and train 12000 steps on top: a 64 px seghgan step costs ~1.3 s on one core (a parser
@@ -104,7 +115,8 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
     "bisenet": Recipe("bisenet_synthfaces", 3000, ("model.base_width=24", *_BISENET_64)),
     "unet": Recipe("unet_synthfaces", 3000, ("model.base_width=16",)),
     "regressor": Recipe("regressor_synthfaces", 4000, _EVAL, decay_fraction=0.5),
-    "classifier": Recipe("classifier_synthfaces", 12000, _CLASSIFIER),
+    "classifier-base": Recipe("classifier_synthfaces", 12000, _CLASSIFIER, ship=False),
+    "classifier": Recipe("classifier_synthfaces", 8000, _CLASSIFIER_STAGE_2, decay_fraction=0.5),
     "stargan": Recipe(
         "stargan_synthfaces", 30000, ("model.conv_dim=16", "model.repeat_num=3", *_D)
     ),
@@ -211,21 +223,39 @@ def snapshot(
     return model.eval(), checkpoint_step(folder)
 
 
+def export(
+    name: str,
+    role: str | None = None,
+    runs: str | Path = "runs/bundled",
+    store: str | Path = STASH_DIR,
+) -> Path:
+    """Save a run's network (the published one, or `role`'s) as a float32 model folder in
+    `store` (committed), for other recipes to start from on any machine: `store/NAME`, or
+    `store/NAME-critic` for the discriminator."""
+    model, step = snapshot(Path(runs) / name, role=role)
+    target = Path(store) / (f"{name}-critic" if role == "discriminator" else name)
+    if target.exists():
+        shutil.rmtree(target)
+    model.save_pretrained(target)
+    what = "critic" if role == "discriminator" else "network"
+    uses = f"checkpoints/{target.name}"
+    users = sorted(n for n, r in RECIPES.items() if any(uses in o for o in r.overrides))
+    card = target / "README.md"
+    card.write_text(
+        card.read_text() + f"\n\nThe {what} of the bundled `{name}` run at step {step} (`python -m "
+        f"segan.train.bundle {'critic' if role == 'discriminator' else 'export'} {name}`)"
+        + (f"; recipes that start from it: {', '.join(users)}" if users else "")
+        + ".\n"
+    )
+    return target
+
+
 def export_critic(
     name: str = "stargan", runs: str | Path = "runs/bundled", store: str | Path = STASH_DIR
 ) -> Path:
-    """Save the critic of a finished run as a model folder `store/NAME-critic` (committed), so
-    that the hierarchies can start their global critic from it on any machine."""
-    model, step = snapshot(Path(runs) / name, role="discriminator")
-    target = Path(store) / f"{name}-critic"
-    model.save_pretrained(target)
-    card = target / "README.md"
-    card.write_text(
-        card.read_text() + f"\n\nThe critic of the bundled `{name}` run at step {step} (`python -m "
-        f"segan.train.bundle critic {name}`); the hierarchy recipes start their global "
-        "critic from it.\n"
-    )
-    return target
+    """The critic of a finished run as `store/NAME-critic`, which the hierarchies' global
+    critic starts from."""
+    return export(name, "discriminator", runs, store)
 
 
 def publish(
@@ -362,7 +392,7 @@ def _runnable(argv: list[str]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="segan.train.bundle", description=__doc__)
-    p.add_argument("action", choices=["train", "publish", "command", "stash", "critic"])
+    p.add_argument("action", choices=["train", "publish", "command", "stash", "critic", "export"])
     p.add_argument("names", nargs="*", help=f"which models (default all: {', '.join(RECIPES)})")
     p.add_argument("--runs", default="runs/bundled", help="where runs and checkpoints live")
     p.add_argument("--weights", default=str(WEIGHTS_DIR), help="where model folders go")
@@ -374,8 +404,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.action == "command":
             print(shlex.join(argv_))
             continue
-        if args.action == "critic":
-            print(export_critic(name, args.runs))
+        if args.action in ("critic", "export"):
+            role = "discriminator" if args.action == "critic" else None
+            print(export(name, role, args.runs, args.store))
             continue
         if args.action == "stash":
             print(f"{name}: {stash(name, args.runs, args.store) or 'finished, nothing stashed'}")
@@ -388,7 +419,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if subprocess.run(_runnable(argv_)).returncode != 0:
                 print(f"{name}: training stopped; run the same command to resume", flush=True)
                 return 1
-        print(publish(name, args.runs, args.weights), flush=True)
+        if RECIPES[name].ship:
+            print(publish(name, args.runs, args.weights), flush=True)
+        else:
+            print(export(name, None, args.runs, args.store), flush=True)
     return 0
 
 
