@@ -52,17 +52,17 @@ def test_every_recipe_is_a_valid_config_at_64_px(name):
 
 
 @pytest.mark.parametrize("name", ["seghgan-bisenet", "seghgan-unet", "boxhgan"])
-def test_hierarchy_recipes_start_from_the_bundled_stargan_and_its_critic(name, monkeypatch):
+def test_hierarchy_recipes_start_from_stargans_first_stage_and_its_critic(name, monkeypatch):
     """Their global branch and global critic have the StarGAN run's widths and start as its
-    generator (bundled) and critic (committed under checkpoints/)."""
+    first stage's generator and critic (committed under checkpoints/)."""
     from segan.train.methods import make_task
 
     monkeypatch.chdir(Path(__file__).resolve().parents[1])  # the recipe's relative path
     recipe = RECIPES[name]
     nets = make_task(load_config(recipe.config, recipe.all_overrides())).build()
     for part, folder in (
-        (nets["generator"].global_g, "bundled:stargan"),
-        (nets["discriminator"].global_d, "checkpoints/stargan-critic"),
+        (nets["generator"].global_g, "checkpoints/stargan-base"),
+        (nets["discriminator"].global_d, "checkpoints/stargan-base-critic"),
     ):
         shipped = segan.load(folder).state_dict()
         assert all(torch.equal(part.state_dict()[k], shipped[k]) for k in shipped)

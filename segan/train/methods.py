@@ -514,9 +514,9 @@ class HierarchyTask(LabelGAN):
         "mask": 0.0,
         "mask_smooth": 1e-5,
     }
-    # model.global_weights=bundled:stargan starts the global branch from a trained StarGAN of
-    # the same width and depth, discriminator.global_weights the global critic from a trained
-    # StarGAN critic.
+    # model.global_weights=checkpoints/stargan-base starts the global branch from a trained
+    # StarGAN of the same width and depth, discriminator.global_weights the global critic from
+    # a trained StarGAN critic.
     START_FROM: ClassVar[dict[tuple[str, str], tuple[str, str]]] = {
         **Task.START_FROM,
         ("model", "global_weights"): ("generator", "global_g"),
