@@ -32,7 +32,7 @@ from segan import bundled
 from segan.data.synthfaces import SynthFaces
 from segan.evaluate import EvalData, apply_edit, edit_condition, evaluate_editor, evaluate_parser
 from segan.labels import AU_IDS, EXPRESSIONS
-from segan.train.bundle import CARD_END, CARD_START, RECIPES, snapshot
+from segan.train.bundle import CARD_END, CARD_START, RECIPES, earlier_stages, snapshot
 
 EDITORS = ["stargan", "ganimation", "sargan", "finegrained", "seghgan-bisenet", "seghgan-unet"]
 EDITORS += ["boxhgan"]
@@ -41,14 +41,19 @@ ACCURACY_BAR = {"default": 80.0, "seghgan-bisenet": 90.0, "seghgan-unet": 90.0}
 README_START, README_END = "<!-- quality-table:start -->", "<!-- quality-table:end -->"
 
 
-def open_model(name: str, folders: dict[str, str]) -> tuple[Any, int | None]:
+def open_model(name: str, folders: dict[str, str]) -> tuple[Any, int | str | None]:
     """A bundled model, or the folder given for it (a model folder, or a run: its latest
-    checkpoint), and the training steps it has had."""
+    checkpoint), and the training steps it has had ("30000+12000" after an earlier stage)."""
     folder = Path(folders[name]) if name in folders else bundled.resolve(f"bundled:{name}")
+    before = list(earlier_stages(name).values()) if name in RECIPES else []
     if (folder / "checkpoints").is_dir():
-        return snapshot(folder)
-    config = json.loads((folder / "config.json").read_text())
-    return segan.load(str(folder)).eval(), config.get("training", {}).get("steps")
+        model, steps = snapshot(folder)
+    else:
+        config = json.loads((folder / "config.json").read_text())
+        model, steps = segan.load(str(folder)).eval(), config.get("training", {}).get("steps")
+    if before and steps is not None:
+        steps = "+".join(str(n) for n in [*before, steps])
+    return model, steps
 
 
 class AtResolution(torch.nn.Module):

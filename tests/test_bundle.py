@@ -24,6 +24,7 @@ from segan.train.bundle import (
     RECIPES,
     Recipe,
     command,
+    earlier_stages,
     export,
     export_critic,
     main,
@@ -92,6 +93,13 @@ def test_classifier_recipe_continues_from_its_committed_first_stage(monkeypatch)
     assert all(torch.equal(model.state_dict()[k], base[k]) for k in base)
     card = (Path("checkpoints/classifier-base") / "README.md").read_text()
     assert "step 12000" in card and "start from it: classifier" in card
+
+
+def test_staged_recipes_know_what_they_continue():
+    assert earlier_stages("stargan") == {"stargan-base": 30000}
+    assert earlier_stages("classifier") == {"classifier-base": 12000}
+    assert earlier_stages("boxhgan") == {"stargan-base": 30000}
+    assert earlier_stages("stargan-base") == {} and earlier_stages("regressor") == {}
 
 
 def test_a_first_stage_recipe_is_exported_in_float32_not_shipped(tmp_path, monkeypatch):
@@ -164,9 +172,11 @@ def test_snapshot_is_the_published_ema_network_and_publish_round_trips(tmp_path)
     ]
     loaded = segan.load(target).eval()
     torch.testing.assert_close(loaded(x, c), final(x, c), atol=2e-2, rtol=0)  # float16 storage
-    assert json.loads((target / "config.json").read_text())["training"]["steps"] == 4
+    made = json.loads((target / "config.json").read_text())["training"]
+    assert made["steps"] == 4 and made["after"] == {"stargan-base": 30000}
     card = (target / "README.md").read_text()
     assert "4 of 4 steps" in card and "accelerate launch" in card
+    assert "after the 30000 steps of recipe `stargan-base`" in card
     assert "Not evaluated yet" in card
     torch.set_grad_enabled(True)
 

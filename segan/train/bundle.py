@@ -166,6 +166,20 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
 }
 
 
+def earlier_stages(name: str) -> dict[str, int]:
+    """The recipes whose finished runs `name` starts from (checkpoints/STAGE, STAGE-critic),
+    and theirs, with their step budgets: {"stargan-base": 30000} for stargan."""
+    found: dict[str, int] = {}
+    for override in _recipe(name).overrides:
+        value = override.partition("=")[2]
+        if value.startswith("checkpoints/"):
+            stage = value.removeprefix("checkpoints/").removesuffix("-critic")
+            if stage in RECIPES and stage not in found:
+                found.update(earlier_stages(stage))
+                found[stage] = RECIPES[stage].steps
+    return found
+
+
 def command(name: str, runs: str | Path = "runs/bundled", steps: int | None = None) -> list[str]:
     """The `accelerate launch -m segan.train ...` command line that trains bundled model `name`."""
     recipe = _recipe(name)
@@ -289,8 +303,14 @@ def publish(
     log = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     last = next((m for m in reversed(log) if m.get("step", 0) <= step), {})
     hardware = run_dir / "hardware.txt"
+    before = earlier_stages(name)
     training = (
-        f"{step} of {config.optim.steps} steps (segan bundled recipe `{name}`), batch "
+        f"{step} of {config.optim.steps} steps (segan bundled recipe `{name}`)"
+        + "".join(
+            f", after the {steps} steps of recipe `{stage}` (checkpoints/{stage})"
+            for stage, steps in before.items()
+        )
+        + f", batch "
         f"{config.optim.batch_size} x {config.optim.grad_accum} accumulation; "
         + (hardware.read_text().strip() if hardware.is_file() else _HARDWARE)
         + ". Command:\n\n```bash\n"
@@ -306,7 +326,7 @@ def publish(
     )
     target = Path(weights) / name
     with tempfile.TemporaryDirectory() as tmp:
-        save_with_card(model, tmp, config, make_task(config), step, training, metrics)
+        save_with_card(model, tmp, config, make_task(config), step, training, metrics, after=before)
         if target.exists():
             shutil.rmtree(target)
         target.mkdir(parents=True)

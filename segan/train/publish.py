@@ -34,10 +34,18 @@ def _hardware(trainer: Trainer) -> str:
 
 
 def save_with_card(
-    model, folder: str | Path, config, task, step: int, training: str, metrics: str
+    model,
+    folder: str | Path,
+    config,
+    task,
+    step: int,
+    training: str,
+    metrics: str,
+    after: dict[str, int] | None = None,
 ) -> None:
     """`model.save_pretrained(folder)` with the card every segan run writes (method, data,
-    `training`, `metrics`, the resolved config) and the run's method, steps and resolution."""
+    `training`, `metrics`, the resolved config) and the run's method, steps and resolution;
+    `after`: the earlier stages it started from and their steps."""
     data = (
         f"{config.data.dataset} ({config.data.split} split, {config.data.resolution} px"
         + (f", {config.data.path}" if config.data.path else "")
@@ -51,6 +59,8 @@ def save_with_card(
         "training config": "```yaml\n" + config.to_yaml() + "```",
     }
     made = {"method": config.method, "steps": step, "resolution": config.data.resolution}
+    if after:
+        made["after"] = dict(after)
     model.save_pretrained(folder, config={"training": made}, model_card_kwargs=card)
 
 
