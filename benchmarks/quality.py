@@ -45,12 +45,13 @@ def open_model(name: str, folders: dict[str, str]) -> tuple[Any, int | str | Non
     """A bundled model, or the folder given for it (a model folder, or a run: its latest
     checkpoint), and the training steps it has had ("30000+12000" after an earlier stage)."""
     folder = Path(folders[name]) if name in folders else bundled.resolve(f"bundled:{name}")
-    before = list(earlier_stages(name).values()) if name in RECIPES else []
-    if (folder / "checkpoints").is_dir():
+    if (folder / "checkpoints").is_dir():  # a run of the recipe
         model, steps = snapshot(folder)
-    else:
-        config = json.loads((folder / "config.json").read_text())
-        model, steps = segan.load(str(folder)).eval(), config.get("training", {}).get("steps")
+        before = list(earlier_stages(name).values()) if name in RECIPES else []
+    else:  # a published folder says what it continued
+        made = json.loads((folder / "config.json").read_text()).get("training", {})
+        model, steps = segan.load(str(folder)).eval(), made.get("steps")
+        before = list(made.get("after", {}).values())
     if before and steps is not None:
         steps = "+".join(str(n) for n in [*before, steps])
     return model, steps
