@@ -346,6 +346,23 @@ def test_seghgan_parser_with_its_own_sgd_trains_with_the_generator_and_resumes(t
         tiny("seghgan_bisenet_synthfaces", tmp_path / "x", "optim.parser_optimizer=lion")
 
 
+@pytest.mark.parametrize("scale", [0.0, 1.0])
+def test_parser_gan_scales_every_generator_term_reaching_the_parser(tmp_path, scale):
+    """loss.parser_gan scales the GAN gradient into the parser on the edit and on the cycle
+    pass alike: at 0 (and no segmentation loss) the parser gets nothing from g_loss."""
+    from segan.train.methods import Step, make_task
+
+    config = tiny("seghgan_bisenet_synthfaces", tmp_path, f"loss.parser_gan={scale}", "loss.seg=0")
+    task = make_task(config)
+    nets = task.build()
+    batch = task.prepare(SynthFaces("train", 2, 32)[[0, 1]], torch.Generator().manual_seed(0))
+    total, _ = task.g_loss(Step(nets, batch, task.weights, 1))
+    total.backward()
+    grads = [p.grad for p in nets["generator"].parser.parameters() if p.grad is not None]
+    reached = sum(float(g.abs().sum()) for g in grads)
+    assert (reached == 0.0) if scale == 0.0 else (reached > 0.0)
+
+
 def test_checkpoints_rotate_and_resume_latest_without_any_starts_fresh(tmp_path, capsys):
     out = tmp_path / "run"
     train(
