@@ -94,17 +94,17 @@ class Task:
             )
         self.weights = {**self.LOSS, **config.loss}
         self.resolution = config.data.resolution
-        self.start_from: dict[tuple[str, str], str] = {}
+        self.start_from: dict[tuple[str, str], str] = {
+            (sec, key): folder
+            for sec, key in self.START_FROM
+            if (folder := getattr(config, sec).get(key))
+        }
 
     # --- networks ----------------------------------------------------------------------
     def _section(self, section: str) -> dict:
-        """A config section without its start-from keys (those go to self.start_from)."""
-        values = dict(getattr(self.config, section))
-        for sec, key in self.START_FROM:
-            folder = values.pop(key, None) if sec == section else None
-            if folder:
-                self.start_from[(sec, key)] = folder
-        return values
+        """A config section without its start-from keys (kept in self.start_from)."""
+        skip = {key for sec, key in self.START_FROM if sec == section}
+        return {k: v for k, v in getattr(self.config, section).items() if k not in skip}
 
     def model_kwargs(self) -> dict:
         kwargs = _kwargs_for(REGISTRY[self.architecture], self._section("model"), "model")
@@ -370,6 +370,13 @@ def au_d_loss(s: Step, condition: torch.Tensor) -> tuple[torch.Tensor, Terms]:
     return total, {"d_adv": adv.detach(), "d_cond": cond.detach(), "gp": gp.detach()}
 
 
+def attention_terms(fake: EditOutput, rec: EditOutput) -> tuple[torch.Tensor, torch.Tensor]:
+    """GANimation's attention terms over both passes: the mean of A and its total variation
+    (summed, as in the original)."""
+    attention = torch.cat([fake.attention, rec.attention])
+    return attention.mean(), L.total_variation(attention, reduction="sum")
+
+
 class GANimationTask(AUGAN):
     name = "ganimation"
     architecture = "ganimation"
@@ -394,9 +401,7 @@ class GANimationTask(AUGAN):
         adv = L.wasserstein_g(score)
         cond = L.au_regression(aus, b["aus_trg"])
         cyc = L.l1(back.image, b["image"])
-        masks = torch.cat([out.attention, back.attention])
-        mask = masks.mean()
-        smooth = L.total_variation(masks, reduction="sum")
+        mask, smooth = attention_terms(out, back)
         total = (
             adv + w["cond"] * cond + w["cyc"] * cyc + w["mask"] * mask + w["mask_smooth"] * smooth
         )
@@ -492,8 +497,7 @@ def hierarchy_g_loss(
     terms["rec"] = rec_loss.detach()
     total = total + w["rec"] * rec_loss
     if fake.attention is not None:
-        attention = torch.cat([fake.attention, rec.attention])
-        mask, smooth = attention.mean(), L.total_variation(attention, reduction="sum")
+        mask, smooth = attention_terms(fake, rec)
         total = total + w["mask"] * mask + w["mask_smooth"] * smooth
         terms["mask"], terms["mask_tv"] = mask.detach(), smooth.detach()
     return total, terms
