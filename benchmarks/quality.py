@@ -32,11 +32,20 @@ from segan import bundled
 from segan.data.synthfaces import SynthFaces
 from segan.evaluate import EvalData, apply_edit, edit_condition, evaluate_editor, evaluate_parser
 from segan.labels import AU_IDS, EXPRESSIONS
-from segan.train.bundle import CARD_END, CARD_START, RECIPES, earlier_stages, snapshot
+from segan.train.bundle import (
+    CARD_END,
+    CARD_START,
+    RECIPES,
+    STASH_DIR,
+    earlier_stages,
+    snapshot,
+)
 
 EDITORS = ["stargan", "ganimation", "sargan", "finegrained", "seghgan-bisenet", "seghgan-unet"]
 EDITORS += ["boxhgan"]
 PARSERS = ["bisenet", "unet"]
+CONTROL = " (continued alone)"  # the parser fine-tuned alone like the joint one (the control)
+CONTROL_TEXT = "continued alone for as many updates"
 ACCURACY_BAR = {"default": 80.0, "seghgan-bisenet": 90.0, "seghgan-unet": 90.0}
 README_START, README_END = "<!-- quality-table:start -->", "<!-- quality-table:end -->"
 
@@ -55,6 +64,16 @@ def open_model(name: str, folders: dict[str, str]) -> tuple[Any, int | str | Non
     if before and steps is not None:
         steps = "+".join(str(n) for n in [*before, steps])
     return model, steps
+
+
+def open_control(arch: str, steps: Any, folders: dict[str, str]) -> tuple[Any, str] | None:
+    """The parser `arch` trained on alone for as many updates as seghgan's joint parser
+    (recipe ARCH-continued, exported to checkpoints/), with its steps, if it is there."""
+    name = f"{arch}-continued"
+    folder = Path(folders[name]) if name in folders else STASH_DIR / name
+    if not (folder / "config.json").is_file():
+        return None
+    return segan.load(str(folder)).eval(), f"{steps}+{RECIPES[name].steps}"
 
 
 class AtResolution(torch.nn.Module):
@@ -176,14 +195,15 @@ def claims(results: dict[str, Any]) -> list[dict[str, Any]]:
                 a, b = editors[seg]["metrics"][key], editors[base]["metrics"][key]
                 claim(f"{seg} {what} lower than {base}'s", f"{a:.3g} vs {b:.3g}", a < b)
     for arch in PARSERS:
-        joint, alone = parsers.get(f"seghgan-{arch} (joint parser)"), parsers.get(arch)
-        if joint and alone:
-            a, b = joint["miou"], alone["miou"]
-            claim(
-                f"jointly trained {arch} mIoU not below the {arch} trained alone",
-                f"{a:.1f} vs {b:.1f}",
-                a >= b,
-            )
+        joint = parsers.get(f"seghgan-{arch} (joint parser)")
+        for key, what in ((arch, "it started from"), (f"{arch}{CONTROL}", CONTROL_TEXT)):
+            if joint and key in parsers:
+                a, b = joint["miou"], parsers[key]["miou"]
+                claim(
+                    f"jointly trained {arch} mIoU not below the {arch} trained alone ({what})",
+                    f"{a:.1f} vs {b:.1f}",
+                    a >= b,
+                )
     single = results.get("single_au", {})
     if "finegrained" in single and "ganimation" in single:
         a, b = single["finegrained"]["au_mae_all"], single["ganimation"]["au_mae_all"]
@@ -343,6 +363,11 @@ def main(argv: list[str] | None = None) -> int:
             r = evaluate_parser(parser.eval(), data)["metrics"]
             results["parsers"][label] = {"steps": steps, **r}
             print(f"{label}: mIoU {r['miou']:.1f}", flush=True)
+            control = open_control(name, steps, folders) if model.role == "parser" else None
+            if control is not None:
+                r = evaluate_parser(control[0], data)["metrics"]
+                results["parsers"][name + CONTROL] = {"steps": control[1], **r}
+                print(f"{name}{CONTROL}: mIoU {r['miou']:.1f}", flush=True)
         if model.role != "editor":
             continue
         data = EvalData(n=args.faces, resolution=model.image_size, batch_size=50)

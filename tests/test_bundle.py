@@ -52,6 +52,32 @@ def test_every_recipe_is_a_valid_config_at_64_px(name):
     assert 0 < config.run.checkpoint_every <= 1000  # a crash loses at most 1000 steps
 
 
+@pytest.mark.parametrize("arch", ["bisenet", "unet"])
+def test_parser_controls_train_like_the_joint_parser_without_the_gan(arch):
+    """ARCH-continued fine-tunes the bundled parser alone exactly as seghgan-ARCH fine-tunes
+    its parser: same start, optimiser, lr, schedule shape, batch, frozen batch norm, and as
+    many updates (the joint parser steps with the generator, once per n_critic steps)."""
+    joint_recipe, control_recipe = RECIPES[f"seghgan-{arch}"], RECIPES[f"{arch}-continued"]
+    joint = load_config(joint_recipe.config, joint_recipe.all_overrides())
+    control = load_config(control_recipe.config, control_recipe.all_overrides())
+    assert control.model["init_weights"] == joint.model["parser_weights"] == f"bundled:{arch}"
+    assert control.optim.steps == joint.optim.steps // joint.optim.n_critic
+    assert control.optim.optimizer == joint.optim.parser_optimizer
+    assert control.optim.lr_g == joint.optim.lr_parser
+    assert control.optim.batch_size == joint.optim.batch_size
+    assert control.optim.weight_decay == joint.optim.weight_decay
+    if control.optim.optimizer == "adam":
+        assert control.optim.betas == joint.optim.betas
+    else:
+        assert control.optim.momentum == joint.optim.momentum
+    assert control.optim.schedule == joint.optim.schedule == "linear"
+    assert control.optim.warmup == joint.optim.warmup == 0
+    ratio = control.optim.decay_start / control.optim.steps
+    assert ratio == pytest.approx(joint.optim.decay_start / joint.optim.steps)
+    assert control.optim.freeze_bn and joint.model.get("freeze_parser_bn", True)
+    assert not control_recipe.ship
+
+
 @pytest.mark.parametrize("name", ["seghgan-bisenet", "seghgan-unet", "boxhgan"])
 def test_hierarchy_recipes_start_from_stargans_first_stage_and_its_critic(name, monkeypatch):
     """Their global branch and global critic have the StarGAN run's widths and start as its
@@ -289,7 +315,13 @@ def test_quality_claims_compare_the_right_way_round():
             "boxhgan": editor(79.0, 3.0, 0.05),
             "seghgan-bisenet": editor(89.0, 2.0, 0.08),
         },
-        "parsers": {"bisenet": {"miou": 40.0}, "seghgan-bisenet (joint parser)": {"miou": 40.0}},
+        "parsers": {
+            "bisenet": {"miou": 40.0},
+            "seghgan-bisenet (joint parser)": {"miou": 40.0},
+            "bisenet (continued alone)": {"miou": 40.5},
+            "unet": {"miou": 70.0},
+            "seghgan-unet (joint parser)": {"miou": 69.0},
+        },
         "single_au": {"finegrained": {"au_mae_all": 0.3}, "ganimation": {"au_mae_all": 0.2}},
     }
     verdicts = {c["claim"]: c["verdict"] for c in quality.claims(results)}
@@ -301,7 +333,11 @@ def test_quality_claims_compare_the_right_way_round():
     assert verdicts["seghgan-bisenet leakage lower than boxhgan's"] == "holds"
     assert verdicts["seghgan-bisenet L1 to the true target lower than stargan's"] == "holds"
     assert verdicts["seghgan-bisenet L1 to the true target lower than boxhgan's"] == "does not hold"
-    assert verdicts["jointly trained bisenet mIoU not below the bisenet trained alone"] == "holds"
+    alone = "jointly trained {0} mIoU not below the {0} trained alone ({1})"
+    assert verdicts[alone.format("bisenet", "it started from")] == "holds"
+    assert verdicts[alone.format("bisenet", quality.CONTROL_TEXT)] == "does not hold"
+    assert verdicts[alone.format("unet", "it started from")] == "does not hold"
+    assert alone.format("unet", quality.CONTROL_TEXT) not in verdicts  # no control: no claim
     assert verdicts["finegrained single-AU edits: AU error below ganimation's"] == "does not hold"
     assert "seghgan-unet leakage lower than stargan's" not in verdicts  # not bundled: no claim
     table = quality.markdown(

@@ -346,6 +346,28 @@ def test_seghgan_parser_with_its_own_sgd_trains_with_the_generator_and_resumes(t
         tiny("seghgan_bisenet_synthfaces", tmp_path / "x", "optim.parser_optimizer=lion")
 
 
+@pytest.mark.parametrize("arch", ["bisenet", "unet"])
+def test_parser_alone_with_frozen_batch_norm_keeps_its_statistics(tmp_path, arch):
+    """optim.freeze_bn (the joint parser's control): the weights train, the batch-norm
+    running statistics stay; without it they move. A GAN method refuses the key."""
+
+    def stats_after_a_step(*extra):
+        trainer = Trainer(tiny(f"{arch}_synthfaces", tmp_path / "-".join(extra or "x"), *extra))
+        model = trainer.accelerator.unwrap_model(trainer.nets["model"])
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        trainer.train_step(1)
+        after = model.state_dict()
+        moved = {k for k in before if not torch.equal(before[k], after[k])}
+        return {k for k in moved if "running_" in k}, moved
+
+    frozen_stats, frozen_moved = stats_after_a_step("optim.freeze_bn=true")
+    assert not frozen_stats and any(k.endswith("weight") for k in frozen_moved)
+    free_stats, _ = stats_after_a_step()
+    assert free_stats
+    with pytest.raises(ConfigError, match=r"optim.freeze_bn: only for a parser trained alone"):
+        make_task(tiny("stargan_synthfaces", tmp_path / "s", "optim.freeze_bn=true"))
+
+
 @pytest.mark.parametrize("scale", [0.0, 1.0])
 def test_parser_gan_scales_every_generator_term_reaching_the_parser(tmp_path, scale):
     """loss.parser_gan scales the GAN gradient into the parser on the edit and on the cycle

@@ -204,11 +204,28 @@ Images are float RGB tensors (N, 3, H, W) in [-1, 1]; needs the `segan` package.
 """
 
 
+def freeze_batch_norm(module: nn.Module) -> None:
+    """Put every batch-norm layer of `module` in eval mode: fine-tuning keeps the statistics
+    a parser was trained with (a GAN batch or a small batch would otherwise shift them)."""
+    for layer in module.modules():
+        if isinstance(layer, nn.modules.batchnorm._BatchNorm):
+            layer.eval()
+
+
 class Parser(SeganModel):
     """A face parser: images in [-1, 1] -> 19-class logits in segan's part order."""
 
     role = "parser"
     num_classes: int = 19
+    # a training setting, not saved with the weights: train() keeps batch norm in eval mode
+    # (optim.freeze_bn, for a parser fine-tuned alone as seghgan fine-tunes its own)
+    freeze_bn: bool = False
+
+    def train(self, mode: bool = True) -> Parser:
+        super().train(mode)
+        if mode and self.freeze_bn:
+            freeze_batch_norm(self)
+        return self
 
     def labels(self, x: torch.Tensor) -> torch.Tensor:
         """Arg-max class map (N, H, W)."""

@@ -47,6 +47,7 @@ from segan.models.base import (
     SeganModel,
     check_condition,
     check_image,
+    freeze_batch_norm,
     tile,
 )
 from segan.models.blocks import ResidualBlock, instance_norm
@@ -313,9 +314,7 @@ class SegHGAN(_Hierarchy):
     def train(self, mode: bool = True) -> SegHGAN:
         super().train(mode)
         if mode and self.freeze_parser_bn:
-            for module in self.parser.modules():
-                if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                    module.eval()
+            freeze_batch_norm(self.parser)
         return self
 
     def parse(self, x: torch.Tensor, aux: bool = False):

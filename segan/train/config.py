@@ -82,6 +82,9 @@ class OptimConfig:
     # ... and its optimiser: adam (a group of the generator's) or sgd (its own, momentum as
     # above, stepped with the generator: how a parser trained alone with SGD keeps training)
     parser_optimizer: str = "adam"
+    # a parser trained alone: keep its batch-norm statistics fixed, as seghgan does for its
+    # parser (the control that fine-tunes a parser alone for the joint-training claim)
+    freeze_bn: bool = False
 
 
 @dataclass

@@ -75,6 +75,7 @@ class Task:
     architecture = ""
     find_unused_parameters = False
     gan = True
+    can_freeze_bn = False  # optim.freeze_bn: parsers trained alone only
     # Config keys naming trained model folders (a path, a Hub id or bundled:NAME) that
     # networks start from instead of their random init, as (section, key) -> (role,
     # sub-network; "" for the whole network). model.init_weights fine-tunes a published
@@ -93,6 +94,11 @@ class Task:
                 f"(terms: {', '.join(sorted(self.LOSS)) or 'none'})"
             )
         self.weights = {**self.LOSS, **config.loss}
+        if config.optim.freeze_bn and not self.can_freeze_bn:
+            raise ConfigError(
+                f"optim.freeze_bn: only for a parser trained alone, not {self.name} "
+                "(seghgan keeps its parser's batch norm fixed with model.freeze_parser_bn)"
+            )
         self.resolution = config.data.resolution
         self.start_from: dict[tuple[str, str], str] = {
             (sec, key): folder
@@ -673,6 +679,7 @@ class ParserTask(Task):
     """A face parser alone on labelled masks (BiSeNet: OHEM on its three heads)."""
 
     gan = False
+    can_freeze_bn = True
     LOSS: ClassVar[dict[str, float]] = {"aux": 1.0, "ohem_thresh": 0.7}
     START_FROM: ClassVar[dict[tuple[str, str], tuple[str, str]]] = {
         ("model", "init_weights"): ("model", "")
@@ -680,7 +687,9 @@ class ParserTask(Task):
 
     def networks(self):
         kwargs = _kwargs_for(REGISTRY[self.architecture], self._section("model"), "model")
-        return {"model": REGISTRY[self.architecture](**kwargs)}
+        model = REGISTRY[self.architecture](**kwargs)
+        model.freeze_bn = self.config.optim.freeze_bn
+        return {"model": model}
 
     def model_loss(self, s):
         model, b, w = s.nets["model"], s.batch, s.weights
