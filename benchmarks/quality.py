@@ -73,7 +73,8 @@ def open_control(arch: str, steps: Any, folders: dict[str, str]) -> tuple[Any, s
     folder = Path(folders[name]) if name in folders else STASH_DIR / name
     if not (folder / "config.json").is_file():
         return None
-    return segan.load(str(folder)).eval(), f"{steps}+{RECIPES[name].steps}"
+    done = "+".join(str(n) for n in (steps, RECIPES[name].steps) if n is not None)
+    return segan.load(str(folder)).eval(), done
 
 
 class AtResolution(torch.nn.Module):

@@ -361,6 +361,9 @@ def test_quality_benchmark_scores_every_bundled_model_end_to_end(tmp_path, monke
     ]:
         extra = ["model.width=8"] if name in ("classifier", "regressor") else []
         tiny_model(config, 64, *extra).save_pretrained(weights / name)
+    # the joint parser's control, exported like a first stage
+    monkeypatch.setattr(quality, "STASH_DIR", tmp_path / "checkpoints")
+    tiny_model("bisenet_synthfaces", 64).save_pretrained(tmp_path / "checkpoints/bisenet-continued")
     monkeypatch.chdir(tmp_path)
     Path("README.md").write_text(f"# x\n{quality.README_START}\nold\n{quality.README_END}\nrest\n")
     args = ["--faces", "4", "--parser-faces", "4", "--evaluator-faces", "16", "--no-fid"]
@@ -373,11 +376,20 @@ def test_quality_benchmark_scores_every_bundled_model_end_to_end(tmp_path, monke
         assert {"psnr", "ssim", "l1", "leakage", "au_mae"} <= set(r["metrics"])
     assert list(results["single_au"]) == ["ganimation"]  # the only AU editor here
     assert results["single_au"]["ganimation"]["n_edits"] == 28
-    assert set(results["parsers"]) == {"bisenet", "seghgan-bisenet (joint parser)"}
+    assert set(results["parsers"]) == {
+        "bisenet",
+        "bisenet (continued alone)",
+        "seghgan-bisenet (joint parser)",
+    }
+    assert results["parsers"]["bisenet (continued alone)"]["steps"] == "2400"
     assert results["evaluators"]["n"] == 16
     verdicts = {c["claim"]: c["verdict"] for c in results["claims"]}
     assert verdicts["seghgan-bisenet leakage lower than stargan's"] in ("holds", "does not hold")
     assert verdicts["seghgan-bisenet leakage lower than boxhgan's"] == "not measured"
+    control = (
+        f"jointly trained bisenet mIoU not below the bisenet trained alone ({quality.CONTROL_TEXT})"
+    )
+    assert verdicts[control] in ("holds", "does not hold")
     readme = Path("README.md").read_text()
     assert "\nold\n" not in readme and "| seghgan-bisenet |" in readme and readme.endswith("rest\n")
     card = (weights / "stargan" / "README.md").read_text()
