@@ -123,51 +123,52 @@ _FROM_STARGAN = (
 # gradient reaching it, scaled by the config's 0.1, was 2.3x its segmentation gradient (7.2 vs
 # 3.1 at the start) and its mIoU fell 1.8-3 points in 1000 steps (with Adam at 1e-5); at 0.01
 # the segmentation leads.
-_JOINT_BISENET = ("loss.parser_gan=0.01", "optim.parser_optimizer=sgd", "optim.lr_parser=1e-3")
-_JOINT_UNET = ("loss.parser_gan=0.01", "optim.parser_optimizer=adam", "optim.lr_parser=2e-5")
+_PARSER_FINE_TUNE = {"bisenet": ("sgd", "1e-3"), "unet": ("adam", "2e-5")}  # optimiser, lr
+
+
+def _joint(arch: str) -> tuple[str, ...]:
+    optimizer, lr = _PARSER_FINE_TUNE[arch]
+    return ("loss.parser_gan=0.01", f"optim.parser_optimizer={optimizer}", f"optim.lr_parser={lr}")
+
+
 # The claim "the jointly trained parser is not worse than the parser trained alone" is tested
 # against a control that trains the same parser alone for as many updates as the joint one
-# gets (12000 hierarchy steps / n_critic 5 = 2400 generator steps), with the same optimiser,
+# gets (the hierarchy's steps / n_critic 5 = its generator steps), with the same optimiser,
 # lr, schedule, batch and frozen batch norm: only the GAN gradient differs. Without it the
-# joint parser would also be ahead by its 2400 extra segmentation updates.
-_JOINT_UPDATES = 12000 // 5
-_CONTINUED = (
-    "optim.freeze_bn=true",
-    "optim.weight_decay=0",
-    "optim.warmup=0",
-    "optim.schedule=linear",
-    "optim.batch_size=16",
-)
+# joint parser would also be ahead by its extra segmentation updates.
+_HIERARCHY_STEPS = 12000
+
+
+def _continued(arch: str) -> tuple[str, ...]:
+    optimizer, lr = _PARSER_FINE_TUNE[arch]
+    return (
+        f"model.init_weights=bundled:{arch}",
+        f"optim.optimizer={optimizer}",
+        f"optim.lr_g={lr}",
+        "optim.freeze_bn=true",
+        "optim.weight_decay=0",
+        "optim.warmup=0",
+        "optim.schedule=linear",
+        "optim.batch_size=16",
+    )
+
 
 RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the seghgans they seed
     "bisenet": Recipe("bisenet_synthfaces", 3000, ("model.base_width=24", *_BISENET_64)),
     # the UNet's plain cross-entropy was still falling at 3000 steps (0.12; mIoU 29.6, the
     # small parts barely found): 12000
     "unet": Recipe("unet_synthfaces", 12000, ("model.base_width=16",)),
-    # the controls for the joint parsers (see _CONTINUED), exported to checkpoints/NAME
+    # the controls for the joint parsers (see _continued), exported to checkpoints/NAME
     "bisenet-continued": Recipe(
         "bisenet_synthfaces",
-        _JOINT_UPDATES,
-        (
-            "model.base_width=24",
-            *_BISENET_64,
-            "model.init_weights=bundled:bisenet",
-            "optim.optimizer=sgd",
-            "optim.lr_g=1e-3",
-            *_CONTINUED,
-        ),
+        _HIERARCHY_STEPS // 5,
+        ("model.base_width=24", *_BISENET_64, *_continued("bisenet")),
         ship=False,
     ),
     "unet-continued": Recipe(
         "unet_synthfaces",
-        _JOINT_UPDATES,
-        (
-            "model.base_width=16",
-            "model.init_weights=bundled:unet",
-            "optim.optimizer=adam",
-            "optim.lr_g=2e-5",
-            *_CONTINUED,
-        ),
+        _HIERARCHY_STEPS // 5,
+        ("model.base_width=16", *_continued("unet")),
         ship=False,
     ),
     "regressor": Recipe("regressor_synthfaces", 4000, _EVAL, decay_fraction=0.5),
@@ -177,18 +178,18 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
     "stargan": Recipe("stargan_synthfaces", 12000, _STARGAN_STAGE_2),
     "seghgan-bisenet": Recipe(
         "seghgan_bisenet_synthfaces",
-        12000,
+        _HIERARCHY_STEPS,
         (
             "model.parser={architecture: bisenet, base_width: 24, resolution: 64, input_scale: 2}",
             "model.parser_weights=bundled:bisenet",
             *_FROM_STARGAN,
-            *_JOINT_BISENET,
+            *_joint("bisenet"),
             *_HG,
             *_HD,
         ),
     ),
     "boxhgan": Recipe(
-        "boxhgan_synthfaces", 12000, (*_FROM_STARGAN, *_HG, "model.crop_size=16", *_HD)
+        "boxhgan_synthfaces", _HIERARCHY_STEPS, (*_FROM_STARGAN, *_HG, "model.crop_size=16", *_HD)
     ),
     "ganimation": Recipe(
         "ganimation_synthfaces", 30000, ("model.conv_dim=16", "model.repeat_num=3", *_D)
@@ -197,12 +198,12 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
     "sargan": Recipe("sargan_synthfaces", 30000, ("model.conv_dim=16", *_D)),
     "seghgan-unet": Recipe(
         "seghgan_unet_synthfaces",
-        12000,
+        _HIERARCHY_STEPS,
         (
             "model.parser={architecture: unet, base_width: 16}",
             "model.parser_weights=bundled:unet",
             *_FROM_STARGAN,
-            *_JOINT_UNET,
+            *_joint("unet"),
             *_HG,
             *_HD,
         ),
