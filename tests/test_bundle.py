@@ -122,7 +122,8 @@ def test_classifier_recipe_continues_from_its_committed_first_stage(monkeypatch)
 
 
 def test_staged_recipes_know_what_they_continue():
-    assert earlier_stages("stargan") == {"stargan-base": 30000}
+    assert earlier_stages("stargan") == {}  # one stage, 32 wide
+    assert earlier_stages("seghgan-unet") == {"stargan-base": 30000}
     assert earlier_stages("classifier") == {"classifier-base": 12000}
     assert earlier_stages("boxhgan") == {"stargan-base": 30000}
     assert earlier_stages("stargan-base") == {} and earlier_stages("regressor") == {}
@@ -178,8 +179,10 @@ def _tiny_run(tmp_path: Path, name: str, config: str, steps: int, *extra: str) -
     return run
 
 
-def test_snapshot_is_the_published_ema_network_and_publish_round_trips(tmp_path):
+def test_snapshot_is_the_published_ema_network_and_publish_round_trips(tmp_path, monkeypatch):
     run = _tiny_run(tmp_path, "stargan", "stargan_synthfaces", steps=4)
+    second = Recipe("stargan_synthfaces", 4, ("model.init_weights=checkpoints/stargan-base",))
+    monkeypatch.setitem(RECIPES, "stargan", second)  # a second stage: its card says so
     torch.set_grad_enabled(False)  # pytest restores nothing: re-enabled at the end
     final = segan.load(run / "model").eval()  # the EMA generator the run published at step 4
     model, step = snapshot(run)
