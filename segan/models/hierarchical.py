@@ -47,7 +47,6 @@ from segan.models.base import (
     SeganModel,
     check_condition,
     check_image,
-    freeze_batch_norm,
     tile,
 )
 from segan.models.blocks import ResidualBlock, instance_norm
@@ -308,14 +307,8 @@ class SegHGAN(_Hierarchy):
         if self.freeze_parser:
             self.parser.requires_grad_(False)
         # A pretrained parser fine-tuned on small GAN batches keeps its batch-norm statistics
-        # (and no buffer changes means nothing for DDP to broadcast).
-        self.freeze_parser_bn = bool(freeze_parser_bn)
-
-    def train(self, mode: bool = True) -> SegHGAN:
-        super().train(mode)
-        if mode and self.freeze_parser_bn:
-            freeze_batch_norm(self.parser)
-        return self
+        # (and no buffer changes means nothing for DDP to broadcast): Parser.train does it.
+        self.freeze_parser_bn = self.parser.freeze_bn = bool(freeze_parser_bn)
 
     def parse(self, x: torch.Tensor, aux: bool = False):
         """Parser logits at the image size (and its auxiliary heads when `aux`)."""
