@@ -1,7 +1,10 @@
 """Training throughput of every method at 128 px: images/s in fp32 and bf16, and peak memory.
 
 Usage: python benchmarks/train.py [--batch 16] [--cycles 3] [--methods stargan_synthfaces ...]
-                                   [--out benchmarks/results]
+                                   [--recipes [NAME ...]] [--out benchmarks/results]
+With --recipes the rows are the bundled recipes (segan.train.bundle: 64 px, CPU widths) instead
+of the paper-width configs, written to train_recipes.json/md: what decides each recipe's
+precision.
 Each (method, device, precision) runs in a fresh process with the real Trainer and the shipped
 config at its paper widths (batch fixed across methods so rates compare). One warm-up step, then
 `cycles` timed update cycles: a cycle is `n_critic` steps for a GAN (n_critic critic updates and
@@ -44,17 +47,29 @@ def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def measure(name: str, device: str, precision: str, batch: int, cycles: int) -> dict:
-    """Time `cycles` update cycles of one method in this process."""
+def _recipe_overrides(name: str) -> tuple[str, list[str]]:
+    """A bundled recipe's config and overrides (its precision and step budget left out)."""
+    from segan.train.bundle import RECIPES
+
+    recipe = RECIPES[name]
+    kept = [o for o in recipe.all_overrides() if not o.startswith("run.mixed_precision=")]
+    return recipe.config, kept
+
+
+def measure(
+    name: str, device: str, precision: str, batch: int, cycles: int, recipe: bool = False
+) -> dict:
+    """Time `cycles` update cycles of one method (a config, or a bundled recipe) here."""
     from segan.train.config import load_config
     from segan.train.trainer import Trainer
 
     base_rss = _rss_mib()
+    config_name, extra = _recipe_overrides(name) if recipe else (name, ["data.resolution=128"])
     with tempfile.TemporaryDirectory() as out:
         config = load_config(
-            name,
+            config_name,
             [
-                "data.resolution=128",
+                *extra,
                 f"optim.batch_size={batch}",
                 f"run.mixed_precision={precision}",
                 f"run.cpu={str(device == 'cpu').lower()}",
@@ -107,6 +122,7 @@ def _child(args: argparse.Namespace, name: str, device: str, precision: str) -> 
         str(args.batch),
         "--cycles",
         str(args.cycles),
+        *(["--recipes"] if args.recipes is not None else []),
     ]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
@@ -145,16 +161,21 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--cycles", type=int, default=3)
     parser.add_argument("--methods", nargs="+", default=METHODS)
+    parser.add_argument(
+        "--recipes", nargs="*", help="time bundled recipes instead (none named: every GAN's)"
+    )
     parser.add_argument("--devices", nargs="+", default=None)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(*args.child, args.batch, args.cycles)))
+        recipe = args.recipes is not None
+        print(json.dumps(measure(*args.child, args.batch, args.cycles, recipe)))
         return
 
     devices = args.devices or (["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
     rows = []
-    for name in args.methods:
+    names = args.methods if args.recipes is None else (args.recipes or _gan_recipes())
+    for name in names:
         for device in devices:
             for precision in ("no", "bf16"):
                 row = _child(args, name, device, precision)
@@ -163,8 +184,13 @@ def main() -> None:
                 shown.pop("cycles_s", None)
                 print(shown, flush=True)
     table = _table(rows, devices)
+    what = (
+        "128 px, the shipped configs' paper widths"
+        if args.recipes is None
+        else "the bundled recipes (64 px, CPU widths)"
+    )
     note = (
-        f"\nBatch {args.batch}, 128 px, the shipped configs' paper widths; median of "
+        f"\nBatch {args.batch}, {what}; median of "
         f"{args.cycles} update cycles; torch {torch.__version__}, {torch.get_num_threads()} "
         f"CPU threads ({platform.processor() or platform.machine()})"
         + (f", {torch.cuda.get_device_name(0)}" if "cuda" in devices else "")
@@ -182,8 +208,17 @@ def main() -> None:
         "cycles": args.cycles,
         "results": rows,
     }
-    (out / "train.json").write_text(json.dumps(info, indent=2) + "\n")
-    (out / "train.md").write_text(table + "\n" + note + "\n")
+    stem = "train" if args.recipes is None else "train_recipes"
+    (out / f"{stem}.json").write_text(json.dumps(info, indent=2) + "\n")
+    (out / f"{stem}.md").write_text(table + "\n" + note + "\n")
+
+
+def _gan_recipes() -> list[str]:
+    """The bundled recipes that train a GAN (the editors), in training order."""
+    from segan.train.bundle import RECIPES
+
+    gans = ("stargan", "ganimation", "sargan", "finegrained", "seghgan", "boxhgan")
+    return [n for n, r in RECIPES.items() if r.config.split("_")[0] in gans]
 
 
 if __name__ == "__main__":

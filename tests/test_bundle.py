@@ -157,6 +157,21 @@ def test_command_is_an_accelerate_launch_of_segan_train():
         command("nope")
 
 
+@pytest.mark.parametrize("name", list(RECIPES))
+def test_the_launch_and_the_trainer_agree_on_precision(name):
+    # the trainer takes its precision from the config, not from accelerate's flag
+    argv = command(name)
+    config = load_config(RECIPES[name].config, RECIPES[name].all_overrides())
+    assert f"--mixed_precision={config.run.mixed_precision}" in argv
+    assert config.run.mixed_precision == RECIPES[name].precision
+
+
+def test_hierarchies_and_their_parser_controls_train_in_the_same_precision():
+    # seghgan vs boxhgan, and each joint parser vs its control, compare like for like
+    same = ["seghgan-bisenet", "seghgan-unet", "boxhgan", "bisenet-continued", "unet-continued"]
+    assert {RECIPES[n].precision for n in same} == {"no"}
+
+
 def _tiny_run(tmp_path: Path, name: str, config: str, steps: int, *extra: str) -> Path:
     run = tmp_path / "runs" / name
     train(
