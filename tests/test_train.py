@@ -25,6 +25,7 @@ from segan.train import losses as L
 from segan.train.config import ConfigError, builtin_configs, load_config, read_yaml
 from segan.train.data import check_data
 from segan.train.methods import make_task
+from segan.train.publish import hardware_record
 from segan.train.trainer import EMA, Trainer, checkpoints, lr_factor, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -321,6 +322,21 @@ def _resume_matches(tmp_path: Path, name: str, *extra: str) -> None:
     drop = {"time", "images_per_s"}
     strip = [{k: v for k, v in r.items() if k not in drop} for r in la]
     assert strip == [{k: v for k, v in r.items() if k not in drop} for r in lb]
+    # resumed on the same hardware: one line, as if it had never stopped
+    assert (b / "hardware.txt").read_text() == (a / "hardware.txt").read_text()
+    assert len((b / "hardware.txt").read_text().splitlines()) == 1
+
+
+def test_hardware_record_keeps_what_a_run_started_on_and_each_change():
+    one, two = "1 process(es), CPU (x86_64, 1 threads)", "1 process(es), CPU (x86_64, 2 threads)"
+    assert hardware_record("", one, 0) == one + "\n"
+    assert hardware_record(one + "\n", two, 0) == two + "\n"  # a fresh start forgets
+    started = hardware_record(one + "\n", one, 7000)
+    assert started == one + "\n"
+    changed = hardware_record(started, two, 7000)
+    assert changed == f"{one}\nfrom step 7000: {two}\n"
+    assert hardware_record(changed, two, 9000) == changed  # still on the same
+    assert hardware_record(changed, one, 9000).splitlines()[-1] == f"from step 9000: {one}"
 
 
 @pytest.mark.parametrize("name", ["stargan_synthfaces", "seghgan_bisenet_synthfaces"])

@@ -381,7 +381,11 @@ def publish(
         )
         + f", batch "
         f"{config.optim.batch_size} x {config.optim.grad_accum} accumulation; "
-        + (hardware.read_text().strip() if hardware.is_file() else _HARDWARE)
+        + (
+            "; ".join(hardware.read_text().strip().splitlines())
+            if hardware.is_file()
+            else _HARDWARE
+        )
         + ". Command:\n\n```bash\n"
         + shlex.join(command(name, runs, recipe.steps))
         + "\n```"

@@ -33,6 +33,17 @@ def _hardware(trainer: Trainer) -> str:
     )
 
 
+def hardware_record(previous: str, hardware: str, step: int) -> str:
+    """hardware.txt after a (re)start at `step`: the first line says what the run started on;
+    a resumed run on other hardware (threads, precision, devices) adds "from step N: ..."."""
+    lines = previous.strip().splitlines() if step > 0 else []
+    if not lines:
+        return hardware + "\n"
+    if lines[-1].partition(": ")[2] == hardware or lines[-1] == hardware:
+        return "\n".join(lines) + "\n"
+    return "\n".join([*lines, f"from step {step}: {hardware}"]) + "\n"
+
+
 def save_with_card(
     model,
     folder: str | Path,

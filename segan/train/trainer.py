@@ -275,9 +275,11 @@ class Trainer:
         if acc.is_main_process:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.yaml").write_text(config.to_yaml())
-            from segan.train.publish import _hardware
+            from segan.train.publish import _hardware, hardware_record
 
-            (self.run_dir / "hardware.txt").write_text(_hardware(self) + "\n")
+            record = self.run_dir / "hardware.txt"
+            previous = record.read_text() if record.is_file() else ""
+            record.write_text(hardware_record(previous, _hardware(self), self.state.step))
         start = self.state.step
         progress = _progress(start, config, acc.is_main_process)
         window: dict[str, float] = {}
