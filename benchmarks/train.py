@@ -48,12 +48,11 @@ def _rss_mib() -> float:
 
 
 def _recipe_overrides(name: str) -> tuple[str, list[str]]:
-    """A bundled recipe's config and overrides (its precision and step budget left out)."""
+    """A bundled recipe's config and overrides (measure's precision, given after, wins)."""
     from segan.train.bundle import RECIPES
 
     recipe = RECIPES[name]
-    kept = [o for o in recipe.all_overrides() if not o.startswith("run.mixed_precision=")]
-    return recipe.config, kept
+    return recipe.config, recipe.all_overrides()
 
 
 def measure(
@@ -215,10 +214,15 @@ def main() -> None:
 
 def _gan_recipes() -> list[str]:
     """The bundled recipes that train a GAN (the editors), in training order."""
+    from segan.models import REGISTRY
     from segan.train.bundle import RECIPES
+    from segan.train.config import load_config
 
-    gans = ("stargan", "ganimation", "sargan", "finegrained", "seghgan", "boxhgan")
-    return [n for n, r in RECIPES.items() if r.config.split("_")[0] in gans]
+    def role(config: str) -> str | None:  # the evaluators' methods name no registered model
+        model = REGISTRY.get(load_config(config).method)
+        return getattr(model, "role", None)
+
+    return [n for n, r in RECIPES.items() if role(r.config) == "editor"]
 
 
 if __name__ == "__main__":

@@ -39,9 +39,10 @@ def hardware_record(previous: str, hardware: str, step: int) -> str:
     lines = previous.strip().splitlines() if step > 0 else []
     if not lines:
         return hardware + "\n"
-    if lines[-1].partition(": ")[2] == hardware or lines[-1] == hardware:
-        return "\n".join(lines) + "\n"
-    return "\n".join([*lines, f"from step {step}: {hardware}"]) + "\n"
+    last = lines[-1].split(": ", 1)[1] if lines[-1].startswith("from step ") else lines[-1]
+    if last != hardware:
+        lines.append(f"from step {step}: {hardware}")
+    return "\n".join(lines) + "\n"
 
 
 def save_with_card(
