@@ -122,6 +122,48 @@ def test_attentive_global_branch_starts_near_its_input_and_keeps_it_where_attent
     assert type(plain.global_g).__name__ == "StarGAN" and plain.explain(x, c).attention is None
 
 
+@pytest.mark.parametrize("make", ["seghgan", "boxhgan"])
+def test_attentive_local_branches_keep_the_input_where_their_attention_is_one(make):
+    """With `local_attention` each local branch is A * x + (1 - A) * C (Cascade EF-GAN's
+    branches): A saturated to 1 keeps the input pixels inside the regions, A at 0 gives the
+    colour output; the maps come back in extras["local_attention"]. Off, there are none."""
+    torch.manual_seed(0)
+    x, c = _inputs(2, 64)
+    kw = {**TINY, "local_attention": True}
+    model = _seghgan(**kw) if make == "seghgan" else BoxHGAN(image_size=64, crop_size=16, **kw)
+    out = model.explain(x, c)
+    side = 64 if make == "seghgan" else 16
+    assert out.extras["local_attention"].shape == (2, 4, side, side)
+    a = out.extras["local_attention"]
+    assert float(a.min()) > 0 and float(a.max()) < 1
+
+    def recolour() -> None:  # new weights for every local branch's colour output
+        with torch.no_grad():
+            for branch in model.local_g.values():
+                branch.main[-2].weight.normal_()
+
+    recolour()
+    assert not torch.allclose(model(x, c), out.image, atol=1e-3)  # the colour shows
+    with torch.no_grad():
+        for branch in model.local_g.values():
+            branch.attention.bias.fill_(1e4)
+    kept = model(x, c)
+    recolour()
+    assert torch.equal(model(x, c), kept)  # A = 1: the local outputs are the input's pixels
+    if make == "seghgan":  # blended over the global output by the region masks
+        o = model.explain(x, c)
+        expected = blend(o.extras["global"], x[:, None].expand(-1, 4, -1, -1, -1), o.region_masks)
+        assert torch.allclose(kept, expected, atol=1e-5)
+    with torch.no_grad():
+        for branch in model.local_g.values():
+            branch.attention.bias.fill_(-1e4)
+            branch_in = torch.rand(1, 3 + 1 + 8, 16, 16)
+            color, attention = branch(branch_in)
+            assert torch.allclose(color, branch.main(branch_in)) and float(attention.max()) < 1e-6
+    plain = _seghgan() if make == "seghgan" else BoxHGAN(image_size=64, crop_size=16, **TINY)
+    assert "local_attention" not in plain.explain(x, c).extras
+
+
 def test_boxhgan_changes_nothing_outside_its_boxes():
     torch.manual_seed(0)
     model = BoxHGAN(image_size=64, crop_size=16, **TINY)

@@ -401,6 +401,30 @@ def test_parser_gan_scales_every_generator_term_reaching_the_parser(tmp_path, sc
     assert (reached == 0.0) if scale == 0.0 else (reached > 0.0)
 
 
+@pytest.mark.parametrize("name", ["seghgan_bisenet_synthfaces", "boxhgan_synthfaces"])
+def test_attentive_local_branches_train_under_the_attention_smoothness(tmp_path, name):
+    """The shipped hierarchies have attentive local branches (model.local_attention): the
+    generator loss adds the total variation of their attention maps (loss.mask_smooth), and
+    its gradient reaches their attention heads; with the option off there is no such term."""
+    from segan.train.methods import Step, make_task
+
+    batch_data = SynthFaces("train", 2, 32)[[0, 1]]
+    found = {}
+    for on in (True, False):
+        config = tiny(name, tmp_path / str(on), f"model.local_attention={str(on).lower()}")
+        task = make_task(config)
+        nets = task.build()
+        batch = task.prepare(batch_data, torch.Generator().manual_seed(0))
+        total, terms = task.g_loss(Step(nets, batch, task.weights, 1))
+        found[on] = terms
+        if on:
+            assert float(terms["local_mask_tv"]) > 0 and 0 < float(terms["local_mask"]) < 1
+            total.backward()
+            heads = [b.attention for b in nets["generator"].local_g.values()]
+            assert all(float(h.weight.grad.abs().sum()) > 0 for h in heads)
+    assert "local_mask_tv" not in found[False]
+
+
 def test_checkpoints_rotate_and_resume_latest_without_any_starts_fresh(tmp_path, capsys):
     out = tmp_path / "run"
     train(

@@ -17,7 +17,10 @@ free to recolour everything: trained on SynthFaces it shifted the backgrounds' h
 invertible change the cycle loss allows and the critic cannot tell from a real background,
 and both hierarchies inherited it (leakage 21 grey levels, 78% of the change outside the
 expression's regions). A plain StarGAN folder still starts the attentive branch: the colour
-path loads, the attention head starts fresh.
+path loads, the attention head starts fresh. `local_attention` gives the local branches the
+same output (A * x + (1 - A) * C, GANimation's initialisation): without it a local branch
+repaints its whole region, and at 64 px its colour output left speckled, grid-like texture
+inside the eye and mouth regions.
 
 Defaults: a StarGAN-style global generator (64 channels, 4 residual blocks) and local
 generators of 16 channels (one downsampling, 2 residual blocks), sized so that one edit at
@@ -76,10 +79,14 @@ class LocalGenerator(nn.Module):
     """A small encoder-decoder for one region: (masked image, mask, tiled label) -> RGB.
 
     7x7 conv, `n_down` strided 4x4 convs, `repeat_num` residual blocks, as many transposed
-    convs, 7x7 conv, tanh; instance norm without running statistics.
+    convs, 7x7 conv, tanh; instance norm without running statistics. With `attention`, a 7x7
+    attention head beside the colour output (GANimation's, as each branch of Cascade EF-GAN
+    has): the output is A * keep + (1 - A) * C, keeping the given pixels where A is 1.
     """
 
-    def __init__(self, in_channels: int, conv_dim: int, n_down: int, repeat_num: int):
+    def __init__(
+        self, in_channels: int, conv_dim: int, n_down: int, repeat_num: int, attention: bool = False
+    ):
         super().__init__()
         layers: list[nn.Module] = [
             nn.Conv2d(in_channels, conv_dim, 7, 1, 3, bias=False),
@@ -97,10 +104,21 @@ class LocalGenerator(nn.Module):
             layers += [nn.ReLU(inplace=True)]
             c //= 2
         layers += [nn.Conv2d(c, 3, 7, 1, 3, bias=False), nn.Tanh()]
-        self.main = nn.Sequential(*layers)
+        self.main = nn.Sequential(*layers)  # features, then the colour conv and tanh
+        self.attention = nn.Conv2d(c, 1, 7, 1, 3) if attention else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.main(x)
+    def forward(
+        self, x: torch.Tensor, keep: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(output RGB, attention A or None); `keep` is what A = 1 keeps (x's RGB channels
+        when not given)."""
+        if self.attention is None:
+            return self.main(x), None
+        features = self.main[:-2](x)
+        color = self.main[-1](self.main[-2](features))
+        a = torch.sigmoid(self.attention(features))
+        keep = x[:, :3] if keep is None else keep
+        return a * keep + (1 - a) * color, a
 
 
 class _ScaleGrad(torch.autograd.Function):
@@ -190,6 +208,13 @@ class AttentiveStarGAN(StarGAN):
         )
 
 
+def _local_attention(outs: list[tuple[torch.Tensor, torch.Tensor | None]]) -> torch.Tensor | None:
+    """The local generators' attention maps stacked (N, R, H, W), or None without them."""
+    if outs[0][1] is None:
+        return None
+    return torch.cat([a for _, a in outs], 1)
+
+
 class _Hierarchy(Editor):
     """What both hierarchical editors share: the global generator, the local generators, the
     optional refiner, and the label checks."""
@@ -208,6 +233,7 @@ class _Hierarchy(Editor):
         local_repeat: int,
         refiner: bool,
         global_attention: bool,
+        local_attention: bool = False,
     ) -> None:
         self.labels = tuple(labels)
         self.image_size = image_size
@@ -216,7 +242,10 @@ class _Hierarchy(Editor):
         self.global_g = global_cls(global_conv_dim, global_repeat, list(labels), image_size)
         in_ch = 3 + 1 + len(labels)  # masked image, its mask, the tiled label
         self.local_g = nn.ModuleDict(
-            {r: LocalGenerator(in_ch, local_conv_dim, local_down, local_repeat) for r in regions}
+            {
+                r: LocalGenerator(in_ch, local_conv_dim, local_down, local_repeat, local_attention)
+                for r in regions
+            }
         )
         self.refiner = None
         if refiner:
@@ -266,6 +295,7 @@ class SegHGAN(_Hierarchy):
         local_repeat: int = 2,
         refiner: bool = False,
         global_attention: bool = True,
+        local_attention: bool = False,
         freeze_parser: bool = False,
         freeze_parser_bn: bool = True,
     ):
@@ -302,6 +332,7 @@ class SegHGAN(_Hierarchy):
             local_repeat,
             refiner,
             global_attention,
+            local_attention,
         )
         self.freeze_parser = bool(freeze_parser)
         if self.freeze_parser:
@@ -335,16 +366,19 @@ class SegHGAN(_Hierarchy):
 
     def edit(
         self, x: torch.Tensor, condition: torch.Tensor, masks: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(edited image, global generator's output) given the region masks."""
+    ) -> tuple[torch.Tensor, EditOutput, torch.Tensor | None]:
+        """(edited image, global generator's output, the local attentions (N, R, H, W) or
+        None) given the region masks."""
         global_out = self.global_g.explain(x, condition)
         label = tile(condition, x.shape[-2:])
-        locals_ = [
-            self.local_g[name](torch.cat([x * masks[:, r : r + 1], masks[:, r : r + 1], label], 1))
+        outs = [
+            self.local_g[name](
+                torch.cat([x * masks[:, r : r + 1], masks[:, r : r + 1], label], 1), keep=x
+            )
             for r, name in enumerate(self.region_names)
         ]
-        out = blend(global_out.image, torch.stack(locals_, 1), masks)
-        return self._refine(out, masks), global_out
+        out = blend(global_out.image, torch.stack([o for o, _ in outs], 1), masks)
+        return self._refine(out, masks), global_out, _local_attention(outs)
 
     def forward(
         self,
@@ -371,8 +405,10 @@ class SegHGAN(_Hierarchy):
         heads = self.parse(x, aux=True) if parser_aux else (self.parse(x),)
         logits = heads[0]
         masks = self.masks_from_logits(scale_grad(logits, parser_gan_scale))
-        out, global_out = self.edit(x, condition, masks)
+        out, global_out, local_attention = self.edit(x, condition, masks)
         extras = {"global": global_out.image}
+        if local_attention is not None:
+            extras["local_attention"] = local_attention
         if parser_aux:
             extras["parser_heads"] = heads
         return EditOutput(
@@ -435,6 +471,7 @@ class BoxHGAN(_Hierarchy):
         local_repeat: int = 2,
         refiner: bool = False,
         global_attention: bool = True,
+        local_attention: bool = False,
     ):
         super().__init__()
         unknown = [r for r in regions if r not in REGION_LANDMARKS]
@@ -454,6 +491,7 @@ class BoxHGAN(_Hierarchy):
             local_repeat,
             refiner,
             global_attention,
+            local_attention,
         )
         self._mean_landmarks: torch.Tensor | None = None
 
@@ -486,18 +524,23 @@ class BoxHGAN(_Hierarchy):
         boxes = self.boxes_for(x, landmarks)
         global_out = self.global_g.explain(x, condition)
         out = global_out.image
-        masks = []
+        masks, attentions = [], []
         ones = torch.ones(n, 1, size, size, device=x.device, dtype=x.dtype)
         label = tile(condition, (self.crop_size, self.crop_size))
         for r, name in enumerate(self.region_names):
             box = boxes[:, r]
             crop = _crop(torch.cat([x, ones], 1), box, self.crop_size)
-            edited = self.local_g[name](torch.cat([crop, label], 1))
+            edited, attention = self.local_g[name](torch.cat([crop, label], 1))
+            attentions.append((edited, attention))
             pasted, inside = _paste(edited, box, size)
             out = torch.where(inside, pasted, out)
             masks.append(inside.to(x.dtype))
         weights = torch.cat(masks, 1)
         out = self._refine(out, weights)
+        local_attention = _local_attention(attentions)
+        extras = {"global": global_out.image}
+        if local_attention is not None:  # at the crop size
+            extras["local_attention"] = local_attention
         return EditOutput(
             image=out,
             region_masks=weights,
@@ -505,7 +548,7 @@ class BoxHGAN(_Hierarchy):
             boxes=boxes,
             attention=global_out.attention,
             color=global_out.color,
-            extras={"global": global_out.image},
+            extras=extras,
         )
 
 

@@ -506,6 +506,11 @@ def hierarchy_g_loss(
         mask, smooth = attention_terms(fake, rec)
         total = total + w["mask"] * mask + w["mask_smooth"] * smooth
         terms["mask"], terms["mask_tv"] = mask.detach(), smooth.detach()
+    if "local_attention" in fake.extras:  # attentive local branches: the same smoothness
+        local = torch.cat([fake.extras["local_attention"], rec.extras["local_attention"]])
+        smooth = L.total_variation(local, reduction="sum")
+        total = total + w["mask_smooth"] * smooth
+        terms["local_mask"], terms["local_mask_tv"] = local.mean().detach(), smooth.detach()
     return total, terms
 
 
@@ -619,7 +624,7 @@ class SegHGANTask(HierarchyTask):
         g = _unwrap(s.nets["generator"])
         with torch.no_grad():
             masks = g.masks_from_logits(g.parse(s.batch["image"]))
-            fake, _ = g.edit(s.batch["image"], s.batch["c_trg"], masks)
+            fake = g.edit(s.batch["image"], s.batch["c_trg"], masks)[0]
         return hierarchy_d_loss(s.nets["discriminator"], fake, masks, s)
 
     def g_loss(self, s):
