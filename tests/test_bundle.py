@@ -357,6 +357,16 @@ def test_quality_claims_compare_the_right_way_round():
     assert verdicts[alone.format("unet", "it started from")] == "does not hold"
     assert alone.format("unet", quality.CONTROL_TEXT) not in verdicts  # no control: no claim
     assert verdicts["finegrained single-AU edits: AU error below ganimation's"] == "does not hold"
+    # an unfinished ganimation is not compared with a finished finegrained
+    results["editors"]["finegrained"] = {**editor(70.0, 4.0, 0.05), "steps": 30000}
+    results["editors"]["ganimation"] = {**editor(70.0, 4.0, 0.05), "steps": 200}
+    claims = {c["claim"]: c for c in quality.claims(results)}
+    single = claims["finegrained single-AU edits: AU error below ganimation's"]
+    assert (single["verdict"], single["figures"]) == (
+        "not measured",
+        "not comparable: 30000 vs 200 training steps",
+    )
+    del results["editors"]["finegrained"], results["editors"]["ganimation"]
     assert "seghgan-unet leakage lower than stargan's" not in verdicts  # not bundled: no claim
     # a seghgan trained from an earlier recipe's parser is not compared with today's parser
     earlier = {"architecture": "bisenet", "base_width": 24, "input_scale": 2}
@@ -368,6 +378,15 @@ def test_quality_claims_compare_the_right_way_round():
     assert started["verdict"] == "not measured"
     assert started["figures"] == "not comparable: input_scale 2 (joint) vs 4 (alone)"
     assert claims[alone.format("bisenet", quality.CONTROL_TEXT)]["verdict"] == "does not hold"
+    # hierarchies whose branches differ are not compared (masks vs boxes is the question)
+    results["editors"]["seghgan-bisenet"]["setup"] = {"local_attention": True}
+    results["editors"]["boxhgan"]["setup"] = {"local_attention": False}
+    claims = {c["claim"]: c for c in quality.claims(results)}
+    box = claims["seghgan-bisenet leakage lower than boxhgan's"]
+    assert box["verdict"] == "not measured" and box["figures"] == (
+        "not comparable: local_attention True (seghgan-bisenet) vs False (boxhgan)"
+    )
+    assert claims["seghgan-bisenet leakage lower than stargan's"]["verdict"] == "holds"
     table = quality.markdown(
         {**results, "faces": 2, "parser_faces": 3, "claims": quality.claims(results)}
         | {"single_au": {}, "evaluators": None, "parsers": {}}
@@ -404,6 +423,9 @@ def test_quality_benchmark_scores_every_bundled_model_end_to_end(tmp_path, monke
         assert r["n_edits"] == 28  # 4 faces x 7 other expressions
         assert sorted(r["metrics"]["expression_accuracy_per_target"]) == sorted(EXPRESSIONS)
         assert {"psnr", "ssim", "l1", "leakage", "au_mae"} <= set(r["metrics"])
+    hierarchy = {"global_attention": True, "local_attention": True}  # the config's branches
+    assert results["editors"]["seghgan-bisenet"]["setup"] == hierarchy
+    assert results["editors"]["stargan"]["setup"] == {}
     assert list(results["single_au"]) == ["ganimation"]  # the only AU editor here
     assert results["single_au"]["ganimation"]["n_edits"] == 28
     assert set(results["parsers"]) == {
