@@ -18,9 +18,9 @@ invertible change the cycle loss allows and the critic cannot tell from a real b
 and both hierarchies inherited it (leakage 21 grey levels, 78% of the change outside the
 expression's regions). A plain StarGAN folder still starts the attentive branch: the colour
 path loads, the attention head starts fresh. `local_attention` gives the local branches the
-same output (A * x + (1 - A) * C, GANimation's initialisation): without it a local branch
-repaints its whole region, and at 64 px its colour output left speckled, grid-like texture
-inside the eye and mouth regions.
+same output (A * x + (1 - A) * C, the head at its default initialisation, A near 0.5, as in
+GANimation): without it a local branch repaints its whole region, and at 64 px its colour
+output left speckled, grid-like texture inside the eye and mouth regions.
 
 Defaults: a StarGAN-style global generator (64 channels, 4 residual blocks) and local
 generators of 16 channels (one downsampling, 2 residual blocks), sized so that one edit at
@@ -524,20 +524,20 @@ class BoxHGAN(_Hierarchy):
         boxes = self.boxes_for(x, landmarks)
         global_out = self.global_g.explain(x, condition)
         out = global_out.image
-        masks, attentions = [], []
+        masks, outs = [], []
         ones = torch.ones(n, 1, size, size, device=x.device, dtype=x.dtype)
         label = tile(condition, (self.crop_size, self.crop_size))
         for r, name in enumerate(self.region_names):
             box = boxes[:, r]
             crop = _crop(torch.cat([x, ones], 1), box, self.crop_size)
             edited, attention = self.local_g[name](torch.cat([crop, label], 1))
-            attentions.append((edited, attention))
+            outs.append((edited, attention))
             pasted, inside = _paste(edited, box, size)
             out = torch.where(inside, pasted, out)
             masks.append(inside.to(x.dtype))
         weights = torch.cat(masks, 1)
         out = self._refine(out, weights)
-        local_attention = _local_attention(attentions)
+        local_attention = _local_attention(outs)
         extras = {"global": global_out.image}
         if local_attention is not None:  # at the crop size
             extras["local_attention"] = local_attention
