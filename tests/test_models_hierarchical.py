@@ -14,6 +14,7 @@ from segan.models.hierarchical import (
     blend,
     soft_dilate,
 )
+from segan.train.config import load_config
 
 TINY = {"global_conv_dim": 8, "global_repeat": 1, "local_conv_dim": 4, "local_repeat": 1}
 PARSERS = {
@@ -77,6 +78,25 @@ def test_masks_route_the_local_generators():
     m[0, 0, 4, 4] = 1.0
     grown = soft_dilate(m, 2)
     assert grown[0, 0, 4, 4] > 0.9 and grown[0, 0, 4, 1] > 0 and grown[0, 0, 4, 0] == 0
+
+
+@pytest.mark.parametrize("size", [64, 128])
+def test_dilation_is_in_pixels_at_128_px_and_grows_each_region_that_far(size):
+    """The shipped seghgan configs' radii reach the model, scaled with the image, and each
+    region's mask covers pixels that far from its part (and, feathered, one more) only."""
+    dilation = load_config("seghgan_bisenet_synthfaces").model["dilation"]
+    model = _seghgan(size=size, dilation=dilation)
+    radii = tuple(round(dilation[r] * size / 128) for r in model.region_names)
+    assert model.radii == radii and radii != _seghgan(size=size).radii
+    centre = size // 2
+    for r, part in enumerate(["l_eye", "l_brow", "nose", "mouth"]):  # one region at a time
+        logits = torch.full((1, 19, size, size), -20.0)
+        logits[:, 0] = 20.0  # background everywhere but one pixel of the part
+        logits[0, model.parser.part_names.index(part), centre, centre] = 40.0
+        row = model.masks_from_logits(logits)[0, r, centre]
+        radius = radii[r]
+        assert row[centre + radius] > 0.6 and row[centre + radius + 1] > 0.3
+        assert float(row[centre + radius + 2 :].max()) < 1e-6
 
 
 def test_regions_and_parser_choices_are_validated():
