@@ -26,12 +26,15 @@ import torch.nn.functional as F
 
 import segan
 from segan.data.synthfaces import SynthFaces
-from segan.labels import EXPRESSIONS, PART_INDEX
+from segan.labels import EXPRESSIONS, FACE_PARTS
 from segan.models.hierarchical import (
     DEFAULT_DILATION,
     DEFAULT_REGIONS,
+    box_inside,
+    dilation_radii,
+    grouped_masks,
     landmark_boxes,
-    soft_dilate,
+    part_groups,
 )
 
 REGIONS = list(DEFAULT_REGIONS)
@@ -45,29 +48,20 @@ SETTINGS: list[dict[str, int]] = [
 BOX_MARGIN = 0.25  # BoxHGAN's default
 
 
-def part_masks(probs: torch.Tensor, dilation: dict[str, int], size: int) -> torch.Tensor:
-    """(N, 1, H, W) union of the regions' part probabilities (N, 19, H, W in segan's part
-    order), each region summed over its parts and dilated as SegHGAN does."""
-    scale = size / 128
-    masks = [
-        soft_dilate(
-            sum(probs[:, PART_INDEX[part]] for part in DEFAULT_REGIONS[name])[:, None],
-            round(dilation[name] * scale),
-        )
-        for name in REGIONS
-    ]
-    return torch.cat(masks, 1).clamp(0, 1).amax(1, keepdim=True)
+def part_masks(
+    probs: torch.Tensor, parts: list[str], dilation: dict[str, int], size: int
+) -> torch.Tensor:
+    """(N, 1, H, W) union of SegHGAN's region masks from part probabilities (N, C, H, W) whose
+    classes are `parts`."""
+    groups = part_groups(DEFAULT_REGIONS, parts)
+    return grouped_masks(probs, groups, dilation_radii(dilation, REGIONS, size)).amax(1, True)
 
 
 def box_masks(landmarks: torch.Tensor, size: int) -> torch.Tensor:
-    """(N, 1, H, W) union of BoxHGAN's landmark boxes (hard, pixels x0..x1 inclusive)."""
+    """(N, 1, H, W) union of BoxHGAN's landmark boxes."""
     boxes = landmark_boxes(landmarks.float(), REGIONS, BOX_MARGIN, size).round()
-    idx = torch.arange(size, dtype=torch.float32)
-    x0, y0, x1, y1 = (boxes[..., i, None] for i in range(4))  # (N, R, 1)
-    inside_x = (idx >= x0) & (idx <= x1)  # (N, R, W)
-    inside_y = (idx >= y0) & (idx <= y1)  # (N, R, H)
-    inside = inside_y[..., :, None] & inside_x[..., None, :]
-    return inside.any(1, keepdim=True).float()
+    inside = [box_inside(boxes[:, r], size) for r in range(len(REGIONS))]
+    return torch.cat(inside, 1).any(1, keepdim=True).float()
 
 
 @torch.no_grad()
@@ -77,14 +71,16 @@ def oracle_scores(classifier, parser, faces: int, size: int) -> list[dict]:
     ds = SynthFaces("test", faces, size, seed=0)
     batch = ds.batch(range(faces))
     x = batch["image"]
-    exact = F.one_hot(batch["mask"].long(), len(PART_INDEX)).permute(0, 3, 1, 2).float()
+    exact = F.one_hot(batch["mask"].long(), len(FACE_PARTS)).permute(0, 3, 1, 2).float()
     parsed = torch.softmax(_resize(parser(x), size), 1)
-    if list(parser.part_names) != list(PART_INDEX):
-        raise ValueError(f"the parser's classes are not in segan's order: {parser.part_names}")
+    sources = {
+        "exact masks": (exact, list(FACE_PARTS)),
+        "bisenet masks": (parsed, list(parser.part_names)),
+    }
     settings = {}
-    for source, probs in (("exact masks", exact), ("bisenet masks", parsed)):
+    for source, (probs, parts) in sources.items():
         for d in SETTINGS:
-            settings[f"{source} {tuple(d.values())}"] = part_masks(probs, d, size)
+            settings[f"{source} {tuple(d.values())}"] = part_masks(probs, parts, d, size)
     settings[f"boxes (margin {BOX_MARGIN})"] = box_masks(batch["landmarks"], size)
     rows = {name: {"hits": [], "cover": [], "per_target": {}} for name in settings}
     for t, target in enumerate(EXPRESSIONS):

@@ -159,6 +159,30 @@ def soft_dilate(mask: torch.Tensor, radius: int) -> torch.Tensor:
     return F.avg_pool2d(mask, 3, stride=1, padding=1, count_include_pad=False)
 
 
+def part_groups(regions: Mapping[str, Sequence[str]], parts: Sequence[str]) -> torch.Tensor:
+    """(R, C) 0/1 matrix: which of the parser's C part classes make up each region."""
+    groups = torch.zeros(len(regions), len(parts))
+    for r, classes in enumerate(regions.values()):
+        for c in classes:
+            groups[r, list(parts).index(c)] = 1.0
+    return groups
+
+
+def dilation_radii(
+    dilation: Mapping[str, int], regions: Sequence[str], image_size: int
+) -> tuple[int, ...]:
+    """Each region's dilation in pixels at `image_size`, from radii given at 128 px."""
+    return tuple(round(dilation.get(r, 0) * image_size / 128) for r in regions)
+
+
+def grouped_masks(probs: torch.Tensor, groups: torch.Tensor, radii: Sequence[int]) -> torch.Tensor:
+    """Soft region masks (N, R, H, W): part probabilities (N, C, H, W) summed per region
+    (`groups`, R x C) and each region dilated by its radius."""
+    masks = torch.einsum("nchw,rc->nrhw", probs, groups.to(probs.dtype))
+    dilated = [soft_dilate(masks[:, r : r + 1], k) for r, k in enumerate(radii)]
+    return torch.cat(dilated, 1).clamp(0.0, 1.0)
+
+
 def blend(
     global_out: torch.Tensor, local_outs: torch.Tensor, weights: torch.Tensor
 ) -> torch.Tensor:
@@ -314,13 +338,8 @@ class SegHGAN(_Hierarchy):
         missing = sorted({c for cl in regions.values() for c in cl} - set(parts))
         if missing:
             raise ValueError(f"the parser has no classes {missing} used by the regions")
-        groups = torch.zeros(len(regions), len(parts))
-        for r, classes in enumerate(regions.values()):
-            for c in classes:
-                groups[r, parts.index(c)] = 1.0
-        self.register_buffer("groups", groups, persistent=False)
-        scale = image_size / 128
-        self.radii = tuple(round(dilation.get(r, 0) * scale) for r in regions)
+        self.register_buffer("groups", part_groups(regions, parts), persistent=False)
+        self.radii = dilation_radii(dilation, regions, image_size)
         self._build(
             labels,
             image_size,
@@ -355,9 +374,7 @@ class SegHGAN(_Hierarchy):
     def masks_from_logits(self, logits: torch.Tensor) -> torch.Tensor:
         """Soft region masks (N, R, H, W): grouped class probabilities, dilated."""
         probs = torch.softmax(logits / self.temperature, dim=1)
-        masks = torch.einsum("nchw,rc->nrhw", probs, self.groups.to(probs.dtype))
-        dilated = [soft_dilate(masks[:, r : r + 1], k) for r, k in enumerate(self.radii)]
-        return torch.cat(dilated, 1).clamp(0.0, 1.0)
+        return grouped_masks(probs, self.groups, self.radii)
 
     def region_masks(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(soft region masks (N, R, H, W), parser logits (N, 19, H, W)) for images x."""
@@ -584,10 +601,16 @@ def _paste(crop: torch.Tensor, box: torch.Tensor, size: int) -> tuple[torch.Tens
         [u[:, None, :].expand(n, size, size), v[:, :, None].expand(n, size, size)], -1
     )
     pasted = F.grid_sample(crop, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return pasted, box_inside(box, size)
+
+
+def box_inside(box: torch.Tensor, size: int) -> torch.Tensor:
+    """(N, 1, size, size) bool: the pixels of each (N, 4) box x0, y0, x1, y1 (inclusive)."""
+    ys = torch.arange(size, device=box.device, dtype=box.dtype)
+    x0, y0, x1, y1 = (box[:, i, None] for i in range(4))
     inside_x = (ys[None, :] >= x0) & (ys[None, :] <= x1)
     inside_y = (ys[None, :] >= y0) & (ys[None, :] <= y1)
-    inside = (inside_y[:, :, None] & inside_x[:, None, :])[:, None]
-    return pasted, inside
+    return (inside_y[:, :, None] & inside_x[:, None, :])[:, None]
 
 
 class HierarchicalDiscriminator(SeganModel):
