@@ -340,7 +340,10 @@ def test_quality_claims_compare_the_right_way_round():
             "unet": {"miou": 70.0},
             "seghgan-unet (joint parser)": {"miou": 69.0},
         },
-        "single_au": {"finegrained": {"au_mae_all": 0.3}, "ganimation": {"au_mae_all": 0.2}},
+        "single_au": {  # finegrained edits the switched AU less but keeps the others
+            "finegrained": {"au_mae_all": 0.2, "au_error_switched": 3.0, "au_mae_kept": 0.1},
+            "ganimation": {"au_mae_all": 0.3, "au_error_switched": 2.5, "au_mae_kept": 0.2},
+        },
     }
     verdicts = {c["claim"]: c["verdict"] for c in quality.claims(results)}
     assert verdicts["evaluator classifier >= 98% on held-out renders"] == "holds"
@@ -356,12 +359,16 @@ def test_quality_claims_compare_the_right_way_round():
     assert verdicts[alone.format("bisenet", quality.CONTROL_TEXT)] == "does not hold"
     assert verdicts[alone.format("unet", "it started from")] == "does not hold"
     assert alone.format("unet", quality.CONTROL_TEXT) not in verdicts  # no control: no claim
-    assert verdicts["finegrained single-AU edits: AU error below ganimation's"] == "does not hold"
+    single_claim = "finegrained single-AU edits: error on the switched AU below ganimation's"
+    assert verdicts[single_claim] == "does not hold"  # on the switched AU, not the 17-AU mean
+    assert {c["claim"]: c for c in quality.claims(results)}[single_claim]["figures"] == (
+        "3.000 vs 2.500 (the 16 kept AUs: 0.100 vs 0.200)"
+    )
     # an unfinished ganimation is not compared with a finished finegrained
     results["editors"]["finegrained"] = {**editor(70.0, 4.0, 0.05), "steps": 30000}
     results["editors"]["ganimation"] = {**editor(70.0, 4.0, 0.05), "steps": 200}
     claims = {c["claim"]: c for c in quality.claims(results)}
-    single = claims["finegrained single-AU edits: AU error below ganimation's"]
+    single = claims[single_claim]
     assert (single["verdict"], single["figures"]) == (
         "not measured",
         "not comparable: 30000 vs 200 training steps",
@@ -428,6 +435,9 @@ def test_quality_benchmark_scores_every_bundled_model_end_to_end(tmp_path, monke
     assert results["editors"]["stargan"]["setup"] == {}
     assert list(results["single_au"]) == ["ganimation"]  # the only AU editor here
     assert results["single_au"]["ganimation"]["n_edits"] == 28
+    unedited = results["single_au_unedited"]  # the same faces and targets, nothing changed
+    assert unedited["n_edits"] == 28 and unedited["psnr"] < 60  # the input is not the target
+    assert "the input, unedited" in Path("results/quality.md").read_text()
     assert set(results["parsers"]) == {
         "bisenet",
         "bisenet (continued alone)",
