@@ -224,7 +224,9 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
         "seghgan_unet_synthfaces",
         _HIERARCHY_STEPS,
         (
-            "model.parser={architecture: unet, base_width: 16}",
+            # the parser settings of bundled:unet, so that the joint parser and the one
+            # trained alone record the same setup (quality.py compares only those)
+            "model.parser={architecture: unet, base_width: 16, resolution: 128}",
             "model.parser_weights=bundled:unet",
             *_FROM_STARGAN,
             *_joint("unet"),
