@@ -74,7 +74,9 @@ def open_control(arch: str, steps: Any, folders: dict[str, str]) -> tuple[Any, s
     folder = Path(folders[name]) if name in folders else STASH_DIR / name
     if not (folder / "config.json").is_file():
         return None
-    done = "+".join(str(n) for n in (steps, RECIPES[name].steps) if n is not None)
+    made = json.loads((folder / "config.json").read_text()).get("training", {})
+    own = made.get("steps", RECIPES[name].steps)  # what the export did (older ones: the recipe)
+    done = "+".join(str(n) for n in (steps, own) if n is not None)
     return segan.load(str(folder)).eval(), done
 
 
@@ -272,6 +274,16 @@ def _f(value: Any, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _truth_change(results: dict[str, Any]) -> str:
+    """The true edits' own change inside and outside the regions, where it was measured."""
+    metrics = [r["metrics"] for r in results["editors"].values()]
+    m = next((m for m in metrics if "true_change_inside" in m), None)
+    if m is None:
+        return ""
+    inside, outside = m["true_change_inside"], m["true_leakage"]
+    return f" (the true edits change them by {inside:.2f} and the rest by {outside:.2f})"
+
+
 def markdown(results: dict[str, Any]) -> str:
     """The results as markdown tables."""
     n = results["faces"]
@@ -280,11 +292,12 @@ def markdown(results: dict[str, Any]) -> str:
         f"edited to the 7 other expressions ({7 * n} edits per editor). Accuracy: the bundled "
         "classifier's verdict on the edit; AU MAE: the bundled regressor on the edit against the "
         "true target's AUs (0..5); PSNR/SSIM/L1 against the true edited face; leakage: mean "
-        "change (grey levels) outside the regions either expression moves.",
+        "change (grey levels) outside the regions either expression moves; change inside: "
+        f"the mean change inside them{_truth_change(results)}.",
         "",
         "| model | steps | edits | accuracy % | AU MAE | PSNR dB | SSIM | L1 | leakage | "
-        "outside share % | FID | KID x1000 |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "change inside | outside share % | FID | KID x1000 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results["editors"].items():
         m = r["metrics"]
@@ -292,7 +305,8 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {name} | {r.get('steps') or '-'} | {r['n_edits']} | "
             f"{_f(m.get('expression_accuracy'))} | {_f(m.get('au_mae'), 3)} | "
             f"{_f(m.get('psnr'), 2)} | {_f(m.get('ssim'), 3)} | {_f(m.get('l1'), 4)} | "
-            f"{_f(m.get('leakage'), 2)} | {_f(m.get('outside_share'))} | "
+            f"{_f(m.get('leakage'), 2)} | {_f(m.get('change_inside'), 2)} | "
+            f"{_f(m.get('outside_share'))} | "
             f"{_f(m.get('fid'), 2)} | {_f(m.get('kid_x1000'), 2)} |"
         )
     fid = next((r["unavailable"].get("fid_kid") for r in results["editors"].values()), None)

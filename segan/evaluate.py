@@ -5,9 +5,11 @@ target's action units (AU models) and is scored on: realism (FID/KID of the edit
 faces), expression accuracy (an evaluator classifier), AU error (an evaluator regressor against
 the target AUs), fidelity to the true edited face (PSNR, SSIM, L1; SynthFaces only), identity
 (an optional face embedding), and leakage (change outside the parts the edit should touch:
-exact regions on SynthFaces, a parser's masks on real data). A parser is scored by per-class
-IoU/F1 from one confusion matrix. Results are keyed by model, dataset, resolution and sample
-count; a metric that needs something absent is reported unavailable with the fix.
+exact regions on SynthFaces, a parser's masks on real data; on SynthFaces also the true edit's
+change inside and outside the same regions, the scale to read an editor's against). A parser
+is scored by per-class IoU/F1 from one confusion matrix. Results are keyed by model, dataset,
+resolution and sample count; a metric that needs something absent is reported unavailable with
+the fix.
 """
 
 from __future__ import annotations
@@ -213,6 +215,16 @@ def evaluate_editor(
                     source["identity"], source["aus"], target_aus[sel], data.resolution, 1
                 )
                 means.add(leakage(source["image"], edits, region), k)
+                # what a perfect edit changes, inside and outside the same regions: the
+                # scale against which an editor's change_inside reads as weak or exaggerated
+                perfect = leakage(source["image"], true, region)
+                means.add(
+                    {
+                        "true_change_inside": perfect["change_inside"],
+                        "true_leakage": perfect["leakage"],
+                    },
+                    k,
+                )
             else:
                 real_images.append(uint8_chw(source["image"]))
                 if parser is not None:

@@ -74,6 +74,8 @@ def test_parser_controls_train_like_the_joint_parser_without_the_gan(arch):
     assert control.optim.warmup == joint.optim.warmup == 0
     ratio = control.optim.decay_start / control.optim.steps
     assert ratio == pytest.approx(joint.optim.decay_start / joint.optim.steps)
+    n = joint.optim.n_critic  # warm restarts at the same points of the two runs
+    assert [[s * n for s in cycle] for cycle in control.optim.restarts] == joint.optim.restarts
     assert control.optim.freeze_bn and joint.model.get("freeze_parser_bn", True)
     assert not control_recipe.ship
 
@@ -143,6 +145,8 @@ def test_a_first_stage_recipe_is_exported_in_float32_not_shipped(tmp_path, monke
     model, step = snapshot(run)
     exported = segan.load(store / "clf-base").state_dict()
     assert step == 2 and all(torch.equal(v, exported[k]) for k, v in model.state_dict().items())
+    made = json.loads((store / "clf-base" / "config.json").read_text())["training"]
+    assert made == {"steps": 2}  # what the export holds, whatever the recipe now asks
     assert export("clf-base", runs=run.parent, store=store) == store / "clf-base"  # replaces
 
 
@@ -438,12 +442,17 @@ def test_quality_benchmark_scores_every_bundled_model_end_to_end(tmp_path, monke
     unedited = results["single_au_unedited"]  # the same faces and targets, nothing changed
     assert unedited["n_edits"] == 28 and unedited["psnr"] < 60  # the input is not the target
     assert "the input, unedited" in Path("results/quality.md").read_text()
+    truth = results["editors"]["stargan"]["metrics"]["true_change_inside"]  # same faces for all
+    assert {r["metrics"]["true_change_inside"] for r in results["editors"].values()} == {truth}
+    assert f"the true edits change them by {truth:.2f}" in Path("results/quality.md").read_text()
     assert set(results["parsers"]) == {
         "bisenet",
         "bisenet (continued alone)",
         "seghgan-bisenet (joint parser)",
     }
-    assert results["parsers"]["bisenet (continued alone)"]["steps"] == "2400"
+    # an export that does not record its steps is reported with its recipe's
+    steps = str(RECIPES["bisenet-continued"].steps)
+    assert results["parsers"]["bisenet (continued alone)"]["steps"] == steps
     assert results["evaluators"]["n"] == 16
     verdicts = {c["claim"]: c["verdict"] for c in results["claims"]}
     assert verdicts["seghgan-bisenet leakage lower than stargan's"] in ("holds", "does not hold")

@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from segan.cli import main as cli
-from segan.data.synthfaces import SynthFaces
+from segan.data.synthfaces import SynthFaces, au_region
 from segan.evaluate import EXPRESSION_PARTS, EvalData, evaluate
 from segan.labels import EXPRESSIONS, NUM_EXPRESSIONS
 from segan.metrics.fidelity import psnr
+from segan.metrics.leakage import leakage
 from segan.metrics.realism import TINY_EXTRACTOR
 from segan.models.evaluators import AURegressor
 from segan.models.stargan import StarGAN
@@ -72,6 +73,17 @@ def test_an_identity_editor_scores_no_leakage_and_the_psnr_of_doing_nothing():
         pair = ds.pair(list(range(N)), (labels + shift) % NUM_EXPRESSIONS)
         values.append(psnr(pair["image"], pair["edited"])["psnr"])
     assert m["psnr"] == pytest.approx(sum(values) / len(values), rel=1e-9)
+    # the true edits' own change in the same regions, the scale an editor's is read against
+    inside, outside = [], []
+    for shift in range(1, NUM_EXPRESSIONS):
+        pair = ds.pair(list(range(N)), (labels + shift) % NUM_EXPRESSIONS)
+        region = au_region(pair["identity"], pair["aus"], pair["target_aus"], RES, 1)
+        moved = leakage(pair["image"], pair["edited"], region)
+        inside.append(moved["change_inside"])
+        outside.append(moved["leakage"])
+    assert m["true_change_inside"] == pytest.approx(sum(inside) / len(inside), rel=1e-9)
+    assert m["true_leakage"] == pytest.approx(sum(outside) / len(outside), rel=1e-9)
+    assert m["true_change_inside"] > 10 * m["true_leakage"]
     # a classifier that always says happy is right exactly on the edits whose target is happy
     happy_targets = int((labels != 1).sum())
     assert m["expression_accuracy"] == pytest.approx(100 * happy_targets / result["n_edits"])

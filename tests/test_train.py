@@ -157,6 +157,14 @@ def test_schedules():
     assert lr_factor(50, c) == pytest.approx(0.5**0.9)
     c = load_config("sargan_synthfaces", ["optim.steps=100"])
     assert {lr_factor(s, c) for s in range(100)} == {1.0}
+    # a run continued past its first schedule: decay 40..60, restart at 60, decay 80..100
+    args = ["optim.steps=100", "optim.decay_start=80", "optim.restarts=[[40, 60]]"]
+    c = load_config("stargan_synthfaces", args)
+    got = [lr_factor(s, c) for s in (0, 39, 40, 50, 59, 60, 79, 80, 90, 99)]
+    assert got == pytest.approx([1, 1, 1, 0.5, 0.05, 1, 1, 1, 0.5, 0.05])
+    for bad in ("[[60, 40]]", "[[40, 60], [50, 70]]", "[[40, 90]]", "[[40]]"):
+        with pytest.raises(ConfigError, match=r"optim\.restarts"):
+            load_config("stargan_synthfaces", [*args[:2], f"optim.restarts={bad}"])
 
 
 def test_gradient_penalty_is_unchanged_by_fp16_loss_scaling():

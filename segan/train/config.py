@@ -78,6 +78,10 @@ class OptimConfig:
     optimizer: str = "adam"  # adam | sgd
     warmup: int = 0  # linear learning-rate warm-up steps
     schedule: str = "linear"  # linear (decay to 0 from decay_start) | poly (power 0.9) | constant
+    # linear schedule with warm restarts: the [decay_start, end] of each earlier cycle, in
+    # order; the lr decays to 0 over each and restarts at its end (a run continued past its
+    # first schedule), then the last cycle decays from decay_start to steps
+    restarts: list[list[int]] = field(default_factory=list)
     lr_parser: float = 1e-5  # the parser inside seghgan
     # ... and its optimiser: adam (a group of the generator's) or sgd (its own, momentum as
     # above, stepped with the generator: how a parser trained alone with SGD keeps training)
@@ -199,6 +203,23 @@ def from_dict(raw: dict[str, Any]) -> TrainConfig:
     return config
 
 
+def _check_restarts(o: OptimConfig) -> None:
+    """Earlier cycles must be [decay_start, end] spans in order, before the last decay."""
+    previous = 0
+    for i, cycle in enumerate(o.restarts):
+        if len(cycle) != 2 or not previous <= cycle[0] < cycle[1]:
+            raise ConfigError(
+                f"optim.restarts[{i}]: [decay_start, end] with {previous} <= decay_start < end, "
+                f"got {cycle}"
+            )
+        previous = cycle[1]
+    if o.restarts and (o.schedule != "linear" or o.decay_start < previous):
+        raise ConfigError(
+            f"optim.restarts: a linear schedule whose decay_start ({o.decay_start}) comes after "
+            f"the last restart ({previous}); schedule is {o.schedule!r}"
+        )
+
+
 def _check_values(c: TrainConfig) -> None:
     """Range checks that types cannot express."""
     positive = {
@@ -229,6 +250,7 @@ def _check_values(c: TrainConfig) -> None:
         raise ConfigError(
             f"optim.schedule: 'linear', 'poly' or 'constant', got {c.optim.schedule!r}"
         )
+    _check_restarts(c.optim)
     for key in ("optimizer", "parser_optimizer"):
         if getattr(c.optim, key) not in ("adam", "sgd"):
             raise ConfigError(f"optim.{key}: 'adam' or 'sgd', got {getattr(c.optim, key)!r}")

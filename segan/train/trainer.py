@@ -85,14 +85,17 @@ class EMA(nn.Module):
 
 
 def lr_factor(step: int, config: TrainConfig) -> float:
-    """Learning-rate multiplier at `step`: warm-up, then linear decay / poly / constant."""
+    """Learning-rate multiplier at `step`: warm-up, then linear decay (with warm restarts) /
+    poly / constant."""
     o = config.optim
     factor = 1.0
     if o.warmup and step < o.warmup:
         factor = (step + 1) / o.warmup
-    if o.schedule == "linear" and step >= o.decay_start:
-        span = max(o.steps - o.decay_start, 1)
-        factor *= max(0.0, 1.0 - (step - o.decay_start) / span)
+    if o.schedule == "linear":
+        cycles = [*o.restarts, [o.decay_start, o.steps]]
+        start, end = next((c for c in cycles if step < c[1]), cycles[-1])
+        if step >= start:
+            factor *= max(0.0, 1.0 - (step - start) / max(end - start, 1))
     elif o.schedule == "poly":
         factor *= (1.0 - step / max(o.steps, 1)) ** 0.9
     return factor
