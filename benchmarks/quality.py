@@ -32,6 +32,7 @@ from segan import bundled
 from segan.data.synthfaces import SynthFaces
 from segan.evaluate import EvalData, apply_edit, edit_condition, evaluate_editor, evaluate_parser
 from segan.labels import AU_IDS, EXPRESSIONS
+from segan.models.hub import read_config
 from segan.train.bundle import (
     CARD_END,
     CARD_START,
@@ -59,7 +60,7 @@ def open_model(name: str, folders: dict[str, str]) -> tuple[Any, int | str | Non
         model, steps = snapshot(folder)
         before = list(earlier_stages(name).values()) if name in RECIPES else []
     else:  # a published folder says what it continued
-        made = json.loads((folder / "config.json").read_text()).get("training", {})
+        made = read_config(folder).get("training", {})
         model, steps = segan.load(str(folder)).eval(), made.get("steps")
         before = list(made.get("after", {}).values())
     if before and steps is not None:
@@ -74,8 +75,8 @@ def open_control(arch: str, steps: Any, folders: dict[str, str]) -> tuple[Any, s
     folder = Path(folders[name]) if name in folders else STASH_DIR / name
     if not (folder / "config.json").is_file():
         return None
-    made = json.loads((folder / "config.json").read_text()).get("training", {})
-    own = made.get("steps", RECIPES[name].steps)  # what the export did (older ones: the recipe)
+    made = read_config(folder).get("training", {})  # what the export did
+    own = made.get("steps", RECIPES[name].steps)  # (older exports: the recipe's)
     done = "+".join(str(n) for n in (steps, own) if n is not None)
     return segan.load(str(folder)).eval(), done
 

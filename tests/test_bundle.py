@@ -50,6 +50,11 @@ def test_every_recipe_is_a_valid_config_at_64_px(name):
     assert config.optim.steps == recipe.steps
     assert 0 < config.optim.decay_start < config.optim.steps
     assert 0 < config.run.checkpoint_every <= 1000  # a crash loses at most 1000 steps
+    # `train NAME --steps 90`, a short trial, scales the whole schedule, restarts included
+    short = load_config(recipe.config, recipe.all_overrides(90))
+    assert short.optim.steps == 90
+    assert all(end <= short.optim.decay_start for _, end in short.optim.restarts)
+    assert len(short.optim.restarts) == len(config.optim.restarts)
 
 
 @pytest.mark.parametrize("arch", ["bisenet", "unet"])

@@ -54,10 +54,17 @@ class Recipe:
     ship: bool = True
     # autocast dtype, "no" (fp32) or "bf16" (see _BF16)
     precision: str = "no"
+    # a run continued past a first schedule of this many steps (scaled with `steps`): the lr
+    # decayed over that schedule's last decay_fraction, then restarted (optim.restarts)
+    restarted_at: int = 0
 
     def all_overrides(self, steps: int | None = None) -> list[str]:
         n = self.steps if steps is None else steps
         every = min(max(n // 10, 1), 1000)
+        restart = []
+        if self.restarted_at:
+            end = round(n * self.restarted_at / self.steps)
+            restart = [f"optim.restarts=[[{round(end * (1 - self.decay_fraction))}, {end}]]"]
         return [
             "data.resolution=64",
             f"optim.steps={n}",
@@ -67,6 +74,7 @@ class Recipe:
             "run.progress=false",
             f"run.mixed_precision={self.precision}",
             *self.overrides,
+            *restart,
         ]
 
 
@@ -154,15 +162,10 @@ def _joint(arch: str) -> tuple[str, ...]:
 _HIERARCHY_STEPS = 12000
 
 
-def _restarted(steps: int) -> str:
-    """A run continued past its first schedule of `steps` steps (the lr decaying over its last
-    third) for half as many again, the lr restarted and decaying to 0 over them."""
-    return f"optim.restarts=[[{round(steps * 2 / 3)}, {steps}]]"
-
-
 # seghgan-bisenet read as the target 82.6% of the time after its 12000 steps on 1050 held-out
 # edits (83.2% on 40 faces), and 90.0% on the same 40 faces 2000 steps into such a
-# continuation: its 6000 more steps are the shipped model, and its control continues alike.
+# continuation (the lr restarted, decaying to 0 again over half as many steps more): its 6000
+# more steps are the shipped model, and its control continues alike.
 _BISENET_JOINT_STEPS = _HIERARCHY_STEPS * 3 // 2
 
 
@@ -189,13 +192,9 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
     "bisenet-continued": Recipe(
         "bisenet_synthfaces",
         _BISENET_JOINT_STEPS // 5,
-        (
-            "model.base_width=24",
-            *_BISENET_64,
-            *_continued("bisenet"),
-            _restarted(_HIERARCHY_STEPS // 5),
-        ),
+        ("model.base_width=24", *_BISENET_64, *_continued("bisenet")),
         ship=False,
+        restarted_at=_HIERARCHY_STEPS // 5,
     ),
     "unet-continued": Recipe(
         "unet_synthfaces",
@@ -223,8 +222,8 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
             *_joint("bisenet"),
             *_HG,
             *_HD,
-            _restarted(_HIERARCHY_STEPS),
         ),
+        restarted_at=_HIERARCHY_STEPS,
     ),
     "boxhgan": Recipe(
         "boxhgan_synthfaces", _HIERARCHY_STEPS, (*_FROM_STARGAN, *_HG, "model.crop_size=16", *_HD)

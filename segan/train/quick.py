@@ -8,7 +8,6 @@ takes the model segan ships (`bundled:NAME`) when it was trained at the resoluti
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -44,10 +43,11 @@ def bundled_or_trained(
     """The bundled model `name` when segan ships one trained at `resolution`; otherwise
     `trained_model(config, folder, overrides)`."""
     from segan import bundled
+    from segan.models.hub import read_config
 
     if name in bundled.available():
         shipped = bundled.resolve(name)
-        made = json.loads((shipped / "config.json").read_text()).get("training", {})
+        made = read_config(shipped).get("training", {})
         if made.get("resolution") == resolution:
             return shipped
     return trained_model(config, folder, overrides, quiet)
