@@ -36,7 +36,7 @@ from segan.train.bundle import (
 from segan.train.config import load_config
 from segan.train.publish import push
 from segan.train.quick import bundled_or_trained
-from segan.train.trainer import latest_checkpoint, train
+from segan.train.trainer import latest_checkpoint, lr_factor, train
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import quality
@@ -55,6 +55,25 @@ def test_every_recipe_is_a_valid_config_at_64_px(name):
     assert short.optim.steps == 90
     assert all(end <= short.optim.decay_start for _, end in short.optim.restarts)
     assert len(short.optim.restarts) == len(config.optim.restarts)
+
+
+@pytest.mark.parametrize("name", [n for n, r in RECIPES.items() if r.restarted_at])
+def test_a_restarted_recipe_continues_its_first_schedule(name):
+    """Its first restarted_at steps are the first run's schedule, the lr decayed to 0 by their
+    end; then the lr is back at its peak and decays linearly to 0 at the last step."""
+    recipe = RECIPES[name]
+    config = load_config(recipe.config, recipe.all_overrides())
+    first = load_config(
+        recipe.config, Recipe(recipe.config, recipe.restarted_at, recipe.overrides).all_overrides()
+    )
+    at = recipe.restarted_at
+    for step in range(0, at, max(at // 97, 1)):
+        assert lr_factor(step, config) == pytest.approx(lr_factor(step, first))
+    assert lr_factor(at - 1, config) < 0.01
+    assert lr_factor(at, config) == 1.0
+    middle = (at + recipe.steps) // 2
+    assert lr_factor(middle, config) == pytest.approx(0.5, abs=0.01)
+    assert lr_factor(recipe.steps - 1, config) < 0.01
 
 
 @pytest.mark.parametrize("arch", ["bisenet", "unet"])
