@@ -62,12 +62,12 @@ class Recipe:
     def all_overrides(self, steps: int | None = None) -> list[str]:
         n = self.steps if steps is None else steps
         every = min(max(n // 10, 1), 1000)
-        restart = []
-        decay_start = round(n * (1 - self.decay_fraction))
-        if self.restarted_at:
+        if self.restarted_at:  # the last cycle decays from the restart
             decay_start = round(n * self.restarted_at / self.steps)
             first_decay = round(decay_start * (1 - self.decay_fraction))
             restart = [f"optim.restarts=[[{first_decay}, {decay_start}]]"]
+        else:
+            decay_start, restart = round(n * (1 - self.decay_fraction)), []
         return [
             "data.resolution=64",
             f"optim.steps={n}",
