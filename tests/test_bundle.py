@@ -76,6 +76,21 @@ def test_a_restarted_recipe_continues_its_first_schedule(name):
     assert lr_factor(recipe.steps - 1, config) < 0.01
 
 
+@pytest.mark.parametrize("name", [n for n, r in RECIPES.items() if r.stopped_at])
+def test_a_stopped_recipe_ends_inside_its_schedule(name):
+    """Its run stops at stopped_at (after its restart, before the schedule's end), the lr
+    schedule still that of the whole run; a short trial stops at the same fraction."""
+    recipe = RECIPES[name]
+    config = load_config(recipe.config, recipe.all_overrides())
+    whole = load_config(recipe.config, Recipe(**{**vars(recipe), "stopped_at": 0}).all_overrides())
+    assert config.run.stop_after == recipe.stopped_at
+    assert recipe.restarted_at < recipe.stopped_at < recipe.steps
+    assert whole.run.stop_after is None
+    assert config.optim == whole.optim  # stopping early does not reshape the schedule
+    short = load_config(recipe.config, recipe.all_overrides(90))
+    assert short.run.stop_after == round(90 * recipe.stopped_at / recipe.steps)
+
+
 @pytest.mark.parametrize("arch", ["bisenet", "unet"])
 def test_parser_controls_train_like_the_joint_parser_without_the_gan(arch):
     """ARCH-continued fine-tunes the bundled parser alone exactly as seghgan-ARCH fine-tunes
