@@ -206,8 +206,9 @@ def _continued(arch: str) -> tuple[str, ...]:
 # 71.0 -> 56.5, anger 69.7 -> 55.3). Rerun keeping every 1000-step checkpoint and read on 150
 # validation identities, it peaked 2000 steps after the restart (71.9, 75.1, 76.0, 75.7, 75.3,
 # 74.4, 73.5% at 30000..36000): it ships stopped at 32000 (78.6% on the held-out test edits).
-# GANimation, continued the same way, moved from 66.7 to 68.1% (its edits still too weak:
-# change inside 4.0 grey levels) and ships at 40000.
+# GANimation, continued the same way, moved from 66.7 to 68.1% at 40000 (its edits still too
+# weak: change inside 4.0 grey levels); read alike on validation identities (67.7, 70.6, 71.9,
+# 72.9, 73.05, 72.95, 72.8, 72.3% at 30000..37000) it ships stopped at 34000 (70.3% on test).
 _EDITOR_STEPS = 30000
 
 
@@ -263,6 +264,7 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
         ("model.conv_dim=32", "model.repeat_num=3", *_D32),
         precision=_BF16,
         restarted_at=_EDITOR_STEPS,
+        stopped_at=_EDITOR_STEPS * 17 // 15,
     ),
     "finegrained": Recipe(
         "finegrained_synthfaces",
