@@ -4,6 +4,7 @@ network the run would publish, and `publish` writes a loadable Hub-layout folder
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -82,7 +83,7 @@ def test_a_stopped_recipe_ends_inside_its_schedule(name):
     schedule still that of the whole run; a short trial stops at the same fraction."""
     recipe = RECIPES[name]
     config = load_config(recipe.config, recipe.all_overrides())
-    whole = load_config(recipe.config, Recipe(**{**vars(recipe), "stopped_at": 0}).all_overrides())
+    whole = load_config(recipe.config, dataclasses.replace(recipe, stopped_at=0).all_overrides())
     assert config.run.stop_after == recipe.stopped_at
     assert recipe.restarted_at < recipe.stopped_at < recipe.steps
     assert whole.run.stop_after is None

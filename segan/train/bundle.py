@@ -65,12 +65,17 @@ class Recipe:
     def all_overrides(self, steps: int | None = None) -> list[str]:
         n = self.steps if steps is None else steps
         every = min(max(n // 10, 1), 1000)
+
+        def scaled(step: int) -> int:  # a step of the recipe's schedule in a run of n steps
+            return round(n * step / self.steps)
+
         if self.restarted_at:  # the last cycle decays from the restart
-            decay_start = round(n * self.restarted_at / self.steps)
+            decay_start = scaled(self.restarted_at)
             first_decay = round(decay_start * (1 - self.decay_fraction))
             restart = [f"optim.restarts=[[{first_decay}, {decay_start}]]"]
         else:
             decay_start, restart = round(n * (1 - self.decay_fraction)), []
+        stop = [f"run.stop_after={scaled(self.stopped_at)}"] if self.stopped_at else []
         return [
             "data.resolution=64",
             f"optim.steps={n}",
@@ -81,11 +86,7 @@ class Recipe:
             f"run.mixed_precision={self.precision}",
             *self.overrides,
             *restart,
-            *(
-                [f"run.stop_after={round(n * self.stopped_at / self.steps)}"]
-                if self.stopped_at
-                else []
-            ),
+            *stop,
         ]
 
 
