@@ -274,6 +274,33 @@ def _edit(args: argparse.Namespace) -> int:
     return 1 if failed == len(args.photos) else 0
 
 
+def _fetch_args(p: argparse.ArgumentParser) -> None:
+    from segan.assets import ASSETS
+
+    p.add_argument("names", nargs="*", metavar="NAME", help=f"model files: {', '.join(ASSETS)}")
+    p.add_argument("--all", action="store_true", help="every model file")
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from segan.assets import ASSETS, AssetUnavailableError, fetch
+
+    names = list(ASSETS) if args.all else args.names
+    if not names:
+        for asset in ASSETS.values():
+            print(f"{asset.name}: {asset.description}; {asset.publisher}; {asset.licence}")
+        return 0
+    failed = 0
+    for name in names:
+        try:
+            path, how = fetch(name)
+        except AssetUnavailableError as err:
+            print(f"segan fetch: {err}", file=sys.stderr)
+            failed += 1
+            continue
+        print(f"{name}: {path} ({how})")
+    return 1 if failed else 0
+
+
 COMMANDS: dict[str, Command] = {
     "render": (
         "render a SynthFaces contact sheet (identities x expressions)",
@@ -290,6 +317,11 @@ COMMANDS: dict[str, Command] = {
     "train": ("train a method from a config (Accelerate; see segan.train)", _train_args, _train),
     "push": ("publish a run's model folder to the Hub or a local folder", _push_args, _push),
     "edit": ("edit the expression of the face in photos", _edit_args, _edit),
+    "fetch": (
+        "find or download the third-party model files (landmarks, detector, judges)",
+        _fetch_args,
+        _fetch,
+    ),
 }
 
 
