@@ -274,6 +274,47 @@ def _edit(args: argparse.Namespace) -> int:
     return 1 if failed == len(args.photos) else 0
 
 
+def _annotate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("folder", help="a folder of face pictures (e.g. FFHQ's aligned faces)")
+    p.add_argument("out", help="the annotations file to write (.npz)")
+    p.add_argument("--landmarker", help="face_landmarker.task (default: found by segan fetch)")
+
+
+def _annotate(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from segan.data.images import IMAGE_SUFFIXES
+    from segan.photos.annotate import annotate_pictures
+    from segan.photos.landmarks import MeshLandmarker
+
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"picture folder {folder} does not exist")
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise ValueError(f"{folder} holds no pictures ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    landmarker = MeshLandmarker.from_file(args.landmarker, max_faces=1)
+    bar = None
+    if sys.stderr.isatty():
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(paths), desc="annotate", unit="img")
+    labels = annotate_pictures(paths, landmarker.detect, bar.update if bar else None)
+    if bar is not None:
+        bar.close()
+    labels.meta.update(
+        {"folder": str(folder), "landmarker": landmarker.model_path.name, **labels.summary()}
+    )
+    out = labels.save(args.out)
+    print(json.dumps(labels.summary()))
+    print(
+        f"wrote {out}: {len(labels)} pictures, {int(labels.found.sum())} faces found, "
+        f"{labels.meta['seconds']:.1f} s"
+    )
+    return 0
+
+
 def _fetch_args(p: argparse.ArgumentParser) -> None:
     from segan.assets import ASSETS
 
@@ -317,6 +358,11 @@ COMMANDS: dict[str, Command] = {
     "train": ("train a method from a config (Accelerate; see segan.train)", _train_args, _train),
     "push": ("publish a run's model folder to the Hub or a local folder", _push_args, _push),
     "edit": ("edit the expression of the face in photos", _edit_args, _edit),
+    "annotate": (
+        "label face pictures with landmarks, action units, expressions and part masks",
+        _annotate_args,
+        _annotate,
+    ),
     "fetch": (
         "find or download the third-party model files (landmarks, detector, judges)",
         _fetch_args,

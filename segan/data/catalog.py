@@ -53,12 +53,19 @@ def _folder(root, split, resolution, aus, **options):
     return ImageFolderExpressions(root, resolution, aus=aus, **options)
 
 
+def _ffhq(root, split, resolution, aus, **options):
+    from segan.data.ffhq import FFHQ
+
+    return FFHQ(root, split, resolution, aus=aus, **options)
+
+
 DATASETS: dict[str, Callable[..., FaceDataset]] = {
     "celebamaskhq": _celebamaskhq,
     "affectnet": _affectnet,
     "rafd": _rafd,
     "kdef": _kdef,
     "folder": _folder,
+    "ffhq": _ffhq,
 }
 
 

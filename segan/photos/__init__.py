@@ -1,0 +1,1 @@
+"""Real photographs: face detection, landmarks, FFHQ-style alignment, crop and paste back."""
