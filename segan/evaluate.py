@@ -32,7 +32,7 @@ from segan.metrics.fidelity import identity_distance, psnr, ssim
 from segan.metrics.leakage import leakage, region_from_parts
 from segan.metrics.realism import fid_kid, uint8_chw
 from segan.metrics.registry import unavailable
-from segan.metrics.segmentation import confusion, scores
+from segan.metrics.segmentation import UNKNOWN, confusion, scores
 
 __all__ = [
     "EXPRESSION_PARTS",
@@ -295,16 +295,22 @@ def evaluate_editor(
 
 @torch.no_grad()
 def evaluate_parser(parser, data: EvalData) -> dict[str, Any]:
-    """Per-class IoU/F1, mean IoU and pixel accuracy of a parser on faces with masks."""
+    """Per-class IoU/F1, mean IoU and pixel accuracy of a parser on faces with masks. Masks
+    with unknown pixels (mesh masks of real faces) are scored on their known pixels and over
+    the classes they name."""
     matrix = None
+    partial = False
     for batch in data.batches():
         if "mask" not in batch:
             raise ValueError(f"{data.dataset} has no masks to score a parser against")
         pred = parser(batch["image"]).argmax(1)
+        partial = partial or bool((batch["mask"] == UNKNOWN).any())
         m = confusion(pred, batch["mask"])
         matrix = m if matrix is None else matrix + m
     assert matrix is not None
-    return {"metrics": scores(matrix), "unavailable": {}}
+    result = scores(matrix, labelled_only=partial)
+    result["scored_classes"] = "labelled in the masks" if partial else "all present"
+    return {"metrics": result, "unavailable": {}}
 
 
 def evaluate(model, data: EvalData, name: str | None = None, **kwargs: Any) -> dict[str, Any]:

@@ -44,19 +44,26 @@ from segan.data.images import (
 )
 from segan.data.synthfaces import expression_aus
 from segan.labels import AU_IDS, AU_MAX_INTENSITY, EXPRESSIONS, au_index
+from segan.photos.align import Alignment
+from segan.photos.aus import aus_from_blendshapes
+from segan.photos.finder import FaceFinder
+from segan.photos.landmarks import FaceMesh
 from segan.visualize import colorize_mask, to_uint8
 
 __all__ = [
+    "ALIGNMENTS",
     "MAX_INTENSITY",
     "MAX_PIXELS",
     "PRESET_AU_INTENSITY",
     "EditPipeline",
     "EditResult",
+    "Placement",
     "compare",
     "expression_preset",
     "parse_aus",
 ]
 
+ALIGNMENTS = ("box", "ffhq")
 MAX_INTENSITY = 1.25
 MAX_PIXELS = 50_000_000  # photos above this are refused with their size (the app's bound)
 PRESET_AU_INTENSITY = 4.0  # AU intensity of an expression preset at intensity 1
@@ -113,16 +120,49 @@ def _enlarge(picture: np.ndarray, side: int = EXPLAIN_SIZE) -> np.ndarray:
     return cv2.resize(picture, (side, side), interpolation=cv2.INTER_NEAREST)
 
 
-def draw_box(rgb: np.ndarray, face: FaceBox, crop: CropBox | None = None) -> np.ndarray:
-    """A copy of the photo with the detected face box (green) and the crop square (yellow)."""
+def draw_box(
+    rgb: np.ndarray,
+    face: FaceBox,
+    crop: CropBox | None = None,
+    alignment: Alignment | None = None,
+) -> np.ndarray:
+    """A copy of the photo with the detected face box (green) and the crop square (yellow):
+    the aligned square when there is one."""
     out = np.ascontiguousarray(rgb.copy())
     thick = max(2, round(max(rgb.shape[:2]) / 300))
     x, y, w, h = face
     cv2.rectangle(out, (x, y), (x + w - 1, y + h - 1), (40, 220, 60), thick)
-    if crop is not None:
+    if alignment is not None:
+        corners = np.rint(alignment.quad).astype(np.int32).reshape(1, -1, 2)
+        cv2.polylines(out, corners, True, (250, 200, 30), max(1, thick // 2))
+    elif crop is not None:
         end = (crop.left + crop.side - 1, crop.top + crop.side - 1)
         cv2.rectangle(out, (crop.left, crop.top), end, (250, 200, 30), max(1, thick // 2))
     return out
+
+
+@dataclass
+class Placement:
+    """Where a model's crop lies in a photo: the face box, and either an axis-aligned square
+    (`box`; models trained on box crops) or FFHQ's alignment square (`alignment`), with the
+    face's mesh when the Landmarker read one."""
+
+    face: FaceBox
+    box: CropBox
+    alignment: Alignment | None = None
+    mesh: FaceMesh | None = None
+
+    def crop(self, rgb: np.ndarray, resolution: int) -> np.ndarray:
+        if self.alignment is not None:
+            return self.alignment.crop(rgb, resolution)
+        return crop_image(rgb, self.box, resolution)
+
+    def paste(
+        self, rgb: np.ndarray, crop: np.ndarray, edited: np.ndarray, feather: float
+    ) -> np.ndarray:
+        if self.alignment is not None:
+            return self.alignment.paste(rgb, crop, edited, feather)
+        return paste_back(rgb, crop, edited, self.box, feather)
 
 
 @dataclass
@@ -138,10 +178,11 @@ class EditResult:
     explain: dict[str, np.ndarray] = field(default_factory=dict)  # name -> uint8 picture
     aus: np.ndarray | None = None  # target AUs (0..5) of AU models
     seconds: dict[str, float] = field(default_factory=dict)
+    alignment: Alignment | None = None  # FFHQ's square, for models trained on FFHQ crops
 
     def annotated(self) -> np.ndarray:
         """The input photo with the face box and crop square drawn on it."""
-        return draw_box(self.photo.rgb, self.face, self.box)
+        return draw_box(self.photo.rgb, self.face, self.box, self.alignment)
 
     def output_image(self) -> Image.Image:
         """The edited photo as PIL, in the input's kind (grayscale stays grayscale, alpha kept)."""
@@ -175,6 +216,7 @@ class EditPipeline:
         feather: float = 0.1,
         max_pixels: int = MAX_PIXELS,
         device: str | torch.device = "cpu",
+        finder: FaceFinder | None = None,
     ):
         if getattr(editor, "role", None) != "editor":
             raise TypeError(
@@ -188,6 +230,11 @@ class EditPipeline:
         self.name = name or getattr(editor, "architecture", type(editor).__name__)
         self.scale, self.feather, self.max_pixels = scale, feather, max_pixels
         self.resolution = int(getattr(editor, "image_size", 128))
+        # how the faces the editor learnt from were cut: "box" or "ffhq" (see SeganModel)
+        self.alignment = getattr(editor, "alignment", "box")
+        if self.alignment not in ALIGNMENTS:
+            raise ValueError(f"{self.name}: unknown alignment {self.alignment!r}")
+        self._finder = finder
 
     @classmethod
     def load(
@@ -240,19 +287,53 @@ class EditPipeline:
             return photo_from_array(image, self.max_pixels)
         return read_photo(image, self.max_pixels)
 
-    def find(self, photo: Photo, box: FaceBox | None = None, whole: bool = False) -> FaceBox:
-        """The face to edit: `box` when given, the whole picture's centre square when `whole`
-        (a picture that is already a face crop), else the largest detected face
-        (NoFaceError when there is none)."""
+    @property
+    def finder(self) -> FaceFinder:
+        """The face finder of FFHQ-aligned models (opened on first use)."""
+        if self._finder is None:
+            self._finder = FaceFinder.from_files(need=("landmarker",))
+        return self._finder
+
+    def place(
+        self,
+        photo: Photo,
+        box: FaceBox | None = None,
+        whole: bool = False,
+        face: FaceBox | None = None,
+    ) -> Placement:
+        """Where the editor's crop lies: the whole picture's centre square when `whole` (a
+        picture that is already a face crop); else around the face box given (`box` by hand,
+        `face` found before) or the largest face found. Box models take a square around the
+        box; FFHQ models take FFHQ's alignment square from the face's landmarks (NoFaceError
+        when there is no face or no landmarks can be read)."""
         if whole:
             square = centre_square(*photo.size)
-            return (square.left, square.top, square.side, square.side)
-        return tuple(int(v) for v in find_face(photo.rgb, box))
+            return Placement((square.left, square.top, square.side, square.side), square)
+        given = face if face is not None else box
+        if self.alignment == "box":
+            found = tuple(int(v) for v in find_face(photo.rgb, given))
+            return Placement(found, square_box(found, self.scale))
+        if given is None:
+            located = self.finder.largest(photo.rgb)
+        else:
+            located = self.finder.at(photo.rgb, find_face(photo.rgb, given))
+        aligned = located.alignment()
+        found = tuple(round(v) for v in located.box)
+        lo = np.floor(aligned.quad.min(0)).astype(int)
+        side = int(np.ceil((aligned.quad.max(0) - lo).max()))
+        return Placement(found, CropBox(int(lo[0]), int(lo[1]), side), aligned, located.mesh)
+
+    def find(self, photo: Photo, box: FaceBox | None = None, whole: bool = False) -> FaceBox:
+        """The face to edit (see `place`): its box."""
+        return self.place(photo, box, whole).face
 
     def crop(self, photo: Photo, face: FaceBox, whole: bool = False) -> tuple[CropBox, np.ndarray]:
         """The crop square around a face box (the box itself when `whole`) and its pixels."""
-        square = CropBox(face[0], face[1], face[2]) if whole else square_box(face, self.scale)
-        return square, crop_image(photo.rgb, square, self.resolution)
+        if whole:
+            square = CropBox(face[0], face[1], face[2])
+            return square, crop_image(photo.rgb, square, self.resolution)
+        where = self.place(photo, face=face)
+        return where.box, where.crop(photo.rgb, self.resolution)
 
     @torch.no_grad()
     def estimate_aus(self, crop: np.ndarray) -> np.ndarray | None:
@@ -285,8 +366,11 @@ class EditPipeline:
         expression: str | None = None,
         intensity: float = 1.0,
         aus: np.ndarray | Mapping | None = None,
+        source: np.ndarray | None = None,
     ) -> tuple[torch.Tensor, np.ndarray | None]:
-        """The editor's condition (1, C) for this crop, and the target AUs of AU models."""
+        """The editor's condition (1, C) for this crop, and the target AUs of AU models.
+        `source` is the face's own AUs when known (read off the Landmarker's blendshapes);
+        otherwise the AU estimator reads them off the crop."""
         _check_intensity(intensity)
         if self.kind == "label":
             if expression is None:
@@ -301,7 +385,7 @@ class EditPipeline:
         if self.kind == "aus":
             c = target
         elif self.kind == "relative_aus":
-            source = self.estimate_aus(crop)
+            source = self.estimate_aus(crop) if source is None else source
             c = target - (0.0 if source is None else source)
         else:
             raise ValueError(f"{self.name}: unknown condition kind {self.kind!r}")
@@ -341,18 +425,25 @@ class EditPipeline:
         photo = self.read(image)
         times["read"] = time.perf_counter() - t0
         t = time.perf_counter()
-        face = face if face is not None else self.find(photo, box, whole)
+        if whole and face is not None:
+            where = Placement(face, CropBox(face[0], face[1], face[2]))
+        else:
+            where = self.place(photo, box, whole, face)
         times["detect"] = time.perf_counter() - t
         t = time.perf_counter()
-        square, crop = self.crop(photo, face, whole)
-        condition, target = self.condition(crop, expression, intensity, aus)
+        crop = where.crop(photo.rgb, self.resolution)
+        source = None if where.mesh is None else aus_from_blendshapes(where.mesh.blendshapes)
+        condition, target = self.condition(crop, expression, intensity, aus, source)
         edited, explain = self.edit_crop(crop, condition, intensity)
         times["edit"] = time.perf_counter() - t
         t = time.perf_counter()
-        output = paste_back(photo.rgb, crop, edited, square, self.feather)
+        output = where.paste(photo.rgb, crop, edited, self.feather)
         times["paste"] = time.perf_counter() - t
         times["total"] = time.perf_counter() - t0
-        return EditResult(photo, output, face, square, crop, edited, explain, target, times)
+        return EditResult(
+            photo, output, where.face, where.box, crop, edited, explain, target, times,
+            where.alignment,
+        )  # fmt: skip
 
     # --- explanations ------------------------------------------------------------------
     @torch.no_grad()

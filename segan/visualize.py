@@ -18,10 +18,16 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     return x.movedim(-3, -1).numpy()
 
 
+UNKNOWN_COLOUR = (128, 128, 128)
+
+
 def colorize_mask(mask: torch.Tensor) -> np.ndarray:
-    """(..., H, W) int class mask -> (..., H, W, 3) uint8 in the part palette."""
-    palette = torch.tensor(PART_PALETTE, dtype=torch.uint8)
-    return palette[mask.detach().cpu().long().clamp(0, len(PART_PALETTE) - 1)].numpy()
+    """(..., H, W) int class mask -> (..., H, W, 3) uint8 in the part palette; values that are
+    no class (the unknown label 255) are grey."""
+    palette = torch.tensor([*PART_PALETTE, UNKNOWN_COLOUR], dtype=torch.uint8)
+    index = mask.detach().cpu().long()
+    index = torch.where((index < 0) | (index >= len(PART_PALETTE)), len(PART_PALETTE), index)
+    return palette[index].numpy()
 
 
 def grid(tiles: np.ndarray, columns: int, pad: int = 2, fill: int = 255) -> np.ndarray:

@@ -882,8 +882,8 @@ def test_rafd_with_openface_aus(rafd, rafd_aus, loaders):
 # --- the catalog ------------------------------------------------------------------------------
 def test_open_dataset(affectnet, rafd, rafd_aus, celeba, folder, tmp_path):
     with pytest.raises(DataError) as err:
-        open_dataset("ffhq", tmp_path)
-    for name in ("celebamaskhq", "affectnet", "rafd", "kdef", "folder"):
+        open_dataset("nosuchset", tmp_path)
+    for name in ("celebamaskhq", "affectnet", "rafd", "kdef", "folder", "ffhq"):
         assert name in str(err.value)
     with pytest.raises(DataError, match="train or val"):
         open_dataset("affectnet", affectnet[0], "test", RES)

@@ -10,7 +10,7 @@ import numpy as np
 
 from segan.data.records import DataError, FaceDataset
 
-__all__ = ["DATASETS", "open_dataset"]
+__all__ = ["DATASETS", "DATA_ALIGNMENT", "DATA_TERMS", "open_dataset"]
 
 
 def _celebamaskhq(root, split, resolution, aus, **options):
@@ -66,6 +66,27 @@ DATASETS: dict[str, Callable[..., FaceDataset]] = {
     "kdef": _kdef,
     "folder": _folder,
     "ffhq": _ffhq,
+}
+
+
+# How each dataset's faces are cut from their photos, when not a square around the face box:
+# a model trained on it is given photos cut the same way (segan.pipeline).
+DATA_ALIGNMENT: dict[str, str] = {"ffhq": "ffhq"}
+
+# Datasets whose terms bind the weights trained on them: (Hub licence id, the card's text).
+DATA_TERMS: dict[str, tuple[str, str]] = {
+    "ffhq": (
+        "cc-by-nc-sa-4.0",
+        'Trained on FFHQ (Flickr-Faces-HQ; Karras, Laine and Aila, "A Style-Based Generator '
+        'Architecture for Generative Adversarial Networks", CVPR 2019; NVlabs/ffhq-dataset), '
+        "its images resized and JPEG-compressed. NVIDIA releases the collection under CC BY-NC-SA "
+        "4.0 (each image under its own Flickr licence: CC BY 2.0, CC BY-NC 2.0, Public Domain "
+        "Mark 1.0, CC0 1.0 or U.S. Government Works), so these weights are published under "
+        "**CC BY-NC-SA 4.0**: non-commercial use only, with credit, derivatives under the same "
+        "licence. The labels (landmarks, action units, expressions, part masks) were computed by "
+        "segan with MediaPipe's Face Landmarker (Google, Apache-2.0); identities 4000-4999 were "
+        "held out of training.",
+    ),
 }
 
 

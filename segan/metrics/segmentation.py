@@ -12,27 +12,37 @@ import torch
 from segan.labels import FACE_PARTS, NUM_PARTS
 from segan.metrics.registry import register_metric
 
+UNKNOWN = 255  # a pixel whose true class the labels do not say: not counted
+
 
 def confusion(
     pred: torch.Tensor, target: torch.Tensor, num_classes: int = NUM_PARTS
 ) -> torch.Tensor:
-    """(C, C) int64 counts: rows are true classes, columns predicted, over every pixel."""
+    """(C, C) int64 counts: rows are true classes, columns predicted, over every pixel whose
+    true class is known (target `UNKNOWN` pixels are left out)."""
     if pred.shape != target.shape:
         raise ValueError(f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ")
     t, p = target.reshape(-1).long(), pred.reshape(-1).long()
+    known = t != UNKNOWN
+    t, p = t[known], p[known]
     if t.numel() and (int(t.min()) < 0 or int(t.max()) >= num_classes):
         raise ValueError(f"target labels must lie in [0, {num_classes - 1}]")
     index = t * num_classes + p
     return torch.bincount(index.cpu(), minlength=num_classes**2).reshape(num_classes, num_classes)
 
 
-def scores(matrix: torch.Tensor, names: tuple[str, ...] = FACE_PARTS) -> dict:
-    """Per-class IoU and F1 (classes present only) and their means, in percent."""
+def scores(
+    matrix: torch.Tensor, names: tuple[str, ...] = FACE_PARTS, labelled_only: bool = False
+) -> dict:
+    """Per-class IoU and F1 and their means, in percent, over the classes present in the
+    truth or the prediction, or with `labelled_only` over the classes the truth contains (labels
+    that give only some classes, such as mesh masks: a class they never name cannot be
+    scored)."""
     m = matrix.double()
     tp = m.diag()
     gt, pr = m.sum(1), m.sum(0)
     union = gt + pr - tp
-    present = union > 0
+    present = gt > 0 if labelled_only else union > 0
     iou = torch.where(present, tp / union.clamp(min=1), torch.nan)
     f1 = torch.where(present, 2 * tp / (gt + pr).clamp(min=1), torch.nan)
     fg = present.clone()

@@ -58,6 +58,10 @@ class SeganModel(
     architecture: ClassVar[str] = ""
     role: ClassVar[str] = ""
     paper: ClassVar[str] = ""
+    # how the faces it learnt from were cut out of their photos: "box" (a square around the
+    # face, as SynthFaces and the publishers' crops are) or "ffhq" (FFHQ's landmark alignment);
+    # `segan.load` reads it from the training record in config.json
+    alignment: str = "box"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -89,7 +93,9 @@ class SeganModel(
         info = self._hub_mixin_info
         data = ModelCardData(**info.model_card_data.to_dict())
         data.tags = sorted(set((data.tags or []) + [self.architecture, self.role]))
-        sections = {k: v for k, v in kwargs.items() if v is not None}
+        if kwargs.get("license"):  # the training data's terms bind the weights
+            data.license = kwargs["license"]
+        sections = {k: v for k, v in kwargs.items() if v is not None and k != "license"}
         return ModelCard.from_template(
             data,
             template_str=_MODEL_CARD,

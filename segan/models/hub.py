@@ -77,6 +77,10 @@ def load(
         raise ValueError(
             f"{path_or_repo_id}: unknown architecture {arch!r}; known: {sorted(REGISTRY)}"
         )
-    return REGISTRY[arch].from_pretrained(
+    model = REGISTRY[arch].from_pretrained(
         str(path_or_repo_id), revision=revision, map_location=device
     )
+    alignment = (config.get("training") or {}).get("alignment")
+    if alignment is not None:
+        model.alignment = str(alignment)
+    return model

@@ -57,13 +57,20 @@ class Annotations:
     points: np.ndarray  # (N, V, 2) float32 picture pixels, NaN where not found
     blendshapes: np.ndarray  # (N, 52) float32, NaN where not found
     meta: dict = field(default_factory=dict)
+    vertices: tuple[int, ...] = LABEL_VERTICES  # the mesh vertices `points` holds
 
     def __post_init__(self) -> None:
-        n = len(self.names)
-        if self.sizes.shape != (n, 2) or self.points.shape != (n, len(LABEL_VERTICES), 2):
+        n, v = len(self.names), len(self.vertices)
+        if self.sizes.shape != (n, 2) or self.points.shape != (n, v, 2):
             raise AnnotationError(
-                f"annotations of {n} pictures need sizes ({n}, 2) and points "
-                f"({n}, {len(LABEL_VERTICES)}, 2); got {self.sizes.shape} and {self.points.shape}"
+                f"annotations of {n} pictures need sizes ({n}, 2) and points ({n}, {v}, 2); "
+                f"got {self.sizes.shape} and {self.points.shape}"
+            )
+        missing = sorted(set(LABEL_VERTICES) - set(self.vertices))
+        if missing:
+            raise AnnotationError(
+                f"annotations lack mesh vertices {missing[:8]}{'...' if len(missing) > 8 else ''}"
+                " that segan's labels are drawn from; annotate the pictures again"
             )
         self._index = {name: k for k, name in enumerate(self.names)}
 
@@ -81,13 +88,13 @@ class Annotations:
     def mesh(self, k: int) -> np.ndarray:
         """(478, 2) mesh points of picture k (NaN for the vertices not kept)."""
         full = np.full((m.NUM_VERTICES, 2), np.nan)
-        full[list(LABEL_VERTICES)] = self.points[k]
+        full[list(self.vertices)] = self.points[k]
         return full
 
     def landmarks(self) -> np.ndarray:
         """(N, 68, 2) iBUG points in picture pixels."""
         full = np.zeros((len(self), m.NUM_VERTICES, 2))
-        full[:, list(LABEL_VERTICES)] = np.nan_to_num(self.points)
+        full[:, list(self.vertices)] = np.nan_to_num(self.points)
         out = ibug68(full)
         out[~self.found] = np.nan
         return out
@@ -131,7 +138,7 @@ class Annotations:
             sizes=self.sizes.astype(np.int32),
             points=self.points.astype(np.float16),
             blendshapes=self.blendshapes.astype(np.float16),
-            vertices=np.array(LABEL_VERTICES, np.int32),
+            vertices=np.array(self.vertices, np.int32),
             meta=np.array(json.dumps(self.meta)),
         )
         return path
@@ -154,15 +161,17 @@ class Annotations:
         missing = [k for k in ("names", "sizes", "points", "blendshapes", "vertices") if k not in z]
         if missing:
             raise AnnotationError(f"{path} lacks {missing}")
-        if tuple(z["vertices"].tolist()) != LABEL_VERTICES:
-            raise AnnotationError(f"{path} keeps other mesh vertices than this segan expects")
-        return cls(
-            [str(n) for n in z["names"]],
-            z["sizes"].astype(np.int64),
-            z["points"].astype(np.float32),
-            z["blendshapes"].astype(np.float32),
-            json.loads(str(z["meta"])) if "meta" in z else {},
-        )
+        try:
+            return cls(
+                [str(n) for n in z["names"]],
+                z["sizes"].astype(np.int64),
+                z["points"].astype(np.float32),
+                z["blendshapes"].astype(np.float32),
+                json.loads(str(z["meta"])) if "meta" in z else {},
+                tuple(int(v) for v in z["vertices"]),
+            )
+        except AnnotationError as err:
+            raise AnnotationError(f"{path}: {err}") from None
 
 
 def annotate_pictures(

@@ -38,7 +38,58 @@ __all__ = [
     "stash",
 ]
 
-STASH_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
+REPO_DIR = Path(__file__).resolve().parents[2]
+STASH_DIR = REPO_DIR / "checkpoints"
+
+
+@dataclass(frozen=True)
+class RealData:
+    """A real dataset a recipe trains on: `segan prepare`d once from its root (the environment
+    variable `env` when set, else `root` relative to the repository) into `runs/prepared/`."""
+
+    dataset: str
+    root: str
+    env: str
+    split: str = "train"
+    resolution: int = 128
+    options: tuple[str, ...] = ()  # loader options, KEY=VALUE (paths relative to the repo)
+
+    @property
+    def name(self) -> str:
+        return f"{self.dataset}-{self.split}-{self.resolution}"
+
+    def folder(self, runs: str | Path = "runs/bundled") -> Path:
+        """Where the prepared copy lives (beside the runs folder)."""
+        return Path(runs).parent / "prepared" / self.name
+
+    def source(self) -> Path:
+        import os
+
+        return Path(os.environ.get(self.env) or REPO_DIR / self.root)
+
+    def prepare(self, runs: str | Path = "runs/bundled") -> Path:
+        """The prepared folder, made first when it is missing."""
+        from segan.cli import main as cli
+
+        folder = self.folder(runs)
+        if not (folder / "meta.json").is_file():
+            args = ["prepare", self.dataset, str(self.source()), str(folder)]
+            args += ["--split", self.split, "--resolution", str(self.resolution)]
+            for option in self.options:
+                key, _, value = option.partition("=")
+                args += ["--option", f"{key}={REPO_DIR / value if key == 'annotations' else value}"]
+            if cli(args) != 0:
+                raise RuntimeError(f"preparing {self.name} from {self.source()} failed")
+        return folder
+
+
+# FFHQ's 128 px faces (ids 4000-4999 held out) with the labels `segan annotate` computed.
+FFHQ_128 = RealData(
+    "ffhq",
+    "../shared/data/ffhq/128",
+    "SEGAN_FFHQ_128",
+    options=("annotations=labels/ffhq-128.npz",),
+)
 
 
 @dataclass(frozen=True)
@@ -61,8 +112,12 @@ class Recipe:
     # the shipped model is this step of the schedule (scaled with `steps`; 0: its end), chosen
     # on validation identities: the run stops there (run.stop_after)
     stopped_at: int = 0
+    resolution: int = 64
+    data: RealData | None = None  # a real dataset (else the config's, SynthFaces)
 
-    def all_overrides(self, steps: int | None = None) -> list[str]:
+    def all_overrides(
+        self, steps: int | None = None, runs: str | Path = "runs/bundled"
+    ) -> list[str]:
         n = self.steps if steps is None else steps
         every = min(max(n // 10, 1), 1000)
 
@@ -76,8 +131,10 @@ class Recipe:
         else:
             decay_start, restart = round(n * (1 - self.decay_fraction)), []
         stop = [f"run.stop_after={scaled(self.stopped_at)}"] if self.stopped_at else []
+        data = [] if self.data is None else [f"data.path={self.data.folder(runs)}"]
         return [
-            "data.resolution=64",
+            f"data.resolution={self.resolution}",
+            *data,
             f"optim.steps={n}",
             f"optim.decay_start={decay_start}",
             f"run.checkpoint_every={every}",
@@ -233,6 +290,22 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
         ship=False,
         restarted_at=_HIERARCHY_STEPS // 5,
     ),
+    # the real-face parsers: the SynthFaces parsers fine-tuned at 128 px on FFHQ's mesh masks,
+    # a quarter of every batch SynthFaces faces for the classes the mesh does not give
+    "bisenet-ffhq": Recipe(
+        "bisenet_ffhq",
+        4000,
+        ("model.base_width=24", "model.input_scale=2", "model.init_weights=bundled:bisenet"),
+        resolution=128,
+        data=FFHQ_128,
+    ),
+    "unet-ffhq": Recipe(
+        "unet_ffhq",
+        8000,
+        ("model.base_width=16", "model.init_weights=bundled:unet"),
+        resolution=128,
+        data=FFHQ_128,
+    ),
     "regressor": Recipe("regressor_synthfaces", 4000, _EVAL, decay_fraction=0.5),
     "classifier-base": Recipe("classifier_synthfaces", 12000, _CLASSIFIER, ship=False),
     "classifier": Recipe("classifier_synthfaces", 8000, _CLASSIFIER_STAGE_2, decay_fraction=0.5),
@@ -321,7 +394,7 @@ def command(name: str, runs: str | Path = "runs/bundled", steps: int | None = No
         "-m",
         "segan.train",
         recipe.config,
-        *recipe.all_overrides(steps),
+        *recipe.all_overrides(steps, runs),
         f"run.output_dir={Path(runs) / name}",
         "run.resume=latest",
     ]
@@ -575,6 +648,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{name}: {stash(name, args.runs, args.store) or 'finished, nothing stashed'}")
             continue
         if args.action == "train":
+            if RECIPES[name].data is not None:
+                RECIPES[name].data.prepare(args.runs)
             restored = restore(name, args.runs, args.store)
             if restored is not None:
                 print(f"== {name}: resuming from the stashed {restored}", flush=True)

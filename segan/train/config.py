@@ -58,6 +58,9 @@ class DataConfig:
     parser_path: str | None = None
     # SynthFaces only: keep people whose skin tone (0 darkest .. 1 lightest) is in [low, high)
     skin_tones: list[float] | None = None
+    # real datasets: this share of every batch is SynthFaces faces (train split, same
+    # resolution), for what the real labels lack (classes, rare expressions); 0 for none
+    synthfaces_share: float = 0.0
 
 
 @dataclass

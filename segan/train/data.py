@@ -9,6 +9,8 @@ same numbers.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 
@@ -172,10 +174,49 @@ class PreparedSource(BatchSource):
         return {k: v.to(self.device) for k, v in out.items()}
 
 
+class MixedSource:
+    """Batches of a prepared real dataset with a fixed share of SynthFaces faces appended: two
+    sources, each with its own part of the batch and its own deterministic item rule, so the
+    mixed batch of any step is known exactly. Items keep the keys both sources have."""
+
+    def __init__(self, config: DataConfig, batch_size: int, *args):
+        share = config.synthfaces_share
+        synth_n = round(batch_size * share)
+        if not 0.0 < share < 1.0 or synth_n in (0, batch_size):
+            raise ConfigError(
+                f"data.synthfaces_share={share} leaves no faces of one kind in a batch of "
+                f"{batch_size}; use a share that gives both at least one"
+            )
+        self.real = PreparedSource(config, batch_size - synth_n, *args)
+        synth = dataclasses.replace(config, dataset="synthfaces", split="train", path=None)
+        self.synth = SynthFacesSource(synth, synth_n, *args)
+        self.dataset = self.real.dataset
+        self.keys = tuple(k for k in self.real.dataset.keys if k in SYNTH_KEYS)
+
+    def generator(self, step: int, micro: int = 0) -> torch.Generator:
+        return self.real.generator(step, micro)
+
+    def _join(self, real: dict, synth: dict) -> dict[str, torch.Tensor]:
+        return {k: torch.cat([real[k], synth[k].to(real[k].dtype)]) for k in self.keys}
+
+    def batch(self, step: int, micro: int = 0) -> dict[str, torch.Tensor]:
+        return self._join(self.real.batch(step, micro), self.synth.batch(step, micro))
+
+    def fixed(self, n: int, split: str = "val") -> dict[str, torch.Tensor]:
+        """The real source's first faces, then as many SynthFaces validation faces."""
+        return self._join(self.real.fixed(n, split), self.synth.fixed(n, split))
+
+
+# The keys a SynthFaces item carries.
+SYNTH_KEYS = ("image", "mask", "expression", "aus", "landmarks")
+
+
 def make_source(
     config: DataConfig, batch_size: int, grad_accum: int, rank: int, world: int, device
-) -> BatchSource:
+) -> BatchSource | MixedSource:
     """The batch source a data config names."""
     check_data(config)
+    if config.synthfaces_share and config.dataset != "synthfaces":
+        return MixedSource(config, batch_size, grad_accum, rank, world, device)
     cls = SynthFacesSource if config.dataset == "synthfaces" else PreparedSource
     return cls(config, batch_size, grad_accum, rank, world, device)

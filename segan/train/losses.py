@@ -72,18 +72,30 @@ def total_variation(x: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     return dh.mean() + dw.mean()
 
 
-def segmentation(logits: torch.Tensor, target: torch.Tensor, ignore_index: int = -100):
-    """Pixel cross-entropy of (N, C, H, W) logits against (N, H, W) class maps."""
+UNKNOWN_CLASS = 255  # a pixel whose class the labels do not say (mesh masks): no loss
+
+
+def segmentation(logits: torch.Tensor, target: torch.Tensor, ignore_index: int = UNKNOWN_CLASS):
+    """Pixel cross-entropy of (N, C, H, W) logits against (N, H, W) class maps, over the
+    pixels whose class is known."""
     return F.cross_entropy(logits.float(), target, ignore_index=ignore_index)
 
 
 def ohem_segmentation(
-    logits: torch.Tensor, target: torch.Tensor, thresh: float = 0.7, min_kept: int | None = None
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    thresh: float = 0.7,
+    min_kept: int | None = None,
+    ignore_index: int = UNKNOWN_CLASS,
 ) -> torch.Tensor:
-    """Online hard example mining cross-entropy (BiSeNet): the mean loss of pixels whose
-    probability of the true class is below `thresh`, and at least the `min_kept` hardest
-    (default a 16th of the pixels)."""
-    losses = F.cross_entropy(logits.float(), target, reduction="none").flatten()
+    """Online hard example mining cross-entropy (BiSeNet): the mean loss of the known pixels
+    whose probability of the true class is below `thresh`, and at least the `min_kept` hardest
+    (default a 16th of the known pixels)."""
+    known = (target != ignore_index).flatten()
+    losses = F.cross_entropy(logits.float(), target, reduction="none", ignore_index=ignore_index)
+    losses = losses.flatten()[known]
+    if losses.numel() == 0:
+        return logits.float().sum() * 0.0  # no known pixel: no gradient, graph kept
     n_min = min_kept if min_kept is not None else losses.numel() // 16
     threshold = -torch.log(torch.tensor(thresh, device=losses.device))
     hard = losses[losses > threshold]

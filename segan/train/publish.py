@@ -63,14 +63,26 @@ def save_with_card(
         + (f", {config.data.path}" if config.data.path else "")
         + ")"
     )
+    from segan.data.catalog import DATA_ALIGNMENT, DATA_TERMS
+
+    terms = DATA_TERMS.get(config.data.dataset)
+    if config.data.synthfaces_share:
+        data += f", with {config.data.synthfaces_share:g} of every batch SynthFaces faces"
     card = {
         "method": f"{task.name}: {task.paper}",
         "data": data,
+        "licence": terms[1] if terms else None,
+        "license": terms[0] if terms else None,
         "training": training,
         "metrics": metrics,
         "training config": "```yaml\n" + config.to_yaml() + "```",
     }
-    made = {"method": config.method, "steps": step, "resolution": config.data.resolution}
+    made = {
+        "method": config.method,
+        "steps": step,
+        "resolution": config.data.resolution,
+        "alignment": DATA_ALIGNMENT.get(config.data.dataset, "box"),
+    }
     if after:
         made["after"] = dict(after)
     model.save_pretrained(folder, config={"training": made}, model_card_kwargs=card)
