@@ -25,8 +25,8 @@ Expression rule (`expression_from_aus`): each expression's EMFACS prototype
 (`segan.data.synthfaces.EXPRESSION_AUS`, weights w) is fulfilled to the degree
 f = sum_k w_k min(AU_k / (w_k FULL), 1) / sum_k w_k over its AUs, each AU counting fully at its
 weight times `FULL` (FACS intensity C, "marked"); AU6 and AU9 are left out, as they copy AU7 and
-AU10. The face shows the expression fulfilled most, or is neutral when none reaches
-`MIN_FULFILMENT`.
+AU10. The face shows the expression fulfilled most (of equals, the one whose prototype holds more
+AUs), or is neutral when none reaches `MIN_FULFILMENT`.
 """
 
 from __future__ import annotations
@@ -154,6 +154,10 @@ def expression_from_aus(aus: np.ndarray) -> np.ndarray:
     """(...,) expression indices (segan's order) from (..., 17) AU intensities (the rule in the
     module docstring)."""
     f = fulfilment(aus)
-    best = f.argmax(-1)
+    # of expressions fulfilled equally, the one whose prototype holds more AUs (fear's holds
+    # surprise's): it explains more of the face
+    size = _prototypes().sum(1)
+    tied = f >= f.max(-1, keepdims=True) - 1e-9
+    best = np.where(tied, size, -1.0).argmax(-1)
     neutral = EXPRESSIONS.index("neutral")
     return np.where(f.max(-1) >= MIN_FULFILMENT, best, neutral).astype(np.int64)

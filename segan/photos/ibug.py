@@ -91,7 +91,7 @@ def _matrix() -> np.ndarray:
     for k, pairs in enumerate(IBUG68_VERTICES):
         for vertex, weight in pairs:
             out[k, vertex] = weight
-    return out
+    return out / out.sum(1, keepdims=True)  # exact sums: the points move with the mesh
 
 
 _MATRIX = _matrix()
