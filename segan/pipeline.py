@@ -258,7 +258,9 @@ class EditPipeline:
 
         model = segan.load(editor)
         kwargs.setdefault("name", str(editor).removeprefix("bundled:"))
-        return cls(model, pick(parser, "bisenet"), pick(au_estimator, "regressor"), **kwargs)
+        # the part map of a real-face model's crops comes from the parser trained on real faces
+        own_parser = "bisenet-ffhq" if getattr(model, "alignment", "box") == "ffhq" else "bisenet"
+        return cls(model, pick(parser, own_parser), pick(au_estimator, "regressor"), **kwargs)
 
     # --- what the model wants ----------------------------------------------------------
     @property

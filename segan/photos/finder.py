@@ -153,7 +153,13 @@ class FaceFinder:
         faces = self.find(rgb)
         h, w = rgb.shape[:2]
         if not faces:
-            raise NoFaceError(f"no face found in the {w}x{h} picture")
+            hint = ""
+            if self.detector is not None:
+                from segan.photos.retinaface import MIN_SIZES, WORKING_SIDE
+
+                smallest = MIN_SIZES[0][0] * max(1.0, max(h, w) / WORKING_SIDE)
+                hint = f" (faces under about {smallest:.0f} px across are not found at this size)"
+            raise NoFaceError(f"no face found in the {w}x{h} picture{hint}")
         face = faces[0]
         if face.size < self.min_face:
             raise NoFaceError(
