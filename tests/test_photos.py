@@ -390,3 +390,33 @@ def test_mixed_batches_keep_both_kinds_and_repeat_exactly(tmp_path, ffhq_folder)
         MixedSource(
             DataConfig("ffhq", 32, path=config.path, synthfaces_share=0.01), 8, 1, 0, 1, "cpu"
         )
+
+
+def test_an_ffhq_model_gets_the_aligned_crop_and_its_edit_goes_back_inside_the_square(
+    faces, finder
+):
+    from tiny import tiny_model
+
+    from segan.pipeline import EditPipeline
+
+    editor = tiny_model("stargan_synthfaces", 32)
+    editor.alignment = "ffhq"
+    pipe = EditPipeline(editor, finder=finder)
+    photo = np.full((300, 400, 3), 100, np.uint8)
+    photo[60:252, 150:342] = cv2.resize(faces[0][2], (192, 192), interpolation=cv2.INTER_CUBIC)
+    kept = pipe.edit(photo, "happy", intensity=0.0)
+    assert kept.alignment is not None
+    assert np.array_equal(kept.output, photo)  # an edit that changes nothing changes no pixel
+    square = finder.largest(photo).alignment()
+    assert kept.alignment.quad == pytest.approx(square.quad)
+    assert np.array_equal(kept.crop, square.crop(photo, 32))
+    edited = pipe.edit(photo, "happy", intensity=1.0)
+    changed = np.argwhere((edited.output != photo).any(-1))
+    lo, hi = square.quad.min(0), square.quad.max(0)
+    assert (
+        len(changed) and (changed[:, 1] >= lo[0] - 1).all() and (changed[:, 1] <= hi[0] + 1).all()
+    )
+    drawn = edited.annotated()
+    assert (drawn != photo).any()
+    with pytest.raises(NoFaceError):
+        pipe.edit(np.full((200, 200, 3), 100, np.uint8), "happy")
