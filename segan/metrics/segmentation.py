@@ -26,7 +26,9 @@ def confusion(
     known = t != UNKNOWN
     t, p = t[known], p[known]
     if t.numel() and (int(t.min()) < 0 or int(t.max()) >= num_classes):
-        raise ValueError(f"target labels must lie in [0, {num_classes - 1}]")
+        raise ValueError(f"target labels must lie in [0, {num_classes - 1}] or be {UNKNOWN}")
+    if p.numel() and (int(p.min()) < 0 or int(p.max()) >= num_classes):
+        raise ValueError(f"predicted labels must lie in [0, {num_classes - 1}]")
     index = t * num_classes + p
     return torch.bincount(index.cpu(), minlength=num_classes**2).reshape(num_classes, num_classes)
 
