@@ -44,6 +44,7 @@ from segan.evaluate import EvalData, apply_edit, edit_condition, evaluate_editor
 from segan.evaluate_real import Judges, evaluate_photos, evaluate_real
 from segan.labels import AU_IDS, EXPRESSIONS
 from segan.models.hub import read_config
+from segan.photos.parts import MESH_PARTS
 from segan.train.bundle import (
     CARD_END,
     CARD_START,
@@ -55,7 +56,9 @@ from segan.train.bundle import (
 
 EDITORS = ["stargan", "ganimation", "sargan", "finegrained", "seghgan-bisenet", "seghgan-unet"]
 EDITORS += ["boxhgan"]
-PARSERS = ["bisenet", "unet"]
+PARSERS = ["bisenet", "unet", "bisenet-ffhq", "unet-ffhq"]
+# the parsers trained on real faces (128 px FFHQ crops); the others are 64 px SynthFaces models
+REAL_PARSERS = ("bisenet-ffhq", "unet-ffhq")
 HIERARCHIES = ("seghgan", "boxhgan")
 CONTROL = " (continued alone)"  # the parser fine-tuned alone like the joint one (the control)
 CONTROL_TEXT = "continued alone for as many updates"
@@ -438,8 +441,14 @@ def real_scores(
             "reason": f"no registry photos at {REAL_PHOTOS}",
             "fix": "python benchmarks/real_photos.py",
         }
+    results["parsers"] = {}
     for name in names:
         model, steps = open_model(name, folders)
+        if model.role == "parser":
+            data = EvalData("ffhq", prepared, 10**6, 128, 50)
+            r = evaluate_parser(model.eval(), data)["metrics"]
+            results["parsers"][name] = {"steps": steps, **r}
+            print(f"{name}: mIoU on real faces {r['miou']:.1f}", flush=True)
         if model.role != "editor":
             continue
         # the app's pipeline: no parser (it only draws part maps), the AU estimator for the
@@ -546,6 +555,19 @@ def real_markdown(results: dict[str, Any]) -> str:
     elif results.get("photos_unavailable"):
         why = results["photos_unavailable"]
         lines += ["", f"Registry photos: unavailable: {why['reason']} (fix: {why['fix']})."]
+    if results.get("parsers"):
+        parts = list(MESH_PARTS)
+        lines += [
+            "",
+            "Parsers on the held-out FFHQ faces' mesh masks (IoU %, over the pixels and classes "
+            "the mesh labels; `-ffhq`: trained on real faces, the others on SynthFaces only):",
+            "",
+            "| parser | steps | mIoU | " + " | ".join(parts) + " |",
+            "|---|---|---|" + "---|" * len(parts),
+        ]
+        for name, r in results["parsers"].items():
+            cells = " | ".join(_f(r["iou"].get(part)) for part in parts)
+            lines.append(f"| {name} | {r.get('steps') or '-'} | {_f(r['miou'])} | {cells} |")
     fid = next((r["unavailable"].get("fid_kid") for r in editors.values()), None)
     if fid:
         lines += ["", f"FID/KID: unavailable: {fid['reason']} (fix: {fid['fix']})."]
@@ -567,6 +589,7 @@ def real_main(args: argparse.Namespace, names: list[str], folders: dict[str, str
     results = real_scores(names, folders, args.real, args.faces, photos, fid, args.no_fid)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    results = merged(out / "quality_real.json", results)
     (out / "quality_real.json").write_text(json.dumps(results, indent=2) + "\n")
     table = real_markdown(results)
     (out / "quality_real.md").write_text(table)
@@ -575,6 +598,20 @@ def real_main(args: argparse.Namespace, names: list[str], folders: dict[str, str
         readme = Path("README.md")
         readme.write_text(put_real_table(readme.read_text(), table))
     return 0
+
+
+def merged(previous: Path, results: dict[str, Any]) -> dict[str, Any]:
+    """`results` with the models an earlier run of the same faces scored and this one did not
+    (so one model can be scored again without the others)."""
+    if not previous.is_file():
+        return results
+    old = json.loads(previous.read_text())
+    if (old.get("prepared"), old.get("faces")) != (results["prepared"], results["faces"]):
+        return results
+    for key in ("editors", "parsers"):
+        kept = {k: v for k, v in old.get(key, {}).items() if k not in results.get(key, {})}
+        results[key] = {**kept, **results.get(key, {})}
+    return results
 
 
 def put_real_table(text: str, table: str) -> str:
@@ -639,7 +676,8 @@ def main(argv: list[str] | None = None) -> int:
         if model.role == "parser" or name.startswith("seghgan"):
             parser = model if model.role == "parser" else model.parser
             label = name if model.role == "parser" else f"{name} (joint parser)"
-            data = EvalData(n=args.parser_faces, resolution=64, batch_size=50)
+            px = 128 if name in REAL_PARSERS else 64
+            data = EvalData(n=args.parser_faces, resolution=px, batch_size=50)
             r = evaluate_parser(parser.eval(), data)["metrics"]
             results["parsers"][label] = {"steps": steps, "setup": parser_setup(parser), **r}
             print(f"{label}: mIoU {r['miou']:.1f}", flush=True)
