@@ -136,6 +136,27 @@ class AtResolution(torch.nn.Module):
         return self.model(x)
 
 
+class ParsedAt(torch.nn.Module):
+    """A parser that takes pictures at any size: parsed at the size it was trained at, its
+    logits resized back."""
+
+    def __init__(self, parser: torch.nn.Module, size: int):
+        super().__init__()
+        self.parser, self.size = parser, size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] == self.size:
+            return self.parser(x)
+        small = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True)
+        return F.interpolate(self.parser(small), size=x.shape[-2:], mode="bilinear")
+
+
+def trained_size(name: str) -> int:
+    """The face size a bundled parser was trained at (the real-face ones 128 px, the
+    SynthFaces ones 64)."""
+    return 128 if name in REAL_PARSERS else 64
+
+
 @torch.no_grad()
 def evaluator_scores(classifier, regressor, n: int, resolution: int) -> dict[str, Any]:
     """The evaluators on n held-out renders: classifier accuracy (overall, per class, and the
@@ -446,7 +467,7 @@ def real_scores(
         model, steps = open_model(name, folders)
         if model.role == "parser":
             data = EvalData("ffhq", prepared, 10**6, 128, 50)
-            r = evaluate_parser(model.eval(), data)["metrics"]
+            r = evaluate_parser(ParsedAt(model.eval(), trained_size(name)), data)["metrics"]
             results["parsers"][name] = {"steps": steps, **r}
             print(f"{name}: mIoU on real faces {r['miou']:.1f}", flush=True)
         if model.role != "editor":
@@ -676,8 +697,7 @@ def main(argv: list[str] | None = None) -> int:
         if model.role == "parser" or name.startswith("seghgan"):
             parser = model if model.role == "parser" else model.parser
             label = name if model.role == "parser" else f"{name} (joint parser)"
-            px = 128 if name in REAL_PARSERS else 64
-            data = EvalData(n=args.parser_faces, resolution=px, batch_size=50)
+            data = EvalData(n=args.parser_faces, resolution=trained_size(name), batch_size=50)
             r = evaluate_parser(parser.eval(), data)["metrics"]
             results["parsers"][label] = {"steps": steps, "setup": parser_setup(parser), **r}
             print(f"{label}: mIoU {r['miou']:.1f}", flush=True)
