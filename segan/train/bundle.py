@@ -292,27 +292,12 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
     ),
     # the real-face parsers: the SynthFaces parsers fine-tuned at 128 px on FFHQ's mesh masks,
     # a quarter of every batch SynthFaces faces for the classes the mesh does not give.
-    # BiSeNet predicts at 1/8 of the size it parses: parsing a 128 px face at 256 (input_scale
-    # 2), its 32x32 logits cannot hold the brows and lips (the test masks themselves, averaged
-    # to 32x32 and enlarged back, score 68.5 mIoU; to 64x64, 92.7), so after a first stage at
-    # input_scale 2 it continues parsing at 512, as the 64 px SynthFaces recipe parses at 4x
-    "bisenet-ffhq-base": Recipe(
+    # BiSeNet parses a 128 px face at 256 px (input_scale 2), the input size the SynthFaces
+    # parser it starts from learnt at
+    "bisenet-ffhq": Recipe(
         "bisenet_ffhq",
         4000,
         ("model.base_width=24", "model.input_scale=2", "model.init_weights=bundled:bisenet"),
-        resolution=128,
-        data=FFHQ_128,
-        ship=False,
-    ),
-    "bisenet-ffhq": Recipe(
-        "bisenet_ffhq",
-        2000,
-        (
-            "model.base_width=24",
-            "model.input_scale=4",
-            "model.init_weights=checkpoints/bisenet-ffhq-base",
-            "optim.warmup=100",
-        ),
         resolution=128,
         data=FFHQ_128,
     ),
