@@ -666,7 +666,8 @@ def main(argv: list[str] | None = None) -> int:
     have = set(bundled.available()) | set(folders)
     wanted = [m for m in (args.models or list(RECIPES)) if m in have]
     if args.real:
-        return real_main(args, [m for m in wanted if m in EDITORS or m in folders], folders)
+        real = [m for m in wanted if m in EDITORS or m in PARSERS or m in folders]
+        return real_main(args, real, folders)
     for evaluator in ("classifier", "regressor"):
         if evaluator not in have:
             raise SystemExit(

@@ -303,10 +303,11 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
     ),
     "unet-ffhq": Recipe(
         "unet_ffhq",
-        8000,
+        9600,
         ("model.base_width=16", "model.init_weights=bundled:unet"),
         resolution=128,
         data=FFHQ_128,
+        restarted_at=8000,
     ),
     "regressor": Recipe("regressor_synthfaces", 4000, _EVAL, decay_fraction=0.5),
     "classifier-base": Recipe("classifier_synthfaces", 12000, _CLASSIFIER, ship=False),
