@@ -19,7 +19,6 @@ import cv2
 import numpy as np
 import torch
 
-import segan
 from segan.data.images import to_tensor
 from segan.data.synthfaces import SynthFaces
 from segan.visualize import colorize_mask, to_uint8
@@ -29,12 +28,11 @@ sys.path.insert(0, str(Path(__file__).parent))  # the other benchmarks' helpers
 
 
 def open_parser(spec: str) -> torch.nn.Module:
-    folder = Path(spec)
-    if (folder / "checkpoints").is_dir():
-        from segan.train.bundle import snapshot
+    """`bundled:NAME` or NAME, a model folder, or a run folder (its latest checkpoint)."""
+    from quality import open_model
 
-        return snapshot(folder)[0]
-    return segan.load(spec if folder.exists() or ":" in spec else f"bundled:{spec}")
+    name = Path(spec.removeprefix("bundled:")).name
+    return open_model(name, {name: spec} if Path(spec).exists() else {})[0]
 
 
 def crops() -> list[np.ndarray]:
