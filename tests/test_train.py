@@ -115,6 +115,8 @@ def test_yaml_values_read_as_users_write_them():
         ("data.dataset=affectnet", r"data\.path: affectnet is read from a prepared folder"),
         ("optim", r"must look like key\.sub=value"),
         ("colour=red", r"unknown key colour"),
+        ("data.flip=0.5", r"data\.flip / data\.jitter: only for a parser trained alone"),
+        ("data.jitter=0.7", r"data\.jitter: in \[0, 0\.5\], got 0\.7"),
     ],
 )
 def test_bad_configs_stop_before_any_work(tmp_path, override, message):
@@ -350,6 +352,12 @@ def test_hardware_record_keeps_what_a_run_started_on_and_each_change():
 @pytest.mark.parametrize("name", ["stargan_synthfaces", "seghgan_bisenet_synthfaces"])
 def test_stopped_and_resumed_run_is_bit_identical(tmp_path, name):
     _resume_matches(tmp_path, name)
+
+
+def test_parser_with_mirrors_jitter_and_dice_resumes_bit_identical(tmp_path):
+    """The augmentations draw from the generator the trainer restores: a resumed parser run
+    sees the same mirrored and moved faces as an unbroken one."""
+    _resume_matches(tmp_path, "unet_synthfaces", "data.flip=0.5", "data.jitter=0.1", "loss.dice=1")
 
 
 def test_seghgan_parser_with_its_own_sgd_trains_with_the_generator_and_resumes(tmp_path):

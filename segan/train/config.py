@@ -61,6 +61,10 @@ class DataConfig:
     # real datasets: this share of every batch is SynthFaces faces (train split, same
     # resolution), for what the real labels lack (classes, rare expressions); 0 for none
     synthfaces_share: float = 0.0
+    # parsers: the share of faces mirrored, and the size of a random similarity jitter
+    # (segan.train.augment.augment_parts); 0 for none
+    flip: float = 0.0
+    jitter: float = 0.0
 
 
 @dataclass
@@ -261,6 +265,10 @@ def _check_values(c: TrainConfig) -> None:
         raise ConfigError(
             f"run.mixed_precision: one of {MIXED_PRECISION}, got {c.run.mixed_precision!r}"
         )
+    if not 0 <= c.data.flip <= 1:
+        raise ConfigError(f"data.flip: a share of faces in [0, 1], got {c.data.flip!r}")
+    if not 0 <= c.data.jitter <= 0.5:
+        raise ConfigError(f"data.jitter: in [0, 0.5], got {c.data.jitter!r}")
     tones = c.data.skin_tones
     if tones is not None and (len(tones) != 2 or not 0 <= tones[0] < tones[1] <= 1):
         raise ConfigError(f"data.skin_tones: [low, high] with 0 <= low < high <= 1, got {tones}")

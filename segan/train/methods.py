@@ -27,6 +27,7 @@ from segan.models.base import REGISTRY, EditOutput, SeganModel
 from segan.models.discriminators import PatchDiscriminator
 from segan.models.hierarchical import HierarchicalDiscriminator
 from segan.train import losses as L
+from segan.train.augment import augment_parts
 from segan.train.config import ConfigError, TrainConfig
 from segan.visualize import colorize_mask, grid, to_uint8
 
@@ -76,6 +77,9 @@ class Task:
     find_unused_parameters = False
     gan = True
     can_freeze_bn = False  # optim.freeze_bn: parsers trained alone only
+    # data.flip / data.jitter: only tasks whose labels are part masks alone (a mirrored face
+    # would need its landmarks and action units mirrored too)
+    can_augment = False
     # Config keys naming trained model folders (a path, a Hub id or bundled:NAME) that
     # networks start from instead of their random init, as (section, key) -> (role,
     # sub-network; "" for the whole network). model.init_weights fine-tunes a published
@@ -98,6 +102,11 @@ class Task:
             raise ConfigError(
                 f"optim.freeze_bn: only for a parser trained alone, not {self.name} "
                 "(seghgan keeps its parser's batch norm fixed with model.freeze_parser_bn)"
+            )
+        if (config.data.flip or config.data.jitter) and not self.can_augment:
+            raise ConfigError(
+                f"data.flip / data.jitter: only for a parser trained alone, not {self.name} "
+                "(its landmarks and action units are not mirrored or moved)"
             )
         self.resolution = config.data.resolution
         self.start_from: dict[tuple[str, str], str] = {
@@ -576,6 +585,7 @@ class SegHGANTask(HierarchyTask):
         "parser_gan": 1.0,  # scale of the GAN gradient that reaches the parser
         "aux": 1.0,  # BiSeNet's auxiliary heads in the parser's objective
         "ohem_thresh": 0.7,  # BiSeNet's OHEM threshold (face-parsing.PyTorch)
+        "dice": 0.0,  # soft-Dice weight in the parser's objective (losses.soft_dice)
     }
 
     # model.parser_weights: a trained parser folder (bundled:bisenet) to fine-tune jointly.
@@ -672,12 +682,16 @@ def parser_loss(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A parser's own objective, returning (total, main-head loss): BiSeNet's OHEM
     cross-entropy on the main head plus `aux` times its two auxiliary heads (face-parsing
-    .PyTorch); plain cross-entropy for the UNet (CelebAMask-HQ)."""
+    .PyTorch); plain cross-entropy for the UNet (CelebAMask-HQ). `dice` adds that weight of
+    the main head's soft-Dice loss (0 in both papers' recipes)."""
     if architecture == "bisenet":
         per = [L.ohem_segmentation(h, mask, w.get("ohem_thresh", 0.7)) for h in heads]
-        return per[0] + w.get("aux", 1.0) * sum(per[1:]), per[0]
-    main = L.segmentation(heads[0], mask)
-    return main, main
+        total, main = per[0] + w.get("aux", 1.0) * sum(per[1:]), per[0]
+    else:
+        total = main = L.segmentation(heads[0], mask)
+    if w.get("dice", 0.0):
+        total = total + w["dice"] * L.soft_dice(heads[0], mask)
+    return total, main
 
 
 class ParserTask(Task):
@@ -685,7 +699,8 @@ class ParserTask(Task):
 
     gan = False
     can_freeze_bn = True
-    LOSS: ClassVar[dict[str, float]] = {"aux": 1.0, "ohem_thresh": 0.7}
+    can_augment = True
+    LOSS: ClassVar[dict[str, float]] = {"aux": 1.0, "ohem_thresh": 0.7, "dice": 0.0}
     START_FROM: ClassVar[dict[tuple[str, str], tuple[str, str]]] = {
         ("model", "init_weights"): ("model", "")
     }
@@ -698,8 +713,10 @@ class ParserTask(Task):
 
     def model_loss(self, s):
         model, b, w = s.nets["model"], s.batch, s.weights
-        heads = model(b["image"], aux=True)
-        total, main = parser_loss(self.architecture, heads, b["mask"], w)
+        data = self.config.data
+        image, mask = augment_parts(b["image"], b["mask"], data.flip, data.jitter)
+        heads = model(image, aux=True)
+        total, main = parser_loss(self.architecture, heads, mask, w)
         return total, {"seg": main.detach()}
 
     def samples(self, model, fixed):
@@ -720,7 +737,7 @@ class UNetTask(ParserTask):
     name = "unet"
     architecture = "unet"
     paper = "Lee et al., MaskGAN / CelebAMask-HQ UNet, CVPR 2020"
-    LOSS: ClassVar[dict[str, float]] = {}
+    LOSS: ClassVar[dict[str, float]] = {"dice": 0.0}
 
 
 class ClassifierTask(Task):
