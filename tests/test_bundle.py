@@ -150,7 +150,7 @@ def test_export_critic_saves_the_runs_trained_critic(tmp_path):
     critic = segan.load(folder).state_dict()
     from safetensors.torch import load_file
 
-    trained = load_file(str(run / "checkpoints" / "step_0000004" / "model_1.safetensors"))
+    trained = load_file(str(run / "checkpoints/step_0000004/networks/discriminator.safetensors"))
     assert critic.keys() == trained.keys()
     assert all(torch.equal(critic[k], trained[k]) for k in trained)
     assert "step 4" in (folder / "README.md").read_text()

@@ -324,8 +324,13 @@ def _resume_matches(tmp_path: Path, name: str, *extra: str) -> None:
     assert wa.keys() == wb.keys()
     assert all(torch.equal(wa[k], wb[k]) for k in wa), "resumed weights differ"
     # every network of the last state (critic and optimiser moments included)
-    for f in sorted((a / "checkpoints" / "step_0000005").glob("*.safetensors")):
-        sa, sb = load_file(f), load_file(b / "checkpoints" / "step_0000005" / f.name)
+    last = a / "checkpoints" / "step_0000005"
+    saved = sorted(last.rglob("*.safetensors"))
+    assert any(f.parent.name == "optimizers" for f in saved) and any(
+        "rng" in f.parts for f in saved
+    )
+    for f in saved:
+        sa, sb = load_file(f), load_file(b / f.relative_to(a))
         assert all(torch.equal(sa[k], sb[k]) for k in sa), f.name
     la = [r for r in metrics(a) if r["step"] > 3]
     lb = [r for r in metrics(b) if r["step"] > 3]

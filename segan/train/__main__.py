@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from segan.train.checkpoint import CheckpointError
 from segan.train.config import ConfigError, builtin_configs, load_config
 
 
@@ -26,6 +27,9 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 130
     except FloatingPointError:
+        return 1
+    except CheckpointError as err:
+        print(f"segan train: checkpoint error: {err}", file=sys.stderr)
         return 1
     from accelerate.state import PartialState
 

@@ -415,6 +415,7 @@ def snapshot(
     """The network a run would publish (its EMA copy when it keeps one) at a checkpoint (the
     latest by default), and that checkpoint's step; for models whose run is not finished.
     With `role` ("discriminator"), that network's trained weights instead."""
+    from segan.train.checkpoint import check_folder, load_strict, read_ema, read_network
     from segan.train.config import load_config
     from segan.train.methods import make_task
     from segan.train.trainer import checkpoint_step, latest_checkpoint
@@ -431,24 +432,12 @@ def snapshot(
     if role not in nets:
         raise KeyError(f"{run_dir} trains {', '.join(nets)}; it has no {role!r}")
     model = nets[role]
-    # the EMA's state is the custom object holding `updates`
+    check_folder(folder)
     if role == published and config.optim.ema > 0:
-        for file in sorted(folder.glob("custom_checkpoint_*.pkl")):
-            state = torch.load(file, weights_only=True)
-            if "updates" in state:
-                prefix = "model."
-                model.load_state_dict(
-                    {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-                )
-                break
-        else:
-            raise FileNotFoundError(f"no EMA state in {folder}")
+        ema = {k[6:]: v for k, v in read_ema(folder).items() if k.startswith("model.")}
+        load_strict(model, ema, folder / "ema.safetensors")
     else:
-        from safetensors.torch import load_file
-
-        index = list(nets).index(role)
-        name = "model.safetensors" if index == 0 else f"model_{index}.safetensors"
-        model.load_state_dict(load_file(str(folder / name)))
+        load_strict(model, read_network(folder, role), folder / "networks" / f"{role}.safetensors")
     return model.eval(), checkpoint_step(folder)
 
 

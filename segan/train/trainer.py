@@ -3,8 +3,9 @@
 Per step: each phase of the method whose turn it is (the critic every step, the generator every
 `n_critic`) computes its loss under autocast, back-propagates it (over `grad_accum`
 micro-batches, gradients synchronised only on the last), steps its optimiser; then the EMA
-generator follows. Checkpoints are Accelerate states (models, optimisers, scaler, RNG, EMA and
-the step), rotated to the last k; `run.resume=latest` continues exactly. The run folder holds
+generator follows. Checkpoints (segan.train.checkpoint: networks, optimisers, scaler, every
+process's generators, EMA and the step, in safetensors and JSON) are rotated to the last k;
+`run.resume=latest` continues exactly. The run folder holds
 `config.yaml`, `metrics.jsonl`, `samples/`, `checkpoints/` and the final `model/`.
 """
 
@@ -25,6 +26,13 @@ from accelerate.utils import ProjectConfiguration, set_seed
 from PIL import Image
 from torch import nn
 
+from segan.train import checkpoint as ckpt
+from segan.train.checkpoint import (
+    CheckpointError,
+    checkpoint_step,
+    checkpoints,
+    latest_checkpoint,
+)
 from segan.train.config import ConfigError, TrainConfig
 from segan.train.data import check_data, make_source
 from segan.train.losses import finite_or_raise
@@ -101,22 +109,6 @@ def lr_factor(step: int, config: TrainConfig) -> float:
     return factor
 
 
-def checkpoints(run_dir: Path) -> list[Path]:
-    """A run's checkpoint folders (`checkpoints/step_<n>`), oldest first."""
-    folders = [p for p in (run_dir / "checkpoints").glob("step_*") if p.is_dir()]
-    return sorted(folders, key=checkpoint_step)
-
-
-def checkpoint_step(folder: Path) -> int:
-    """The step a checkpoint folder (`step_<n>`) was saved at."""
-    return int(folder.name.split("_")[-1])
-
-
-def latest_checkpoint(run_dir: Path) -> Path | None:
-    found = checkpoints(run_dir)
-    return found[-1] if found else None
-
-
 def _make_optimizer(
     groups: list[dict], config: TrainConfig, kind: str | None = None
 ) -> torch.optim.Optimizer:
@@ -177,9 +169,6 @@ class Trainer:
         if self.ema is not None:
             self.ema.to(acc.device)
         self.state = TrainState()
-        acc.register_for_checkpointing(self.state)
-        if self.ema is not None:
-            acc.register_for_checkpointing(self.ema)
         self.source = make_source(
             config.data,
             config.optim.batch_size,
@@ -202,9 +191,41 @@ class Trainer:
             return
         if not path.is_dir():
             raise ConfigError(f"run.resume: checkpoint {path} does not exist")
-        self.accelerator.load_state(str(path))
+        self.load_checkpoint(path)
         if self.accelerator.is_main_process:
             self._drop_metrics_after(self.state.step)
+
+    def load_checkpoint(self, folder: Path) -> None:
+        """Every piece of training state from a checkpoint folder (see segan.train.checkpoint);
+        a file that is not safetensors or JSON, or that does not fit, stops with its name."""
+        acc = self.accelerator
+        state = ckpt.check_folder(folder)
+        for role, net in self.nets.items():
+            where = folder / "networks" / f"{role}.safetensors"
+            ckpt.load_strict(acc.unwrap_model(net), ckpt.read_network(folder, role), where)
+        for name, optimizer in self.optimizers.items():
+            try:
+                optimizer.load_state_dict(ckpt.read_optimizer(folder, name))
+            except (ValueError, KeyError, RuntimeError) as err:
+                raise CheckpointError(
+                    f"{folder / 'optimizers' / name}.*: does not fit this run's optimiser ({err})"
+                ) from None
+        if self.ema is not None:
+            ckpt.load_strict(self.ema, ckpt.read_ema(folder), folder / "ema.safetensors")
+        scaler = getattr(acc, "scaler", None)
+        saved = ckpt.read_scaler(folder)
+        if scaler is not None and saved is not None:
+            scaler.load_state_dict(saved)
+        rng = ckpt.read_rng(folder, acc.process_index)
+        if rng is None:
+            print(
+                f"{folder}: no generator state for process {acc.process_index} (the run was "
+                "saved with fewer processes); its random draws differ from here on",
+                file=sys.stderr,
+            )
+        else:
+            ckpt.restore_rng(*rng)
+        self.state.load_state_dict(state)
 
     def _drop_metrics_after(self, step: int) -> None:
         """Forget log records a crashed session wrote past the checkpoint it resumes from."""
@@ -212,7 +233,8 @@ class Trainer:
         if not log.is_file():
             return
         lines = log.read_text().splitlines()
-        kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
+        logged = [(line, _logged_step(line)) for line in lines]
+        kept = [line for line, at in logged if at is not None and at <= step]
         if len(kept) != len(lines):
             log.write_text("".join(line + "\n" for line in kept))
 
@@ -346,17 +368,54 @@ class Trainer:
         return model_dir
 
     def _folder(self) -> Path:
-        return self.run_dir / "checkpoints" / f"step_{self.state.step:07d}"
+        return ckpt.checkpoint_folder(self.run_dir, self.state.step)
 
     def save_checkpoint(self) -> None:
-        """Save the whole training state at the current step; keep the last k."""
+        """Save the whole training state at the current step; keep the last k. The folder
+        appears only when complete; a failed write (a full disk) removes what it wrote, keeps
+        the earlier checkpoints and stops the run with the folder and the reason."""
         acc = self.accelerator
-        acc.save_state(str(self._folder()))
+        main = acc.is_main_process
+        final = ckpt.checkpoint_folder(self.run_dir, self.state.step)
+        partial = ckpt.partial_folder(final)
+        if main:
+            ckpt.discard(partial)
         acc.wait_for_everyone()
-        if acc.is_main_process:
+        error: OSError | None = None
+        try:
+            if main:
+                nets = {role: acc.unwrap_model(net) for role, net in self.nets.items()}
+                scaler = getattr(acc, "scaler", None)
+                ckpt.write_main(partial, nets, self.optimizers, self.ema, scaler)
+            ckpt.write_rng(partial, acc.process_index)
+        except OSError as err:
+            error = err
+        self._stop_if_unsaved(error, partial, final)  # every process: all wrote, or none goes on
+        if main:
+            try:
+                ckpt.finish(partial, final, self.state.state_dict())
+            except OSError as err:
+                error = err
+        self._stop_if_unsaved(error, partial, final)
+        if main:
             for old in checkpoints(self.run_dir)[: -self.config.run.keep_checkpoints]:
                 shutil.rmtree(old, ignore_errors=True)
         acc.wait_for_everyone()
+
+    def _stop_if_unsaved(self, error: OSError | None, partial: Path, final: Path) -> None:
+        """Agree over processes whether a checkpoint write failed; if so, remove it and stop."""
+        acc = self.accelerator
+        flag = torch.tensor([0.0 if error is None else 1.0], device=acc.device)
+        if float(self._reduce(flag)) == 0:
+            return
+        if acc.is_main_process:
+            ckpt.discard(partial)
+        last = latest_checkpoint(self.run_dir)
+        reason = (error.strerror or str(error)) if error is not None else "see the other process"
+        raise CheckpointError(
+            f"cannot write checkpoint {final}: {reason}."
+            + (f" The last complete checkpoint, {last}, is intact." if last else "")
+        )
 
     # --- reports -------------------------------------------------------------------------
     def published_model(self) -> nn.Module:
@@ -388,6 +447,14 @@ class Trainer:
             Image.fromarray(picture).save(out / f"step_{step:07d}.png")
 
 
+def _logged_step(line: str) -> int | None:
+    """The step of a metrics.jsonl line, or None for a line a killed run left half-written."""
+    try:
+        return int(json.loads(line)["step"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+
+
 def _progress(start: int, config: TrainConfig, main: bool):
     if not (main and config.run.progress):
         return None
@@ -401,4 +468,13 @@ def train(config: TrainConfig) -> Path:
     return Trainer(config).fit()
 
 
-__all__ = ["EMA", "TrainState", "Trainer", "latest_checkpoint", "lr_factor", "train"]
+__all__ = [
+    "EMA",
+    "TrainState",
+    "Trainer",
+    "checkpoint_step",
+    "checkpoints",
+    "latest_checkpoint",
+    "lr_factor",
+    "train",
+]
