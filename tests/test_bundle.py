@@ -202,7 +202,7 @@ def test_command_is_an_accelerate_launch_of_segan_train():
     at = argv.index("-m")
     assert argv[at + 1 : at + 3] == ["segan.train", "stargan_synthfaces"]
     assert "optim.steps=10" in argv and "run.output_dir=somewhere/stargan" in argv
-    assert "run.resume=latest" in argv
+    assert "run.resume=auto" in argv
     with pytest.raises(KeyError, match="no bundled recipe 'nope'"):
         command("nope")
 

@@ -122,7 +122,7 @@ def test_killed_at_random_points_resumes_to_the_uninterrupted_weights(tmp_path):
     rng = random.Random(7)
     for _ in range(2):
         proc = subprocess.Popen(
-            _command(out, steps, *extra, "run.resume=latest"),
+            _command(out, steps, *extra, "run.resume=auto"),
             env=ENV,
             cwd=ROOT,
             stdout=subprocess.DEVNULL,

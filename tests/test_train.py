@@ -446,7 +446,7 @@ def test_attentive_local_branches_train_under_the_attention_smoothness(tmp_path,
     assert "local_mask_tv" not in found[False]
 
 
-def test_checkpoints_rotate_and_resume_latest_without_any_starts_fresh(tmp_path, capsys):
+def test_checkpoints_rotate_and_resume_auto_without_any_starts_fresh(tmp_path, capsys):
     out = tmp_path / "run"
     train(
         tiny(
@@ -454,7 +454,7 @@ def test_checkpoints_rotate_and_resume_latest_without_any_starts_fresh(tmp_path,
             out,
             "run.checkpoint_every=1",
             "run.keep_checkpoints=2",
-            "run.resume=latest",
+            "run.resume=auto",
             steps=4,
         )
     )
@@ -462,6 +462,41 @@ def test_checkpoints_rotate_and_resume_latest_without_any_starts_fresh(tmp_path,
     assert [p.name for p in checkpoints(out)] == ["step_0000003", "step_0000004"]
     with pytest.raises(ConfigError, match="does not exist"):
         train(tiny("unet_synthfaces", out, f"run.resume={out / 'checkpoints' / 'step_9'}"))
+
+
+def test_resume_latest_of_a_folder_without_checkpoints_is_refused(tmp_path):
+    """A mistyped run folder must not start the whole recipe over."""
+    out = tmp_path / "typo"
+    with pytest.raises(ConfigError, match=r"run.resume=latest: no checkpoint in .*typo"):
+        Trainer(tiny("stargan_synthfaces", out, "run.resume=latest"))
+    assert not out.exists()
+
+
+def test_resume_by_run_folder_needs_nothing_else_and_refuses_network_changes(tmp_path, capsys):
+    """`segan train --resume RUN` continues with the run's own config.yaml (overrides of the
+    schedule allowed); an override, or a config, that changes the networks is refused by name."""
+    out = tmp_path / "sg"
+    args = ["run.checkpoint_every=1", "optim.decay_start=2"]
+    whole = tmp_path / "whole"
+    train(tiny("stargan_synthfaces", whole, *args, steps=4))
+    train(tiny("stargan_synthfaces", out, *args, "run.stop_after=2", steps=4))
+    assert cli(["train", "--resume", str(out)]) == 0
+    wa, wb = weights(whole / "model"), weights(out / "model")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert cli(["train", "--resume", str(out), "optim.steps=6"]) == 0  # a longer schedule
+    assert checkpoints(out)[-1].name == "step_0000006"
+    capsys.readouterr()
+    assert cli(["train", "--resume", str(out), "model.conv_dim=16", "optim.steps=8"]) == 2
+    err = capsys.readouterr().err
+    assert "model.conv_dim: 16 here, 8 in" in err and "size mismatch" not in err
+    # the README's older form: the full config without the run's overrides
+    plain = load_config(
+        "stargan_synthfaces", [*COMMON, f"run.output_dir={out}", "run.resume=latest"]
+    )
+    with pytest.raises(ConfigError, match=r"discriminator.conv_dim: 64 here, 8 in .*config.yaml"):
+        Trainer(plain)
+    assert cli(["train", "--resume", str(tmp_path / "nowhere")]) == 2
+    assert "no config.yaml there" in capsys.readouterr().err
 
 
 def test_nan_loss_stops_with_step_and_term_and_saves_nothing_after(tmp_path, capsys):
@@ -498,7 +533,7 @@ def test_ctrl_c_says_how_to_resume(tmp_path):
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
-    assert "interrupted at step" in stderr and "run.resume=latest" in stderr
+    assert "interrupted at step" in stderr and f"segan train --resume {out}" in stderr
     assert "Traceback" not in stderr and checkpoints(out)
 
 

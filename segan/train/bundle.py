@@ -399,7 +399,7 @@ def command(name: str, runs: str | Path = "runs/bundled", steps: int | None = No
         recipe.config,
         *recipe.all_overrides(steps, runs),
         f"run.output_dir={Path(runs) / name}",
-        "run.resume=latest",
+        "run.resume=auto",
     ]
 
 

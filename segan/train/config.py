@@ -110,7 +110,10 @@ class RunConfig:
     sample_every: int = 1000
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
-    resume: str | None = None  # "latest" or a checkpoint folder
+    # "latest" (the run folder's newest checkpoint; refused when it has none), "auto" (the
+    # newest if there is one, else a fresh start: for scripts rerun until done) or a
+    # checkpoint folder
+    resume: str | None = None
     stop_after: int | None = None  # end this session at this step (the schedule still spans
     # optim.steps), e.g. to train in chunks and resume
     push_to_hub: str | None = None  # a Hub repo id or a local folder
@@ -368,3 +371,52 @@ def load_config(source: str | Path, overrides: list[str] = ()) -> TrainConfig:
     A file may start from another with `extends: NAME_OR_PATH`; its own keys are laid over.
     """
     return from_dict(apply_overrides(read_raw(source), list(overrides)))
+
+
+# What a resumed run may not change: the networks its checkpoint holds and the data they see.
+# Keys naming where a network starts from (`*weights`) do not matter once it resumes.
+RESUME_FIXED = ("method", "model", "discriminator", "data.dataset", "data.resolution", "optim.ema")
+
+
+def _fixed_values(config: TrainConfig) -> dict[str, Any]:
+    raw = config.to_dict()
+    out: dict[str, Any] = {}
+    for key in RESUME_FIXED:
+        section, _, name = key.partition(".")
+        value = raw[section] if not name else raw[section][name]
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if not k.endswith("weights"):
+                    out[f"{section}.{k}"] = v
+        else:
+            out[key] = value > 0 if key == "optim.ema" else value
+    return out
+
+
+def check_resumable(config: TrainConfig, saved: TrainConfig, where: Path) -> None:
+    """Refuse to resume a run whose networks or data this config changes, naming the key."""
+    mine, theirs = _fixed_values(config), _fixed_values(saved)
+    for key in sorted(set(mine) | set(theirs)):
+        if mine.get(key) != theirs.get(key):
+            raise ConfigError(
+                f"{key}: {mine.get(key)!r} here, {theirs.get(key)!r} in {where}; a resumed run "
+                "keeps its networks (resume with `segan train --resume RUN` alone, or start a "
+                "new run folder with model.init_weights=RUN/model to fine-tune)"
+            )
+
+
+def resume_config(run_dir: str | Path, overrides: list[str] = ()) -> TrainConfig:
+    """The config a run folder was trained with (its `config.yaml`), set to continue from its
+    newest checkpoint to the end of its schedule; overrides may change the schedule and
+    reporting (run.stop_after among them), not the networks."""
+    run_dir = Path(run_dir)
+    saved = run_dir / "config.yaml"
+    if not saved.is_file():
+        raise ConfigError(f"--resume {run_dir}: no config.yaml there; not a run folder")
+    raw = read_raw(saved)
+    original = from_dict(raw)
+    # a stop point belongs to the session that set it, not to the run
+    fixed = ["run.stop_after=null", *overrides, f"run.output_dir={run_dir}", "run.resume=latest"]
+    config = from_dict(apply_overrides(raw, fixed))
+    check_resumable(config, original, saved)
+    return config

@@ -26,7 +26,7 @@ def trained_model(
     model = folder / "model"
     if (model / "config.json").is_file():
         return model
-    extra = [f"run.output_dir={folder}", "run.resume=latest"]
+    extra = [f"run.output_dir={folder}", "run.resume=auto"]
     if quiet:
         extra.append("run.progress=false")
     return train(load_config(config, [*overrides, *extra]))

@@ -5,7 +5,7 @@ Per step: each phase of the method whose turn it is (the critic every step, the 
 micro-batches, gradients synchronised only on the last), steps its optimiser; then the EMA
 generator follows. Checkpoints (segan.train.checkpoint: networks, optimisers, scaler, every
 process's generators, EMA and the step, in safetensors and JSON) are rotated to the last k;
-`run.resume=latest` continues exactly. The run folder holds
+`run.resume=latest` (or `segan train --resume RUN`) continues exactly. The run folder holds
 `config.yaml`, `metrics.jsonl`, `samples/`, `checkpoints/` and the final `model/`.
 """
 
@@ -33,7 +33,7 @@ from segan.train.checkpoint import (
     checkpoints,
     latest_checkpoint,
 )
-from segan.train.config import ConfigError, TrainConfig
+from segan.train.config import ConfigError, TrainConfig, check_resumable, load_config
 from segan.train.data import check_data, make_source
 from segan.train.losses import finite_or_raise
 from segan.train.methods import Step, Task, make_task
@@ -130,6 +130,7 @@ class Trainer:
     def __init__(self, config: TrainConfig):
         self.config = config
         check_data(config.data, config.method)  # config errors surface before any work
+        self.resume_from = _resume_point(config)
         self.task: Task = make_task(config)
         self.run_dir = Path(config.run.output_dir)
         ddp = DistributedDataParallelKwargs(find_unused_parameters=self.task.find_unused_parameters)
@@ -181,19 +182,12 @@ class Trainer:
 
     # --- the loop ------------------------------------------------------------------------
     def resume(self) -> None:
-        target = self.config.run.resume
-        if not target:
-            return
-        path = latest_checkpoint(self.run_dir) if target == "latest" else Path(target)
-        if path is None:
+        if self.resume_from is not None:
+            self.load_checkpoint(self.resume_from)
             if self.accelerator.is_main_process:
-                print(f"no checkpoint in {self.run_dir / 'checkpoints'}; starting from step 0")
-            return
-        if not path.is_dir():
-            raise ConfigError(f"run.resume: checkpoint {path} does not exist")
-        self.load_checkpoint(path)
-        if self.accelerator.is_main_process:
-            self._drop_metrics_after(self.state.step)
+                self._drop_metrics_after(self.state.step)
+        elif self.config.run.resume == "auto" and self.accelerator.is_main_process:
+            print(f"no checkpoint in {self.run_dir / 'checkpoints'}; starting from step 0")
 
     def load_checkpoint(self, folder: Path) -> None:
         """Every piece of training state from a checkpoint folder (see segan.train.checkpoint);
@@ -340,8 +334,7 @@ class Trainer:
                 print(
                     f"\ninterrupted at step {self.state.step}. "
                     + (f"Last checkpoint: {last}. " if last else "No checkpoint yet. ")
-                    + f"Resume with the same config and run.output_dir={self.run_dir} "
-                    "run.resume=latest",
+                    + f"Resume with: segan train --resume {self.run_dir}",
                     file=sys.stderr,
                 )
             raise
@@ -445,6 +438,31 @@ class Trainer:
             out = self.run_dir / "samples"
             out.mkdir(parents=True, exist_ok=True)
             Image.fromarray(picture).save(out / f"step_{step:07d}.png")
+
+
+def _resume_point(config: TrainConfig) -> Path | None:
+    """The checkpoint `run.resume` names, checked before any work: "latest" needs one in the
+    run folder (a mistyped folder must not start over), and a run's own config.yaml must agree
+    on the networks."""
+    target = config.run.resume
+    if not target:
+        return None
+    run_dir = Path(config.run.output_dir)
+    if target in ("latest", "auto"):
+        path = latest_checkpoint(run_dir)
+        if path is None and target == "latest":
+            raise ConfigError(
+                f"run.resume=latest: no checkpoint in {run_dir / 'checkpoints'}; a fresh run "
+                "starts without run.resume (run.resume=auto continues only if there is one)"
+            )
+    else:
+        path = Path(target)
+        if not path.is_dir():
+            raise ConfigError(f"run.resume: checkpoint {path} does not exist")
+    saved = run_dir / "config.yaml"
+    if path is not None and saved.is_file():
+        check_resumable(config, load_config(saved), saved)
+    return path
 
 
 def _logged_step(line: str) -> int | None:
