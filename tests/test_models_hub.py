@@ -79,6 +79,33 @@ def test_load_takes_safetensors_only_and_matches_keys_strictly(tmp_path):
         segan.load(folder)
 
 
+def test_a_damaged_weights_file_is_named_in_one_line(tmp_path, capsys):
+    folder = _folder(tmp_path)
+    (folder / "model.safetensors").write_bytes(os.urandom(4096))
+    with pytest.raises(ValueError, match=r"model\.safetensors: not a readable safetensors file"):
+        segan.load(folder)
+    wrong = {k: torch.zeros(3, *v.shape[1:]) for k, v in _tiny().state_dict().items()}
+    save_file(wrong, folder / "model.safetensors")
+    with pytest.raises(ValueError, match=r"model\.safetensors does not fit PatchDiscriminator"):
+        segan.load(folder)
+    (folder / "model.safetensors").write_bytes(os.urandom(4096))
+    assert cli(["eval", str(folder), "--n", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(folder / "model.safetensors") in err
+
+
+def test_an_unknown_repo_id_without_a_network_answers_in_seconds(tmp_path):
+    """No Hub (a closed port as its endpoint): one line saying so, without the retries."""
+    env = {**os.environ, "HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_CACHE": str(tmp_path)}
+    env.pop("HF_HUB_OFFLINE", None)
+    code = "import time, segan\nt = time.time()\ntry:\n    segan.load('acme/nothing')\n"
+    code += "except FileNotFoundError as e:\n    print(round(time.time() - t, 1), e)\n"
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    seconds, message = done.stdout.split(" ", 1)
+    assert float(seconds) < 5 and "127.0.0.1:9 cannot be reached" in message
+
+
 def _hub_cache(tmp_path: Path, repo: str) -> Path:
     """A Hugging Face cache holding `repo` at one revision, as hf_hub_download writes it."""
     cache = tmp_path / "hub"

@@ -629,6 +629,12 @@ def test_push_to_a_repo_id_honours_hf_hub_offline(tmp_path):
         [*cmd[:4], str(tmp_path / "nothing"), "x/y"], env=env, capture_output=True, text=True
     )
     assert missing.returncode == 2 and "not a segan model folder" in missing.stderr
+    # no network (a closed port as the Hub): one line, no client traceback
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    env["HF_ENDPOINT"] = "http://127.0.0.1:9"
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "127.0.0.1:9 cannot be reached" in done.stderr and "segan push" in done.stderr
 
 
 def test_push_to_a_repo_id_uploads_the_model_folder(tmp_path, monkeypatch):
@@ -652,7 +658,12 @@ def test_push_to_a_repo_id_uploads_the_model_folder(tmp_path, monkeypatch):
 
     monkeypatch.setattr(huggingface_hub, "HfApi", Recorder)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
-    where = publish.push(model_dir, "acme/unet-tiny")
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as hub:  # a reachable endpoint
+        port = hub.getsockname()[1]
+        monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", f"http://127.0.0.1:{port}")
+        where = publish.push(model_dir, "acme/unet-tiny")
     assert where.endswith("/commit/0")
     assert calls == [
         ("create_repo", "acme/unet-tiny", True),

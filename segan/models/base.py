@@ -146,6 +146,7 @@ class SeganModel(
         **model_kwargs: Any,
     ):
         from huggingface_hub import hf_hub_download
+        from safetensors import SafetensorError
         from safetensors.torch import load_model
 
         model_kwargs.pop("architecture", None)
@@ -166,7 +167,13 @@ class SeganModel(
                 token=token,
                 local_files_only=local_files_only,
             )
-        missing, unexpected = load_model(model, weights, strict=False, device=map_location)
+        try:
+            missing, unexpected = load_model(model, weights, strict=False, device=map_location)
+        except SafetensorError as err:
+            raise ValueError(f"{weights}: not a readable safetensors file ({err})") from None
+        except RuntimeError as err:  # a tensor of the wrong shape
+            detail = next((ln.strip() for ln in str(err).splitlines()[1:] if ln.strip()), err)
+            raise ValueError(f"{weights} does not fit {cls.__name__}: {detail}") from None
         if strict and (missing or unexpected):
             what = f"missing {sorted(missing)[0]!r}" if missing else ""
             what += ("; " if what else "") + (

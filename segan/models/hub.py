@@ -8,6 +8,42 @@ from pathlib import Path
 from segan.models.base import REGISTRY, SeganModel
 
 CONFIG_NAME = "config.json"
+REACH_TIMEOUT_S = 3.0  # how long to wait for the Hub to answer a connection before giving up
+
+
+def hub_unreachable(timeout: float = REACH_TIMEOUT_S) -> str | None:
+    """Why the Hugging Face Hub cannot be reached right now (offline mode, no route, no name
+    resolution), or None when a connection to its endpoint opens within `timeout` seconds.
+    A quick answer, so that a missing network reads as one line instead of the retries a
+    download goes through."""
+    import socket
+    import threading
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return "HF_HUB_OFFLINE is set"
+    url = urlparse(constants.ENDPOINT)
+    host, port = (
+        url.hostname or "huggingface.co",
+        url.port or (443 if url.scheme == "https" else 80),
+    )
+    outcome: list[str | None] = []
+
+    def probe() -> None:  # name resolution has no timeout of its own: run it aside
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            outcome.append(None)
+        except OSError as err:
+            outcome.append(f"{host}:{port} cannot be reached ({err.strerror or err})")
+
+    worker = threading.Thread(target=probe, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if not outcome:
+        return f"{host}:{port} did not answer within {timeout:g} s"
+    return outcome[0]
 
 
 def _looks_like_path(text: str) -> bool:
@@ -30,14 +66,26 @@ def read_config(path_or_repo_id: str | Path, revision: str | None = None) -> dic
         from huggingface_hub import hf_hub_download
         from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
-        try:
+        repo = str(path_or_repo_id)
+        try:  # a cached repo opens without the network
             config_file = Path(
-                hf_hub_download(str(path_or_repo_id), CONFIG_NAME, revision=revision)
+                hf_hub_download(repo, CONFIG_NAME, revision=revision, local_files_only=True)
             )
         except LocalEntryNotFoundError:
+            why = hub_unreachable()
+            if why is not None:
+                raise FileNotFoundError(
+                    f"{repo!r} is neither a local folder nor a cached Hub repo, and the Hub "
+                    f"cannot be reached: {why}"
+                ) from None
+            config_file = None
+        try:
+            if config_file is None:
+                config_file = Path(hf_hub_download(repo, CONFIG_NAME, revision=revision))
+        except LocalEntryNotFoundError:
             raise FileNotFoundError(
-                f"{path_or_repo_id!r} is neither a local folder nor a cached Hub repo, and the "
-                "Hub cannot be reached (HF_HUB_OFFLINE or no network)"
+                f"{repo!r} is neither a local folder nor a cached Hub repo, and the Hub "
+                "cannot be reached"
             ) from None
         except HfHubHTTPError as err:
             raise FileNotFoundError(

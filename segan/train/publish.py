@@ -181,9 +181,12 @@ def push(model_dir: str | Path, target: str, cache_dir: str | Path | None = None
     _check_repo_id(target)
     from huggingface_hub import HfApi, constants
 
-    if constants.HF_HUB_OFFLINE:
+    from segan.models.hub import hub_unreachable
+
+    why = "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else hub_unreachable()
+    if why is not None:
         raise RuntimeError(
-            f"cannot push to the Hub repo {target!r}: HF_HUB_OFFLINE is set. Push later with "
+            f"cannot push to the Hub repo {target!r}: {why}. Push later with "
             f"`segan push {model_dir.parent} {target}`, or give a local folder"
         )
     api = HfApi()
