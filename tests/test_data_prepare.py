@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny import TINY
 
 from segan.cli import main as cli
 from segan.data.affectnet import AffectNet
@@ -198,3 +199,14 @@ def test_configs_naming_prepared_data_are_checked_before_training(prepared, tmp_
     with pytest.raises(ConfigError, match=r"trains on \['aus'\].*--aus"):
         Trainer(ganimation)
     assert not (tmp_path / "g").exists()
+
+
+def test_a_configured_loss_the_data_cannot_feed_stops_before_training(prepared, tmp_path):
+    """seghgan's parser loss (loss.seg) needs masks; AffectNet has none."""
+    out = tmp_path / "s"
+    tiny = [*TINY["seghgan_unet_synthfaces"], "data.parser_dataset=null"]
+    config = _config("seghgan_unet_affectnet", prepared, out, *tiny)
+    with pytest.raises(ConfigError, match=r"loss.seg=1: needs each item's 'mask'.*lacks"):
+        Trainer(config)
+    assert not out.exists()
+    Trainer(_config("seghgan_unet_affectnet", prepared, out, *tiny, "loss.seg=0"))

@@ -36,8 +36,11 @@ METHOD_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
-def check_data(config: DataConfig, method: str | None = None) -> None:
-    """Stop before any work when the data a config names cannot be trained on here."""
+def check_data(
+    config: DataConfig, method: str | None = None, needs: dict[str, str] | None = None
+) -> None:
+    """Stop before any work when the data a config names cannot be trained on here. `needs`
+    maps further item keys the configured losses read to the setting that asks for them."""
     if config.dataset not in DATASETS:
         raise ConfigError(f"data.dataset: unknown dataset {config.dataset!r}; known: {DATASETS}")
     if config.parser_dataset is not None:
@@ -47,7 +50,7 @@ def check_data(config: DataConfig, method: str | None = None) -> None:
             "alone (e.g. bisenet_celebamaskhq) or use data whose items carry masks"
         )
     if config.dataset == "synthfaces":
-        return
+        return  # renders every key
     if config.path is None:
         raise ConfigError(
             f"data.path: {config.dataset} is read from a prepared folder; run `segan prepare "
@@ -72,6 +75,13 @@ def check_data(config: DataConfig, method: str | None = None) -> None:
             f"{prepared.name} lacks (it has {list(prepared.keys)})"
             + ("; prepare it with --aus OPENFACE_OUTPUT" if "aus" in missing else "")
         )
+    for key, setting in (needs or {}).items():
+        if key not in prepared.keys:
+            raise ConfigError(
+                f"{setting}: needs each item's {key!r}, which data.path={config.path} "
+                f"({prepared.name}) lacks (it has {list(prepared.keys)}); set it to 0 or "
+                f"train on data with {key!r}"
+            )
 
 
 class BatchSource:

@@ -115,6 +115,11 @@ class Task:
             if (folder := getattr(config, sec).get(key))
         }
 
+    def data_needs(self) -> dict[str, str]:
+        """Item keys the configured losses read beyond the method's own (data.METHOD_KEYS),
+        each with the setting that asks for it."""
+        return {}
+
     # --- networks ----------------------------------------------------------------------
     def _section(self, section: str) -> dict:
         """A config section without its start-from keys (kept in self.start_from)."""
@@ -587,6 +592,11 @@ class SegHGANTask(HierarchyTask):
         "ohem_thresh": 0.7,  # BiSeNet's OHEM threshold (face-parsing.PyTorch)
         "dice": 0.0,  # soft-Dice weight in the parser's objective (losses.soft_dice)
     }
+
+    def data_needs(self) -> dict[str, str]:
+        if self.weights["seg"] > 0 and not self.config.model.get("freeze_parser"):
+            return {"mask": f"loss.seg={self.weights['seg']:g}"}
+        return {}
 
     # model.parser_weights: a trained parser folder (bundled:bisenet) to fine-tune jointly.
     # BiSeNet's auxiliary heads only train through the segmentation loss (aux=True).

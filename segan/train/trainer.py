@@ -129,9 +129,10 @@ class Trainer:
 
     def __init__(self, config: TrainConfig):
         self.config = config
-        check_data(config.data, config.method)  # config errors surface before any work
-        self.resume_from = _resume_point(config)
         self.task: Task = make_task(config)
+        # config errors surface before any work
+        check_data(config.data, config.method, self.task.data_needs())
+        self.resume_from = _resume_point(config)
         self.run_dir = Path(config.run.output_dir)
         ddp = DistributedDataParallelKwargs(find_unused_parameters=self.task.find_unused_parameters)
         # Accelerate keeps one process-wide state and refuses a second Accelerator with other
