@@ -540,6 +540,20 @@ def test_ctrl_c_says_how_to_resume(tmp_path):
 # --- distributed ---------------------------------------------------------------------------
 
 
+def test_accelerate_asked_for_two_processes_that_starts_one_is_refused(tmp_path):
+    """On a machine without a GPU, `accelerate launch --num_processes 2` (no --multi_gpu)
+    starts one process: the run refuses and names the commands that start two."""
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2"]
+    cmd += ["-m", "segan.train", "stargan_synthfaces", f"run.output_dir={out}", "optim.steps=1"]
+    cmd += [*COMMON, *TINY["stargan_synthfaces"]]  # quick, should the check ever miss
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode != 0 and not out.exists()
+    assert "--num_processes 2 started 1 process" in done.stderr
+    assert "--multi_gpu" in done.stderr and "torchrun --nproc_per_node 2" in done.stderr
+
+
 def _torchrun(args: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", *args]
