@@ -141,6 +141,10 @@ def _prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+# the evaluators `segan eval` scores an editor with unless others are named
+DEFAULT_EVALUATORS = {"classifier": "bundled:classifier", "regressor": "bundled:regressor"}
+
+
 def _eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="a model folder or Hub repo id (an editor or a parser)")
     p.add_argument(
@@ -154,8 +158,13 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--path", help="the folder `segan prepare` wrote (real datasets)")
     p.add_argument("--n", type=int, default=128, help="faces to edit or parse (default 128)")
     p.add_argument("--resolution", type=int, help="image size (default: the model's)")
-    p.add_argument("--classifier", help="expression-classifier model for expression accuracy")
-    p.add_argument("--regressor", help="au-regressor model for AU error")
+    p.add_argument(
+        "--classifier",
+        help="expression-classifier model for expression accuracy (default: bundled:classifier)",
+    )
+    p.add_argument(
+        "--regressor", help="au-regressor model for AU error (default: bundled:regressor)"
+    )
     p.add_argument("--parser", help="parser model for leakage on real data")
     p.add_argument(
         "--photos",
@@ -201,9 +210,17 @@ def _eval(args: argparse.Namespace) -> int:
     data = EvalData(args.dataset, args.path, args.n, int(resolution), args.batch_size)
     extra = {}
     if model.role == "editor":
+        classifier = args.classifier or DEFAULT_EVALUATORS["classifier"]
+        regressor = args.regressor or DEFAULT_EVALUATORS["regressor"]
+        defaults = [s for s in (classifier, regressor) if s in DEFAULT_EVALUATORS.values()]
+        if defaults:
+            print(
+                f"evaluators: {classifier} (expression accuracy), {regressor} (AU error); "
+                "the bundled ones are trained on SynthFaces (--classifier/--regressor to choose)"
+            )
         extra = {
-            "classifier": load(args.classifier) if args.classifier else None,
-            "regressor": load(args.regressor) if args.regressor else None,
+            "classifier": load(classifier),
+            "regressor": load(regressor),
             "parser": load(args.parser) if args.parser else None,
             "fid": fid,
             "skip_fid": args.no_fid,

@@ -16,6 +16,7 @@ here trained, are `segan.evaluate_real`'s.
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -395,10 +396,12 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def write_results(result: dict[str, Any], out_dir: str | Path, name: str) -> tuple[Path, Path]:
-    """`{name}_{key}.json` and `.md` in `out_dir`."""
+    """`{name}_{key}.json` and `.md` in `out_dir` (other characters than letters, digits,
+    `.`, `_` and `-` become `-`)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"{name}_{result['key']}"
+    # a model named `bundled:stargan` or `user/repo`: only characters every file system takes
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{name}_{result['key']}")
     json_path, md_path = out / f"{stem}.json", out / f"{stem}.md"
     json_path.write_text(json.dumps(result, indent=2) + "\n")
     md_path.write_text(markdown(result))

@@ -190,6 +190,9 @@ def test_configs_naming_prepared_data_are_checked_before_training(prepared, tmp_
     raw = _config("classifier_affectnet", root, tmp_path / "r")
     with pytest.raises(ConfigError, match=r"not a prepared affectnet folder.*segan prepare"):
         check_data(raw.data, raw.method)
+    generic = _config("classifier_affectnet", root, tmp_path / "r", "data.dataset=folder")
+    with pytest.raises(ConfigError, match=r"is not a prepared folder; run `segan prepare folder"):
+        check_data(generic.data, generic.method)
     other = _config("classifier_affectnet", prepared, tmp_path / "r", "data.resolution=64")
     with pytest.raises(ConfigError, match="prepared at 32 px"):
         check_data(other.data, other.method)

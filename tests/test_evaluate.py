@@ -101,8 +101,9 @@ def test_a_real_editor_and_a_parser_write_json_and_markdown(tmp_path, capsys):
     argv = ["eval", str(tmp_path / "stargan"), "--n", "8", "--out", str(tmp_path / "eval")]
     assert cli([*argv, "--regressor", str(tmp_path / "regressor"), "--no-fid"]) == 0
     text = capsys.readouterr().out
-    assert "| psnr |" in text and "expression_accuracy | unavailable" in text
+    assert "| psnr |" in text and "evaluators: bundled:classifier (expression accuracy)" in text
     saved = json.loads((tmp_path / "eval" / f"stargan_synthfaces_{RES}px_n8.json").read_text())
+    assert 0 <= saved["metrics"]["expression_accuracy"] <= 100  # the bundled classifier's
     assert saved["architecture"] == "stargan" and saved["n_edits"] == 8 * 7
     assert 0 <= saved["metrics"]["ssim"] <= 1 and saved["metrics"]["au_mae"] >= 0
     assert saved["unavailable"]["fid_kid"]["reason"] == "FID/KID were not asked for"
@@ -110,12 +111,24 @@ def test_a_real_editor_and_a_parser_write_json_and_markdown(tmp_path, capsys):
     assert "scores editors and parsers" in capsys.readouterr().err
 
 
+def test_eval_files_of_a_bundled_or_hub_model_have_portable_names(tmp_path, capsys):
+    out = tmp_path / "eval"
+    assert cli(["eval", "bundled:stargan", "--n", "2", "--no-fid", "--out", str(out)]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [
+        "bundled-stargan_synthfaces_64px_n2.json",
+        "bundled-stargan_synthfaces_64px_n2.md",
+    ]
+    assert "evaluators: bundled:classifier" in capsys.readouterr().out
+
+
 def test_offline_fid_is_reported_unavailable_in_the_results(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     result = evaluate(IdentityEditor(), EvalData(n=8, resolution=RES))
     assert "fid" not in result["metrics"]
-    assert "weights_path" in result["unavailable"]["fid_kid"]["fix"]
+    fix = result["unavailable"]["fid_kid"]["fix"]
+    assert "--inception-weights FILE" in fix and "weights_path" in fix  # the CLI's and Python's
 
 
 def test_parser_scores_match_the_background_share():

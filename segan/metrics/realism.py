@@ -182,14 +182,16 @@ def fid_kid(
         if weights_path is not None and local is None:
             return unavailable(
                 f"Inception weights file {weights_path} does not exist",
-                f"download {INCEPTION_URL} and pass its path as weights_path",
+                f"download {INCEPTION_URL} and give its path with --inception-weights FILE "
+                "(Python: weights_path=FILE)",
             )
         if local is None and (_offline() or not download):
             return unavailable(
                 "torch-fidelity's Inception weights are not on this machine and downloading is "
                 "off (HF_HUB_OFFLINE/SEGAN_OFFLINE or download=False)",
-                f"download {INCEPTION_URL} once and pass weights_path=FILE (or put it in "
-                f"{Path(torch.hub.get_dir()) / 'checkpoints'})",
+                f"download {INCEPTION_URL} once and give it with --inception-weights FILE "
+                f"(Python: weights_path=FILE), or put it in "
+                f"{Path(torch.hub.get_dir()) / 'checkpoints'}",
             )
         if local is not None:
             kwargs["feature_extractor_weights_path"] = str(local)

@@ -36,6 +36,11 @@ METHOD_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
+def _kind(dataset: str) -> str:
+    """A dataset's name as a qualifier ("affectnet "), nothing for the generic "folder"."""
+    return "" if dataset == "folder" else f"{dataset} "
+
+
 def check_data(
     config: DataConfig, method: str | None = None, needs: dict[str, str] | None = None
 ) -> None:
@@ -58,7 +63,7 @@ def check_data(
         )
     if not is_prepared(config.path):
         raise ConfigError(
-            f"data.path={config.path} is not a prepared {config.dataset} folder; run `segan "
+            f"data.path={config.path} is not a prepared {_kind(config.dataset)}folder; run `segan "
             f"prepare {config.dataset} {config.path} OUT --resolution {config.resolution}` and "
             "set data.path=OUT"
         )
