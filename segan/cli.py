@@ -32,7 +32,15 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _convert_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--from", dest="kind", required=True, help="checkpoint kind, e.g. stargan")
+    from segan.models.convert import known_kinds
+
+    p.add_argument(
+        "--from",
+        dest="kind",
+        required=True,
+        choices=known_kinds(),
+        help="checkpoint kind: %(choices)s",
+    )
     p.add_argument("checkpoint", help="the published checkpoint (.pth / .ckpt)")
     p.add_argument("out_dir", help="the segan model folder to write")
     p.add_argument("--resolution", type=int, help="image size the model was trained at")
@@ -40,7 +48,7 @@ def _convert_args(p: argparse.ArgumentParser) -> None:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from segan.models.convert import ConvertOptions, convert
+    from segan.models.convert import ConvertOptions, convert, label_order
 
     labels = tuple(x.strip() for x in args.labels.split(",")) if args.labels else None
     options = ConvertOptions(resolution=args.resolution, labels=labels)
@@ -49,6 +57,10 @@ def _convert(args: argparse.Namespace) -> int:
         f"wrote {args.out_dir}: {model.architecture} ({model.num_parameters():,} parameters) "
         f"from {args.kind} checkpoint {args.checkpoint}"
     )
+    order = label_order(args.kind, model, options)
+    names = model.config.get("labels") or model.config.get("aus")
+    if names:
+        print(f"conditions: {', '.join(map(str, names))} ({order or 'the checkpoint order'})")
     return 0
 
 

@@ -365,6 +365,21 @@ def test_convert_stargan_celeba_and_256(tmp_path: Path) -> None:
     assert model.labels == list(CELEBA_ATTRIBUTES) and model.image_size == 256
     config = json.loads((tmp_path / "out" / "config.json").read_text())
     assert config["labels"] == list(CELEBA_ATTRIBUTES) and config["image_size"] == 256
+    assert "--selected_attrs" in config["converted_from"]["label_order"]
+
+
+def test_converted_rafd_stargan_keeps_the_published_order_and_says_so(tmp_path, capsys):
+    from segan.cli import main as cli
+
+    state = random_checkpoint("stargan", shrink=SHRINK)
+    path = save_checkpoint(state, tmp_path / "G.ckpt")
+    assert cli(["convert", "--from", "stargan", str(path), str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    order = "anger, contempt, disgust, fear, happy, neutral, sad, surprise"
+    assert f"conditions: {order} (the published checkpoint's: RaFD's" in printed
+    assert segan.load(tmp_path / "out").labels == order.split(", ")
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert f"Conditions, in order: {order}" in card and "ImageFolder" in card
 
 
 def test_convert_with_given_labels(tmp_path: Path) -> None:

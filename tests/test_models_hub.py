@@ -173,8 +173,11 @@ def test_read_checkpoint_accepts_state_dicts_only(tmp_path):
 
 def test_convert_cli_reports_bad_kinds_and_files(tmp_path, capsys):
     torch.save({"a": torch.ones(1)}, tmp_path / "x.pth")
-    assert cli(["convert", "--from", "nope", str(tmp_path / "x.pth"), str(tmp_path / "o")]) == 2
-    assert "unknown checkpoint kind 'nope'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        cli(["convert", "--from", "nope", str(tmp_path / "x.pth"), str(tmp_path / "o")])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'nope'" in err and "stargan" in err and "celebamask-unet" in err
     assert cli(["convert", "--from", "stargan", str(tmp_path / "y.pth"), str(tmp_path / "o")]) == 2
     assert "does not exist" in capsys.readouterr().err
 

@@ -29,10 +29,32 @@ class ConvertOptions:
     labels: tuple[str, ...] | None = None  # condition names, in the checkpoint's order
 
 
+# The condition order of each kind's published checkpoints (by the number of conditions), as
+# their training code indexed them; a converted model keeps it and its card says so.
+LABEL_ORDERS: dict[str, dict[int, str]] = {
+    "stargan": {
+        5: "CelebA attributes as yunjey/stargan's --selected_attrs lists them",
+        8: "RaFD's expression folders in alphabetical order, as torchvision's ImageFolder "
+        "indexes them (angry, contemptuous, disgusted, fearful, happy, neutral, sad, surprised)",
+    },
+    "sargan": {
+        7: "KDEF's expression codes in alphabetical order, as torchvision's ImageFolder indexes "
+        "them (AFS, ANS, DIS, HAS, NES, SAS, SUS)",
+    },
+    "ganimation": {17: "GANimation's 17 OpenFace action units in its own order"},
+}
+
 Converter = Callable[[dict[str, torch.Tensor], ConvertOptions], SeganModel]
 CONVERTERS: dict[str, Converter] = {}
 # Containers some training scripts wrap their state dicts in.
 _WRAPPERS = ("state_dict", "model", "model_state_dict", "net", "G", "generator")
+
+
+def known_kinds() -> list[str]:
+    """The checkpoint kinds `convert` reads."""
+    import segan.models  # noqa: F401  (registers every converter)
+
+    return sorted(CONVERTERS)
 
 
 def register_converter(kind: str) -> Callable[[Converter], Converter]:
@@ -135,9 +157,34 @@ def convert(
     if kind not in CONVERTERS:
         raise ValueError(f"unknown checkpoint kind {kind!r}; known kinds: {sorted(CONVERTERS)}")
     state = read_checkpoint(checkpoint)
-    model = CONVERTERS[kind](state, options or ConvertOptions())
+    options = options or ConvertOptions()
+    model = CONVERTERS[kind](state, options)
     model.eval()
     if out_dir is not None:
         source = {"kind": kind, "file": Path(checkpoint).name, "sha256": sha256(checkpoint)}
-        model.save_pretrained(out_dir, config={"converted_from": source})
+        order = label_order(kind, model, options)
+        if order is not None:
+            source["label_order"] = order
+        card = {"converted from": _card_text(source, model)}
+        model.save_pretrained(out_dir, config={"converted_from": source}, model_card_kwargs=card)
     return model
+
+
+def label_order(kind: str, model: SeganModel, options: ConvertOptions) -> str | None:
+    """Where a converted model's condition order comes from (None for unconditioned kinds)."""
+    names = model.config.get("labels") or model.config.get("aus")
+    if not names:
+        return None
+    if options.labels is not None:
+        return "as given (--labels), in the checkpoint's order"
+    known = LABEL_ORDERS.get(kind, {}).get(len(names))
+    return f"the published checkpoint's: {known}" if known else None
+
+
+def _card_text(source: dict, model: SeganModel) -> str:
+    names = model.config.get("labels") or model.config.get("aus")
+    lines = [f"{source['kind']} checkpoint `{source['file']}` (SHA-256 {source['sha256']})."]
+    if names:
+        order = source.get("label_order", "the checkpoint's")
+        lines.append(f"Conditions, in order: {', '.join(map(str, names))} ({order}).")
+    return "\n\n".join(lines)
