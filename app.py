@@ -8,6 +8,7 @@ error says live in segan.studio and segan.pipeline (shared with `segan edit`).
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import traceback
@@ -51,6 +52,26 @@ def photo_input(**kwargs) -> gr.Image:
 
     image.preprocess = preprocess
     return image
+
+
+def number_slider(minimum: float, maximum: float, **kwargs) -> gr.Slider:
+    """A gr.Slider whose value reaches the event only as a finite number in [minimum, maximum];
+    anything else a request sends (text, NaN, 1e308) is refused with the slider's label and
+    range. Wrapped on the instance, as photo_input is."""
+    slider = gr.Slider(minimum, maximum, **kwargs)
+    label = kwargs.get("label", "a slider")
+
+    def preprocess(payload):
+        try:
+            value = float(payload)
+        except (TypeError, ValueError):
+            value = math.nan
+        if isinstance(payload, bool) or not minimum <= value <= maximum:  # NaN fails too
+            raise gr.Error(f"{label}: a number from {minimum:g} to {maximum:g}, got {payload!r}")
+        return value
+
+    slider.preprocess = preprocess
+    return slider
 
 
 def readable(fn: Callable) -> Callable:
@@ -122,7 +143,7 @@ def build_demo(studio: Studio, examples: Sequence[str] = ()) -> gr.Blocks:
                     )
                     face_mode = gr.Radio(list(FACE_MODES), value=FACE_MODES[0], label="Face")
                     expression = gr.Radio(list(first.labels), value="happy", label="Expression")
-                    intensity = gr.Slider(
+                    intensity = number_slider(
                         0.0, MAX_INTENSITY, value=1.0, step=0.05, label="Intensity"
                     )
                     with gr.Accordion(
@@ -130,7 +151,7 @@ def build_demo(studio: Studio, examples: Sequence[str] = ()) -> gr.Blocks:
                     ) as au_box:
                         start = studio.preset("happy", 1.0)
                         sliders = [
-                            gr.Slider(0.0, 5.0, value=v, step=0.1, label=s.label)
+                            number_slider(0.0, 5.0, value=v, step=0.1, label=s.label)
                             for s, v in zip(AU_SLIDERS, start, strict=True)
                         ]
                     with gr.Accordion(

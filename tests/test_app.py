@@ -409,3 +409,47 @@ def test_browser_edits_an_uploaded_photo(served, tmp_path):
             expect(page.get_by_text("bad-text.png is not a picture segan can read")).to_be_visible()
         finally:
             browser.close()
+
+
+# --- malformed requests and load ---------------------------------------------------------
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"model": "no-such-model"}, "cannot load 'no-such-model'"),
+        ({"expression": "ecstatic"}, "ecstatic"),
+        ({"expression": 123}, "123"),
+        ({"intensity": "strong"}, "Intensity: a number from 0 to 1.25, got 'strong'"),
+        ({"intensity": 1e308}, "Intensity: a number from 0 to 1.25, got 1e+308"),
+        ({"intensity": "nan"}, "Intensity: a number from 0 to 1.25, got 'nan'"),
+        ({"model": "ganimation", "aus": ["NaN"] * N_AUS}, "AU1 inner brow raiser: a number"),
+        ({"model": "ganimation", "aus": [1e9] * N_AUS}, "AU1 inner brow raiser: a number"),
+        ({"model": "ganimation", "aus": ["x"] * N_AUS}, "from 0 to 5, got 'x'"),
+        ({"mode": "sideways"}, "sideways"),
+    ],
+)
+def test_malformed_requests_get_messages_not_tracebacks(client, served, change, message):
+    args = {"model": "stargan", "expression": "happy", "intensity": 1.0, "aus": None, "mode": None}
+    args.update(change)
+    with pytest.raises(AppError) as caught:
+        edit(
+            client,
+            args["model"],
+            served.photos[0],
+            args["expression"],
+            args["intensity"],
+            args["aus"],
+            args["mode"],
+        )
+    text = str(caught.value)
+    assert message in text, text
+    assert "Traceback" not in text and "unexpectedly" not in text
+
+
+def test_sliders_refuse_what_json_cannot_carry():
+    """NaN and infinities (which a JSON request can only carry as text, covered above) and
+    booleans never reach an edit."""
+    slider = app.number_slider(0.0, 5.0, label="AU12 lip corner puller")
+    assert slider.preprocess(2.5) == 2.5 and slider.preprocess("4") == 4.0
+    for bad in (float("nan"), float("inf"), -0.1, True, None, [1.0]):
+        with pytest.raises(app.gr.Error, match="AU12 lip corner puller: a number from 0 to 5"):
+            slider.preprocess(bad)
