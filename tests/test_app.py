@@ -87,11 +87,15 @@ def served(tmp_path_factory):
             demo.close()
 
 
-def new_client(served: Served, name: str) -> Client:
-    """A client with its own session (its own gr.State values) and download folder."""
+def new_client(served: Served, name: str, timeout: float | None = None) -> Client:
+    """A client with its own session (its own gr.State values) and download folder; `timeout`
+    (seconds) for each of its HTTP requests (a client at the back of a long queue waits)."""
     downloads = served.folder / f"downloads-{name}"
     downloads.mkdir(exist_ok=True)
-    return Client(served.url, verbose=False, analytics_enabled=False, download_files=downloads)
+    extra = {} if timeout is None else {"httpx_kwargs": {"timeout": timeout}}
+    return Client(
+        served.url, verbose=False, analytics_enabled=False, download_files=downloads, **extra
+    )
 
 
 @pytest.fixture(scope="module")
@@ -453,3 +457,96 @@ def test_sliders_refuse_what_json_cannot_carry():
     for bad in (float("nan"), float("inf"), -0.1, True, None, [1.0]):
         with pytest.raises(app.gr.Error, match="AU12 lip corner puller: a number from 0 to 5"):
             slider.preprocess(bad)
+
+
+def _rss_mb() -> float:
+    """This process's resident memory (the app is served from it), in MiB."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+LOAD_CLIENTS, LOAD_SECONDS = 20, 60.0
+
+
+def _load(served, seconds: float, tag: str) -> tuple[dict[int, int], list[str]]:
+    """LOAD_CLIENTS sessions editing at once until `seconds` have passed (each finishes the
+    edit it started): edits per client and every failure."""
+    import threading
+    import time
+
+    done: dict[int, int] = {}
+    errors: list[str] = []
+    stop = time.monotonic() + seconds
+
+    def user(i: int) -> None:
+        try:
+            mine = new_client(served, f"{tag}-{i}", timeout=300)
+            model = "ganimation" if i % 2 else "stargan"
+            n = 0
+            while time.monotonic() < stop:
+                out = edit(mine, model, served.photos[i % len(served.photos)], intensity=0.5)
+                assert Path(out[1]).is_file()
+                n += 1
+            done[i] = n
+        except Exception as err:  # every failure is reported, none hidden
+            errors.append(f"client {i}: {type(err).__name__}: {err}")
+
+    threads = [threading.Thread(target=user, args=(i,)) for i in range(LOAD_CLIENTS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=seconds + 300)
+    return done, errors
+
+
+def test_twenty_clients_editing_for_a_minute_get_every_edit(served):
+    """20 sessions edit at once for a minute (bounded: none starts an edit after it): no
+    error, every client served, and the server's memory flat over the minute (measured after
+    a first, shorter round of the same load, which sizes the allocator and the queue)."""
+    _, errors = _load(served, 10.0, "warm")
+    assert not errors, errors[:3]
+    before = _rss_mb()
+    done, errors = _load(served, LOAD_SECONDS, "load")
+    after = _rss_mb()
+    print(f"{sum(done.values())} edits by {len(done)} clients; RSS {before:.0f} -> {after:.0f} MiB")
+    assert not errors, errors[:3]
+    assert sorted(done) == list(range(LOAD_CLIENTS)) and min(done.values()) >= 1
+    assert after - before < 50, (before, after)
+
+
+def test_the_queue_serves_edits_in_the_order_they_arrive(served, monkeypatch):
+    """One edit at a time, first come first served: jobs queued one after another run in that
+    order (the order the studio sees them)."""
+    import time
+
+    from gradio_client.utils import Status
+
+    seen: list[float] = []
+    plain = served.studio.edit
+
+    def recording(spec, image, expr, amount, *rest):
+        seen.append(round(float(amount), 2))
+        return plain(spec, image, expr, amount, *rest)
+
+    monkeypatch.setattr(served.studio, "edit", recording)
+    client = new_client(served, "order")
+    amounts = [round(0.1 * (i + 1), 2) for i in range(8)]
+    jobs = []
+    for amount in amounts:
+        job = client.submit(
+            "stargan",
+            handle_file(str(served.photos[0])),
+            app.FACE_MODES[0],
+            "happy",
+            amount,
+            *neutral_aus(),
+            api_name="/edit",
+        )
+        deadline = time.monotonic() + 30
+        while job.status().code not in (Status.IN_QUEUE, Status.PROCESSING, Status.FINISHED):
+            assert time.monotonic() < deadline, "the job never reached the queue"
+            time.sleep(0.01)
+        jobs.append(job)
+    for job in jobs:
+        job.result(timeout=120)
+    assert seen == amounts

@@ -701,3 +701,17 @@ def test_ema_warms_up_then_follows_slowly():
         net.weight.fill_(2.0)
     ema.update(net)  # late updates move by 1 - 0.999
     assert torch.allclose(ema.model.weight, torch.full((1, 2), 1.001))
+
+
+def test_bf16_on_a_cpu_without_native_kernels_is_called_out(monkeypatch):
+    """Emulated bf16 autocast is far slower than fp32: the trainer says so at the start."""
+    from segan.train.trainer import emulated_precision
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    assert "run.mixed_precision=no" in emulated_precision("bf16", cpu)
+    assert emulated_precision("no", cpu) is None
+    assert emulated_precision("bf16", torch.device("cuda")) is None
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    assert emulated_precision("bf16", cpu) is None

@@ -148,6 +148,9 @@ class Trainer:
             kwargs_handlers=[ddp],
         )
         acc = self.accelerator
+        slow = emulated_precision(config.run.mixed_precision, acc.device)
+        if slow and acc.is_main_process:
+            print(f"warning: {slow}", file=sys.stderr)
         set_seed(config.run.seed)  # identical initial weights on every process
         try:
             nets = self.task.build()
@@ -439,6 +442,20 @@ class Trainer:
             out = self.run_dir / "samples"
             out.mkdir(parents=True, exist_ok=True)
             Image.fromarray(picture).save(out / f"step_{step:07d}.png")
+
+
+def emulated_precision(precision: str, device: torch.device) -> str | None:
+    """Why autocast at `precision` runs emulated (far slower than fp32) on this CPU, or None:
+    bf16 needs avx512_bf16 or AMX for native CPU kernels."""
+    if precision != "bf16" or device.type != "cpu":
+        return None
+    native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    if native:
+        return None
+    return (
+        "run.mixed_precision=bf16 on a CPU without avx512_bf16 or AMX runs emulated, many "
+        "times slower than fp32 (run.mixed_precision=no)"
+    )
 
 
 def _resume_point(config: TrainConfig) -> Path | None:
