@@ -91,6 +91,15 @@ FFHQ_128 = RealData(
     options=("annotations=labels/ffhq-128.npz",),
 )
 
+# The same faces at 64 px, for the editors' first stage on real faces.
+FFHQ_64 = RealData(
+    "ffhq",
+    "../shared/data/ffhq/128",
+    "SEGAN_FFHQ_128",
+    resolution=64,
+    options=("annotations=labels/ffhq-128.npz",),
+)
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -308,6 +317,15 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
         resolution=128,
         data=FFHQ_128,
         restarted_at=8000,
+    ),
+    # the real-face editors' first stage: FFHQ at 64 px (with a quarter of every batch
+    # SynthFaces), started from the SynthFaces editor at its recipe's widths; fp32
+    "ganimation-ffhq-64": Recipe(
+        "ganimation_ffhq",
+        8000,
+        ("model.conv_dim=32", "model.repeat_num=3", *_D32, "model.init_weights=bundled:ganimation"),
+        ship=False,
+        data=FFHQ_64,
     ),
     "regressor": Recipe("regressor_synthfaces", 4000, _EVAL, decay_fraction=0.5),
     "classifier-base": Recipe("classifier_synthfaces", 12000, _CLASSIFIER, ship=False),
