@@ -8,7 +8,6 @@ error says live in segan.studio and segan.pipeline (shared with `segan edit`).
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import traceback
@@ -52,26 +51,6 @@ def photo_input(**kwargs) -> gr.Image:
 
     image.preprocess = preprocess
     return image
-
-
-def number_slider(minimum: float, maximum: float, **kwargs) -> gr.Slider:
-    """A gr.Slider whose value reaches the event only as a finite number in [minimum, maximum];
-    anything else a request sends (text, NaN, 1e308) is refused with the slider's label and
-    range. Wrapped on the instance, as photo_input is."""
-    slider = gr.Slider(minimum, maximum, **kwargs)
-    label = kwargs.get("label", "a slider")
-
-    def preprocess(payload):
-        try:
-            value = float(payload)
-        except (TypeError, ValueError):
-            value = math.nan
-        if isinstance(payload, bool) or not minimum <= value <= maximum:  # NaN fails too
-            raise gr.Error(f"{label}: a number from {minimum:g} to {maximum:g}, got {payload!r}")
-        return value
-
-    slider.preprocess = preprocess
-    return slider
 
 
 def readable(fn: Callable) -> Callable:
@@ -143,7 +122,7 @@ def build_demo(studio: Studio, examples: Sequence[str] = ()) -> gr.Blocks:
                     )
                     face_mode = gr.Radio(list(FACE_MODES), value=FACE_MODES[0], label="Face")
                     expression = gr.Radio(list(first.labels), value="happy", label="Expression")
-                    intensity = number_slider(
+                    intensity = gr.Slider(
                         0.0, MAX_INTENSITY, value=1.0, step=0.05, label="Intensity"
                     )
                     with gr.Accordion(
@@ -151,7 +130,7 @@ def build_demo(studio: Studio, examples: Sequence[str] = ()) -> gr.Blocks:
                     ) as au_box:
                         start = studio.preset("happy", 1.0)
                         sliders = [
-                            number_slider(0.0, 5.0, value=v, step=0.1, label=s.label)
+                            gr.Slider(0.0, 5.0, value=v, step=0.1, label=s.label)
                             for s, v in zip(AU_SLIDERS, start, strict=True)
                         ]
                     with gr.Accordion(
@@ -215,8 +194,10 @@ def build_demo(studio: Studio, examples: Sequence[str] = ()) -> gr.Blocks:
                 f"{seconds['total'] * 1000:.0f} ms (detect {seconds['detect'] * 1000:.0f}, "
                 f"edit {seconds['edit'] * 1000:.0f})"
             )
-            gallery = [(picture, name) for name, picture in result.explain.items()]
-            return result.annotated(), result.output, note, str(studio.save(result)), gallery
+            shown = studio.pictures({"before": result.annotated(), "after": result.output}, "jpeg")
+            gallery = [(str(path), name) for name, path in studio.pictures(result.explain).items()]
+            download = str(studio.save(result))
+            return str(shown["before"]), str(shown["after"]), note, download, gallery
 
         def live_edit(live, spec, image, mode, expr, amount, *aus):
             if not live or image is None:
@@ -233,10 +214,11 @@ def build_demo(studio: Studio, examples: Sequence[str] = ()) -> gr.Blocks:
 
         def compare_all(image, mode, expr, amount):
             pairs = studio.compare(image, expr, amount, mode == FACE_MODES[1])
-            return [
-                (r.output, f"{spec.removeprefix('bundled:')} ({r.seconds['total'] * 1000:.0f} ms)")
+            named = {
+                f"{spec.removeprefix('bundled:')} ({r.seconds['total'] * 1000:.0f} ms)": r.output
                 for spec, r in pairs
-            ]
+            }
+            return [(str(path), name) for name, path in studio.pictures(named, "jpeg").items()]
 
         edit_inputs = [model_choice, photo, face_mode, expression, intensity, *sliders]
         edit_outputs = [before, after, status, download, explain]

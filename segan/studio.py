@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from segan.bundled import PREFIX, WEIGHTS_DIR, available
 from segan.labels import AU_IDS, AU_NAMES
@@ -214,6 +215,19 @@ class Studio:
         """The edited photo as a PNG for download (alpha and grayscale kept)."""
         folder = Path(tempfile.mkdtemp(dir=self.out_dir))
         return result.save(folder / f"{stem}.png")
+
+    def pictures(self, pictures: dict[str, np.ndarray], kind: str = "png") -> dict[str, Path]:
+        """Pictures written once each into a folder of their own (JPEG or PNG by `kind`), for
+        the app to show: a served file is never rewritten while a browser reads it, which
+        pictures handed over as arrays are when two sessions show identical ones."""
+        folder = Path(tempfile.mkdtemp(dir=self.out_dir))
+        paths = {}
+        for i, (name, picture) in enumerate(pictures.items()):
+            path = folder / f"{i:02d}.{kind}"
+            image = Image.fromarray(np.asarray(picture, dtype=np.uint8))
+            (image.convert("RGB") if kind == "jpeg" else image).save(path)
+            paths[name] = path
+        return paths
 
     def preset(self, expression: str, intensity: float) -> list[float]:
         """The 17 AU slider values of an expression's preset."""
