@@ -172,8 +172,7 @@ class SeganModel(
         except SafetensorError as err:
             raise ValueError(f"{weights}: not a readable safetensors file ({err})") from None
         except RuntimeError as err:  # a tensor of the wrong shape
-            detail = next((ln.strip() for ln in str(err).splitlines()[1:] if ln.strip()), err)
-            raise ValueError(f"{weights} does not fit {cls.__name__}: {detail}") from None
+            raise ValueError(f"{weights} does not fit {cls.__name__}: {load_error(err)}") from None
         if strict and (missing or unexpected):
             what = f"missing {sorted(missing)[0]!r}" if missing else ""
             what += ("; " if what else "") + (
@@ -185,6 +184,12 @@ class SeganModel(
             )
         model.eval()
         return model
+
+
+def load_error(err: RuntimeError) -> str:
+    """The first offending key of a `load_state_dict` error (its message lists them all)."""
+    lines = [line.strip() for line in str(err).strip().splitlines()]
+    return next((line for line in lines[1:] if line), lines[0] if lines else str(err))
 
 
 _MODEL_CARD = """---

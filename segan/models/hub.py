@@ -78,19 +78,10 @@ def read_config(path_or_repo_id: str | Path, revision: str | None = None) -> dic
                     f"{repo!r} is neither a local folder nor a cached Hub repo, and the Hub "
                     f"cannot be reached: {why}"
                 ) from None
-            config_file = None
-        try:
-            if config_file is None:
+            try:
                 config_file = Path(hf_hub_download(repo, CONFIG_NAME, revision=revision))
-        except LocalEntryNotFoundError:
-            raise FileNotFoundError(
-                f"{repo!r} is neither a local folder nor a cached Hub repo, and the Hub "
-                "cannot be reached"
-            ) from None
-        except HfHubHTTPError as err:
-            raise FileNotFoundError(
-                f"no {CONFIG_NAME} for Hub repo {path_or_repo_id!r}: {err}"
-            ) from None
+            except HfHubHTTPError as err:
+                raise FileNotFoundError(f"no {CONFIG_NAME} for Hub repo {repo!r}: {err}") from None
     try:
         config = json.loads(config_file.read_text())
     except json.JSONDecodeError as err:

@@ -263,11 +263,11 @@ def read_scaler(folder: Path) -> dict | None:
 
 def load_strict(module: nn.Module, state: dict[str, torch.Tensor], where: Path) -> None:
     """Load weights, naming the file when they do not fit the network the config builds."""
+    from segan.models.base import load_error
+
     try:
         module.load_state_dict(state)
     except RuntimeError as err:
-        first = str(err).strip().splitlines()
-        detail = next((line.strip() for line in first[1:] if line.strip()), first[0])
         raise CheckpointError(
-            f"{where}: does not fit the network this config builds ({detail})"
+            f"{where}: does not fit the network this config builds ({load_error(err)})"
         ) from None

@@ -179,11 +179,11 @@ def push(model_dir: str | Path, target: str, cache_dir: str | Path | None = None
                 shutil.copy2(f, dest / f.name)
         return str(dest)
     _check_repo_id(target)
-    from huggingface_hub import HfApi, constants
+    from huggingface_hub import HfApi
 
     from segan.models.hub import hub_unreachable
 
-    why = "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else hub_unreachable()
+    why = hub_unreachable()
     if why is not None:
         raise RuntimeError(
             f"cannot push to the Hub repo {target!r}: {why}. Push later with "

@@ -373,7 +373,7 @@ class Trainer:
         the earlier checkpoints and stops the run with the folder and the reason."""
         acc = self.accelerator
         main = acc.is_main_process
-        final = ckpt.checkpoint_folder(self.run_dir, self.state.step)
+        final = self._folder()
         partial = ckpt.partial_folder(final)
         if main:
             ckpt.discard(partial)
