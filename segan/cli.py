@@ -114,19 +114,34 @@ def _prepare_args(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="a loader option, e.g. crop=detect or csv_file=my.csv (repeatable)",
+        help="a loader option, e.g. crop=detect, csv_file=my.csv, or for --aus "
+        "frame_pattern={video}/frame_{frame:05d}.jpg (repeatable)",
     )
 
 
-def _parse_options(items: Sequence[str]) -> dict:
+def _option_value(text: str) -> object:
+    """An option's value: YAML scalars and lists (1.4, true, [0.1, 1.0]); text YAML cannot read
+    or reads as a mapping ("{video}/frame_{frame:05d}.jpg") stays the text as typed."""
     import yaml
 
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return text if isinstance(value, dict) else value
+
+
+def _parse_options(items: Sequence[str]) -> dict:
+    """--option KEY=VALUE items as a dict; a repeated key is an error."""
     options = {}
     for item in items:
         key, sep, value = item.partition("=")
+        key = key.strip()
         if not sep or not key:
             raise ValueError(f"--option {item!r} must look like KEY=VALUE")
-        options[key.strip()] = yaml.safe_load(value)
+        if key in options:
+            raise ValueError(f"--option {key} is given twice")
+        options[key] = _option_value(value)
     return options
 
 

@@ -9,8 +9,11 @@ with the loader's own code. Fixtures are tiny (32-64 px) and built once per modu
 
 from __future__ import annotations
 
+import importlib
 import logging
 import shutil
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -20,7 +23,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from segan.data.affectnet import AffectNet
+from segan.data.affectnet import AFFECTNET_COLUMNS, AffectNet
 from segan.data.catalog import open_dataset
 from segan.data.celebamask_hq import CelebAMaskHQ
 from segan.data.folder import ImageFolderExpressions
@@ -31,10 +34,12 @@ from segan.data.records import DataError
 from segan.data.synthfaces import SynthFaces, render
 from segan.data.writers import (
     write_affectnet,
+    write_affectnet_repackaged,
     write_celebamask_hq,
     write_kdef,
     write_openface,
     write_openface_for_manifest,
+    write_openface_videos,
     write_rafd,
 )
 from segan.labels import EXPRESSION_INDEX, EXPRESSIONS, PART_INDEX
@@ -527,6 +532,157 @@ def test_affectnet_openface_aus(affectnet, affectnet_aus, tmp_path):
     assert len(fewer) == len(dataset) - 1 and fewer.dropped["no AUs"] == 1
 
 
+@pytest.fixture(scope="module")
+def affectnet_copies(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]]:
+    """The `affectnet` fixture's tree as copies in circulation spell it: training.csv with a
+    '#subDirectory_filePath' header, validation.csv without a header row."""
+    root = tmp_path_factory.mktemp("affectnet_copies")
+    headers = {"training": "hash", "validation": "none"}
+    return root, write_affectnet(root, AFFECTNET_N, AFFECTNET_RES, header=headers)
+
+
+def _record_summary(dataset: AffectNet, root: Path) -> list[tuple]:
+    """What a loader read from each row, with paths relative to the tree."""
+    return [
+        (
+            _rel(r.path, root),
+            r.expression,
+            r.face,
+            r.extra,
+            None if r.landmarks is None else r.landmarks.tolist(),
+        )
+        for r in dataset.records
+    ]
+
+
+def test_affectnet_hash_header_and_headerless_validation(affectnet, affectnet_copies):
+    plain_root, manifest = affectnet
+    root, copies = affectnet_copies
+    assert copies == manifest  # the same rows: only the file lists' first lines differ
+    lists = root / "Manually_Annotated_file_lists"
+    assert (lists / "training.csv").read_text().startswith("#subDirectory_filePath,face_x,")
+    first = (lists / "validation.csv").read_text().splitlines()[0]
+    assert first.split(",")[0].endswith(".jpg")  # a data row, no header
+    for csv_file in ("training", "validation"):
+        want, got = AffectNet(plain_root, csv_file, RES), AffectNet(root, csv_file, RES)
+        assert _record_summary(got, root) == _record_summary(want, plain_root)
+        assert got.dropped == want.dropped  # the first (data) row was not taken for a header
+        rows = [e for e in manifest if e["split"] == csv_file]
+        assert len(got) + sum(got.dropped.values()) == len(rows)
+    (lists / "validation.csv").write_text("path,x,y\n" + first + "\n")
+    with pytest.raises(DataError, match="missing columns") as err:
+        AffectNet(root, "validation", RES)
+    assert "validation.csv" in str(err.value)
+
+
+def _first_expression_line(path: Path, skip: int = 2) -> int:
+    """The 0-based line index of the (skip+1)-th row with an expression code 0..7."""
+    lines = path.read_text().splitlines()
+    found = [k for k, line in enumerate(lines[1:], 1) if int(line.split(",")[6]) < 8]
+    return found[skip]
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "words"),
+    [
+        ("face_y", "", "empty where a number is expected"),
+        ("valence", "n/a", "'n/a' is not a number"),
+        ("arousal", "  ", "empty where a number is expected"),
+        ("expression", "", "empty where a number is expected"),
+        ("facial_landmarks", "1;2;" * 67 + "x;4", "'x' is not a number"),
+    ],
+)
+def test_affectnet_bad_cell_names_file_line_and_column(affectnet, tmp_path, column, value, words):
+    root, _ = affectnet
+    listed = root / "Manually_Annotated_file_lists" / "training.csv"
+    target = _first_expression_line(listed)
+    lines = listed.read_text().splitlines()
+    cells = lines[target].split(",")
+    cells[AFFECTNET_COLUMNS.index(column)] = value
+    lines[target] = ",".join(cells)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError) as err:
+        AffectNet(root, bad, RES)
+    message = str(err.value)
+    assert str(bad) in message and f"line {target + 1}," in message
+    assert f"column {column}:" in message and words in message
+    assert "could not convert" not in message
+
+
+@pytest.fixture(scope="module")
+def repackaged(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]]:
+    root = tmp_path_factory.mktemp("affectnet_repackaged")
+    return root, write_affectnet_repackaged(root, 32, RES, extra_codes=True)
+
+
+def _decoded(path: Path) -> torch.Tensor:
+    """A picture file as a (3, H, W) tensor in [-1, 1], decoded by PIL directly."""
+    with Image.open(path) as image:
+        rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
+    return torch.from_numpy(rgb).permute(2, 0, 1) / 127.5 - 1.0
+
+
+def test_affectnet_repackaged_labels_landmarks_and_pictures(repackaged):
+    root, manifest = repackaged
+    truth = _by_path(manifest)
+    assert (root / "train_set" / "images").is_dir() and (root / "val_set" / "annotations").is_dir()
+    for csv_file in ("training", "validation"):
+        rows = [e for e in manifest if e["split"] == csv_file]
+        kept = [e for e in rows if e["code"] < 8]
+        dataset = AffectNet(root, csv_file, RES)
+        assert dataset.layout == "repackaged" and dataset.keys[:3] == (
+            "image",
+            "expression",
+            "landmarks",
+        )
+        assert sorted(_rel(r.path, root) for r in dataset.records) == sorted(
+            e["path"] for e in kept
+        )
+        for code in (8, 9, 10):
+            counted = sum(v for k, v in dataset.dropped.items() if k.startswith(f"code {code} "))
+            assert counted == sum(e["code"] == code for e in rows)
+        for i, item in enumerate(_items(dataset)):
+            entry = truth[_rel(dataset.item_path(i), root)]
+            assert (
+                item["expression"].item() == entry["code"] == EXPRESSION_INDEX[entry["expression"]]
+            )
+            assert item["valence"].item() == pytest.approx(entry["valence"], abs=1e-6)
+            assert item["arousal"].item() == pytest.approx(entry["arousal"], abs=1e-6)
+            # the pictures are face crops at RES: the crop is the whole picture, unchanged
+            assert torch.equal(item["image"], _decoded(dataset.item_path(i)))
+            np.testing.assert_allclose(item["landmarks"].numpy(), entry["landmarks"], atol=1e-4)
+    assert sum(e["split"] == "validation" and e["code"] < 8 for e in manifest) >= 1
+
+
+def test_affectnet_repackaged_int_codes_catalog_and_missing_annotations(tmp_path):
+    root = tmp_path / "affectnet"
+    manifest = write_affectnet_repackaged(root, 16, RES, exp_as="int")
+    train = [e for e in manifest if e["split"] == "training"]
+    assert (
+        np.load(root / "train_set" / "annotations" / f"{train[0]['number']}_exp.npy").dtype.kind
+        == "i"
+    )
+    assert len(open_dataset("affectnet", root, "train", RES)) == len(train)
+    assert len(open_dataset("affectnet", root, "val", RES)) == len(manifest) - len(train)
+    annotations = root / "train_set" / "annotations"
+    gone, broken = train[2]["number"], train[5]["number"]
+    (annotations / f"{gone}_aro.npy").unlink()
+    (annotations / f"{broken}_lnd.npy").write_bytes(b"not a numpy file")
+    dataset = AffectNet(root, "training", RES)
+    assert len(dataset) == len(train) - 2
+    skipped = _skipped(dataset)
+    assert set(skipped) == {f"{gone}.jpg", f"{broken}.jpg"}
+    assert f"{gone}_aro.npy does not exist" in skipped[f"{gone}.jpg"]
+    assert f"{broken}_lnd.npy" in skipped[f"{broken}.jpg"]
+    assert "2 skipped" in dataset.report()
+    with pytest.raises(DataError, match="'training' or 'validation'"):
+        AffectNet(root, "test", RES)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match=r"Manually_Annotated_Images.*train_set"):
+        AffectNet(tmp_path / "empty", "training", RES)
+
+
 # --- RaFD -------------------------------------------------------------------------------------
 def test_rafd_counts_and_options(rafd):
     root, manifest = rafd
@@ -678,6 +834,26 @@ def test_kdef_subject_disjoint_splits(kdef):
     assert set().union(*subjects.values()) == everyone and len(everyone) == KDEF_SUBJECTS
 
 
+def test_kdef_blank_placeholders_are_skipped_and_counted(tmp_path, caplog):
+    manifest = write_kdef(tmp_path, 2, PORTRAIT_RES, sessions=("A", "B"), placeholders=3)
+    blank = {e["path"] for e in manifest if e["blank"]}
+    assert len(blank) == 3
+    with Image.open(tmp_path / sorted(blank)[0]) as picture:
+        assert np.asarray(picture).max() <= 8  # what the release's placeholders look like
+    caplog.set_level(logging.WARNING, logger="segan.data.kdef")
+    dataset = KDEF(tmp_path, "all", RES)
+    assert sorted(_rel(p, tmp_path) for p in dataset.blank) == sorted(blank)
+    assert len(dataset) == len(manifest) - 3
+    assert not blank & {_rel(r.path, tmp_path) for r in dataset.records}
+    assert dataset.dropped["blank placeholder"] == 3
+    assert "3 blank placeholder" in dataset.report()
+    assert any("3 blank placeholder" in r.getMessage() for r in caplog.records)
+    for item in _items(dataset):
+        _check_image(item["image"], RES)  # every face left has content
+    everything = KDEF(tmp_path, "all", RES, skip_blank=False)
+    assert len(everything) == len(manifest) and everything.blank == []
+
+
 # --- OpenFace ---------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def au_samples() -> list[tuple[str, list[float]]]:
@@ -780,6 +956,94 @@ def test_openface_columns_by_name_not_position(tmp_path):
     mapping = OpenFaceAUs(tmp_path)
     np.testing.assert_allclose(mapping["pic"], [values[n] for n in names], atol=1e-6)
     assert mapping.failed == 0
+
+
+def test_openface_bad_cell_names_file_line_and_column(tmp_path):
+    write_openface(tmp_path, [("a", [1.0] * 17), ("b", [2.0] * 17)], "FeatureExtraction", name="s")
+    path = tmp_path / "s.csv"
+    header, *rows = path.read_text().splitlines()
+    column = [c.strip() for c in header.split(",")].index("AU12_r")
+    cells = rows[1].split(",")
+    cells[column] = " "
+    rows[1] = ",".join(cells)
+    path.write_text("\n".join([header, *rows]) + "\n")
+    with pytest.raises(DataError) as err:
+        OpenFaceAUs(path)
+    message = str(err.value)
+    assert str(path) in message and "line 3," in message and "column AU12_r:" in message
+    assert "empty where a number is expected" in message
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]]:
+    """Two videos' frames extracted as {video}/frame_{frame:05d}.jpg into an expression folder,
+    and OpenFace FeatureExtraction CSVs of them (no frame list)."""
+    root = tmp_path_factory.mktemp("videos")
+    manifest = write_openface_videos(
+        root / "openface", root / "faces" / "happy", videos=2, frames=3, resolution=RES
+    )
+    return root, manifest
+
+
+PATTERN = "{video}/frame_{frame:05d}.jpg"
+
+
+def _check_video_aus(dataset, manifest: list[dict], frames_root: Path) -> None:
+    truth = {e["path"]: e for e in manifest}
+    assert len(dataset) == len(manifest) and "aus" in dataset.keys
+    for i, item in enumerate(_items(dataset)):
+        entry = truth[_rel(dataset.item_path(i), frames_root)]
+        np.testing.assert_allclose(item["aus"].numpy(), np.round(entry["aus"], 2), atol=1e-6)
+
+
+def test_openface_frame_pattern_joins_each_videos_frames(videos):
+    root, manifest = videos
+    csvs, frames_root = root / "openface", root / "faces" / "happy"
+    assert sorted(p.name for p in csvs.iterdir()) == ["video00.csv", "video01.csv"]
+    names = {
+        v: [Path(e["path"]).name for e in manifest if e["video"] == v]
+        for v in ("video00", "video01")
+    }
+    assert names["video00"] == names["video01"]  # the same file names in every video
+    first = [e["aus"] for e in manifest if e["frame"] == 1]
+    assert first[0] != first[1]  # so a join by file name alone would mix the videos up
+    aus = OpenFaceAUs(csvs, frame_pattern=PATTERN)
+    assert sorted(aus) == sorted(e["path"][: -len(".jpg")] for e in manifest)
+    dataset = ImageFolderExpressions(root / "faces", RES, crop="none", aus=aus)
+    _check_video_aus(dataset, manifest, frames_root)
+    # the same through the catalog, the way `segan prepare --option frame_pattern=` passes it
+    opened = open_dataset(
+        "folder", root / "faces", "all", RES, aus=csvs, crop="none", frame_pattern=PATTERN
+    )
+    _check_video_aus(opened, manifest, frames_root)
+    # {index} counts from 0: frames extracted from 1 but named so are one off, the last unmatched
+    shifted = OpenFaceAUs(csvs, frame_pattern="{video}/frame_{index:05d}.jpg")
+    assert "video00/frame_00000" in shifted and "video00/frame_00003" not in shifted
+    off = ImageFolderExpressions(root / "faces", RES, crop="none", aus=shifted)
+    assert len(off) == len(manifest) - 2 and off.dropped["no AUs"] == 2
+
+
+def test_openface_frames_without_names_say_what_is_needed(videos):
+    root, _ = videos
+    csvs = root / "openface"
+    for source in (csvs, csvs / "video00.csv"):
+        with pytest.raises(DataError) as err:
+            OpenFaceAUs(source)
+        message = str(err.value)
+        assert f"in {csvs} says" in message and "frame_pattern=" in message
+        assert "{video}" in message and "{frame" in message and "video00_frames.csv" in message
+    for pattern, words in (
+        ("{video}.jpg", "no {frame} or {index}"),
+        ("{clip}/{frame}.jpg", "unknown fields ['clip']"),
+        ("{video}/{frame:d}{", "cannot be filled"),
+    ):
+        with pytest.raises(DataError, match="frame_pattern") as err:
+            OpenFaceAUs(csvs, frame_pattern=pattern)
+        assert words in str(err.value)
+    with pytest.raises(DataError, match="both give AUs"):
+        OpenFaceAUs(csvs, frame_pattern="frame_{frame:05d}.jpg")  # the videos' frames collide
+    with pytest.raises(DataError, match="frame_pattern is an option of the OpenFace reader"):
+        open_dataset("folder", root / "faces", "all", RES, crop="none", frame_pattern=PATTERN)
 
 
 # --- image folders ----------------------------------------------------------------------------
@@ -898,3 +1162,75 @@ def test_open_dataset(affectnet, rafd, rafd_aus, celeba, folder, tmp_path):
     with pytest.raises(DataError, match="split"):
         open_dataset("folder", folder[0], "val", RES)
     assert len(open_dataset("folder", folder[0], "all", RES, crop="none")) == len(folder[1])
+
+
+# --- the package's names ----------------------------------------------------------------------
+PUBLIC_NAMES = {
+    "AffectNet": "segan.data.affectnet",
+    "CelebAMaskHQ": "segan.data.celebamask_hq",
+    "DataError": "segan.data.records",
+    "FFHQ": "segan.data.ffhq",
+    "FaceDataset": "segan.data.records",
+    "FaceRecord": "segan.data.records",
+    "ImageFolderExpressions": "segan.data.folder",
+    "KDEF": "segan.data.kdef",
+    "OpenFaceAUs": "segan.data.openface",
+    "PreparedFaces": "segan.data.cache",
+    "RaFD": "segan.data.rafd",
+    "SynthFaces": "segan.data.synthfaces",
+    "open_dataset": "segan.data.catalog",
+    "prepare": "segan.data.cache",
+}
+
+
+def test_loaders_import_from_segan_data():
+    from segan.data import (
+        FFHQ,
+        KDEF,
+        AffectNet,
+        CelebAMaskHQ,
+        DataError,
+        FaceDataset,
+        FaceRecord,
+        ImageFolderExpressions,
+        OpenFaceAUs,
+        PreparedFaces,
+        RaFD,
+        SynthFaces,
+        open_dataset,
+        prepare,
+    )
+
+    imported = {
+        "AffectNet": AffectNet,
+        "CelebAMaskHQ": CelebAMaskHQ,
+        "DataError": DataError,
+        "FFHQ": FFHQ,
+        "FaceDataset": FaceDataset,
+        "FaceRecord": FaceRecord,
+        "ImageFolderExpressions": ImageFolderExpressions,
+        "KDEF": KDEF,
+        "OpenFaceAUs": OpenFaceAUs,
+        "PreparedFaces": PreparedFaces,
+        "RaFD": RaFD,
+        "SynthFaces": SynthFaces,
+        "open_dataset": open_dataset,
+        "prepare": prepare,
+    }
+    for name, module in PUBLIC_NAMES.items():
+        assert imported[name] is getattr(importlib.import_module(module), name), name
+    package = importlib.import_module("segan.data")
+    assert sorted(package.__all__) == sorted(PUBLIC_NAMES)
+    assert set(PUBLIC_NAMES) <= set(dir(package))
+    with pytest.raises(ImportError, match="Loader"):
+        exec("from segan.data import Loader", {})
+    from segan.data import faces  # submodules still import as before
+
+    assert faces.__name__ == "segan.data.faces"
+
+
+def test_import_segan_data_stays_cheap():
+    heavy = ("torch", "cv2", "numpy", "PIL", "mediapipe")
+    code = f"import sys, segan.data; print([m for m in {heavy!r} if m in sys.modules])"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

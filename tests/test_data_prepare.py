@@ -16,7 +16,13 @@ from segan.data.affectnet import AffectNet
 from segan.data.cache import PreparedFaces, is_prepared, prepare
 from segan.data.openface import OpenFaceAUs
 from segan.data.records import DataError
-from segan.data.writers import write_affectnet, write_openface_for_manifest, write_rafd
+from segan.data.writers import (
+    write_affectnet,
+    write_kdef,
+    write_openface_for_manifest,
+    write_openface_videos,
+    write_rafd,
+)
 from segan.labels import EXPRESSION_INDEX
 from segan.train.config import ConfigError, load_config
 from segan.train.data import PreparedSource, check_data
@@ -124,6 +130,61 @@ def test_prepare_command(affectnet, tmp_path, capsys):
     assert "AffectNet root folder" in capsys.readouterr().err
     assert cli([*argv, "--option", "scale"]) == 2
     assert "KEY=VALUE" in capsys.readouterr().err
+
+
+def test_prepare_command_takes_a_csv_file_option(affectnet, tmp_path, capsys):
+    """The example `segan prepare --help` gives: --option csv_file=FILE, with the default split."""
+    root, _, manifest = affectnet
+    listed = root / "Manually_Annotated_file_lists" / "validation.csv"
+    own = tmp_path / "my_list.csv"
+    own.write_text(listed.read_text())
+    out = tmp_path / "prepared"
+    argv = ["prepare", "affectnet", str(root), str(out), "--resolution", str(RES)]
+    assert cli([*argv, "--option", f"csv_file={own}"]) == 0, capsys.readouterr().err
+    meta = json.loads((out / "meta.json").read_text())
+    validation = [m for m in manifest if m["split"] == "validation" and m["code"] < 8]
+    assert meta["count"] == len(validation) and meta["options"]["csv_file"] == str(own)
+    paths = (out / "paths.txt").read_text().split()
+    assert sorted(Path(p).name for p in paths) == sorted(Path(m["path"]).name for m in validation)
+    # a list name works too, and with a split AffectNet has no list for
+    named = ["prepare", "affectnet", str(root), str(tmp_path / "named"), "--split", "test"]
+    assert cli([*named, "--resolution", str(RES), "--option", "csv_file=validation"]) == 0
+    assert json.loads((tmp_path / "named" / "meta.json").read_text())["count"] == len(validation)
+    assert cli([*argv[:3], str(tmp_path / "twice"), "--option", "a=1", "--option", "a=2"]) == 2
+    assert "given twice" in capsys.readouterr().err
+
+
+def test_prepare_command_takes_an_openface_frame_pattern(tmp_path, capsys):
+    faces = tmp_path / "faces"
+    manifest = write_openface_videos(tmp_path / "openface", faces / "happy", 2, 3, resolution=RES)
+    out = tmp_path / "prepared"
+    argv = ["prepare", "folder", str(faces), str(out), "--split", "all", "--resolution", str(RES)]
+    argv += ["--aus", str(tmp_path / "openface"), "--option", "crop=none"]
+    assert cli(argv) == 2  # FeatureExtraction frames need names
+    err = capsys.readouterr().err
+    assert "frame_pattern" in err and str(tmp_path / "openface") in err and "Traceback" not in err
+    pattern = "{video}/frame_{frame:05d}.jpg"
+    assert cli([*argv, "--option", f"frame_pattern={pattern}"]) == 0, capsys.readouterr().err
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["count"] == len(manifest) and meta["options"]["frame_pattern"] == pattern
+    prepared = PreparedFaces(out)
+    truth = {str(faces / "happy" / m["path"]): m for m in manifest}
+    paths = (out / "paths.txt").read_text().split()
+    for row, path in enumerate(paths):
+        want = np.round(truth[path]["aus"], 2)
+        assert np.allclose(prepared[row]["aus"].numpy(), want, atol=1e-5), path
+
+
+def test_prepare_command_reports_kdef_placeholders(tmp_path, capsys):
+    manifest = write_kdef(tmp_path / "kdef", 2, 32, sessions=("A", "B"), placeholders=2)
+    out = tmp_path / "prepared"
+    argv = ["prepare", "kdef", str(tmp_path / "kdef"), str(out), "--split", "all"]
+    assert cli([*argv, "--resolution", str(RES)]) == 0
+    assert "2 blank placeholder" in capsys.readouterr().out
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["dropped"]["blank placeholder"] == 2 and meta["count"] == len(manifest) - 2
+    blank = {Path(m["path"]).name for m in manifest if m["blank"]}
+    assert not blank & {Path(p).name for p in (out / "paths.txt").read_text().split()}
 
 
 def test_prepare_with_worker_processes_writes_the_same_arrays(tmp_path):

@@ -19,10 +19,12 @@ from PIL import Image
 from segan.data.synthfaces import EXPRESSION_AUS, render
 from segan.data.writers import (
     write_affectnet,
+    write_affectnet_repackaged,
     write_celebamask_hq,
     write_kdef,
     write_openface,
     write_openface_for_manifest,
+    write_openface_videos,
     write_rafd,
 )
 from segan.labels import (
@@ -249,6 +251,53 @@ def test_affectnet_without_extra_codes(tmp_path: Path) -> None:
     assert len(manifest) == 8
 
 
+def test_affectnet_header_styles(tmp_path: Path) -> None:
+    headers = {"training": "hash", "validation": "none"}
+    manifest = write_affectnet(tmp_path, 8, 32, extra_codes=False, header=headers)
+    lists = tmp_path / "Manually_Annotated_file_lists"
+    training = (lists / "training.csv").read_text().splitlines()
+    validation = (lists / "validation.csv").read_text().splitlines()
+    assert training[0] == "#" + AFFECTNET_HEADER
+    assert len(training) - 1 == sum(e["split"] == "training" for e in manifest)
+    assert len(validation) == sum(e["split"] == "validation" for e in manifest) >= 1
+    assert all(re.fullmatch(r"\d+/[0-9a-f]{40,}\.jpg", line.split(",")[0]) for line in validation)
+    write_affectnet(tmp_path / "none", 8, 32, extra_codes=False, header="none")
+    first = (tmp_path / "none/Manually_Annotated_file_lists/training.csv").read_text()
+    assert not first.startswith(("subDirectory", "#"))
+
+
+def test_affectnet_repackaged_layout(tmp_path: Path) -> None:
+    manifest = write_affectnet_repackaged(tmp_path, 16, 32, extra_codes=True)
+    assert {e["split"] for e in manifest} == {"training", "validation"}
+    numbers = [e["number"] for e in manifest]
+    assert len(set(numbers)) == len(numbers) and max(numbers) >= len(numbers)  # not 0..n-1
+    for entry in manifest:
+        folder = {"training": "train_set", "validation": "val_set"}[entry["split"]]
+        assert entry["path"] == f"{folder}/images/{entry['number']}.jpg"
+        with Image.open(tmp_path / entry["path"]) as im:
+            assert im.size == (32, 32) and im.format == "JPEG"
+        notes = tmp_path / folder / "annotations"
+        exp = np.load(notes / f"{entry['number']}_exp.npy")
+        assert exp.dtype.kind == "U" and exp.shape == () and int(exp) == entry["code"]
+        valence = np.load(notes / f"{entry['number']}_val.npy")
+        arousal = np.load(notes / f"{entry['number']}_aro.npy")
+        assert valence.dtype == arousal.dtype == np.float64
+        assert float(valence) == entry["valence"] and float(arousal) == entry["arousal"]
+        marks = np.load(notes / f"{entry['number']}_lnd.npy")
+        assert marks.dtype == np.float64 and marks.shape == (136,)
+        np.testing.assert_array_equal(marks.reshape(68, 2), entry["landmarks"])
+        if entry["code"] == 10:
+            assert (marks == -1).all()
+        else:  # the face crop is the render: landmarks in its pixels
+            out = _render_one(entry, 32)
+            np.testing.assert_allclose(marks.reshape(68, 2), out["landmarks"][0].numpy(), atol=0.01)
+    assert {e["code"] for e in manifest} == set(range(11))
+    ints = write_affectnet_repackaged(tmp_path / "ints", 8, 32, exp_as="int")
+    folder = "train_set" if ints[-1]["split"] == "training" else "val_set"
+    exp = np.load(tmp_path / "ints" / folder / "annotations" / f"{ints[-1]['number']}_exp.npy")
+    assert exp.dtype.kind == "i" and int(exp) == ints[-1]["code"]
+
+
 # --- RaFD and KDEF ----------------------------------------------------------------------------
 def test_rafd_names_parse_back(tmp_path: Path) -> None:
     manifest = write_rafd(tmp_path, 2, resolution=32, angles=(45, 90))
@@ -310,6 +359,20 @@ def test_kdef_paths_parse_back(tmp_path: Path) -> None:
     assert len(per_subject) == 3
     with Image.open(tmp_path / files[0]) as im:
         assert im.size == (32, 43)
+
+
+def test_kdef_placeholders_are_black_pictures(tmp_path: Path) -> None:
+    manifest = write_kdef(tmp_path, 2, resolution=32, sessions=("A", "B"), placeholders=3)
+    plain = write_kdef(tmp_path / "plain", 2, resolution=32, sessions=("A", "B"))
+    assert [e["blank"] for e in plain] == [False] * len(plain)
+    assert [{**e, "blank": False} for e in manifest] == plain  # only the pictures change
+    blank = [e for e in manifest if e["blank"]]
+    assert len(blank) == 3
+    for entry in manifest:
+        with Image.open(tmp_path / entry["path"]) as im:
+            pixels = np.asarray(im)
+            assert im.size == (32, 43)
+        assert (pixels.max() <= 8) == entry["blank"]  # black after JPEG, or a face
 
 
 def test_writers_are_deterministic(tmp_path: Path) -> None:
@@ -383,6 +446,32 @@ def test_openface_for_manifest(affectnet: tuple[Path, list[dict]], tmp_path: Pat
         assert (float(row["confidence"]) == 0) == (image["code"] == 10) == entry["failed"]
 
 
+def test_openface_videos_without_frame_list(tmp_path: Path) -> None:
+    csvs, frames = tmp_path / "openface", tmp_path / "frames"
+    manifest = write_openface_videos(csvs, frames, videos=2, frames=4, resolution=32)
+    assert sorted(p.name for p in csvs.iterdir()) == ["video00.csv", "video01.csv"]
+    files = sorted(p.relative_to(frames).as_posix() for p in frames.rglob("*.jpg"))
+    want = [f"video{v:02d}/frame_{k:05d}.jpg" for v in range(2) for k in range(1, 5)]
+    assert files == want == sorted(e["path"] for e in manifest)
+    assert len({e["identity"] for e in manifest}) == 2
+    for video in ("video00", "video01"):
+        entries = [e for e in manifest if e["video"] == video]
+        rows = _read_rows(csvs / f"{video}.csv")
+        assert [int(r["frame"]) for r in rows] == [e["frame"] for e in entries] == [1, 2, 3, 4]
+        intensities = [e["intensity"] for e in entries]
+        assert intensities == sorted(intensities) and len(set(intensities)) > 1
+        for row, entry in zip(rows, entries, strict=True):
+            assert entry["csv"] == f"{video}.csv"
+            _check_au_row(row, entry["aus"])
+            out = to_uint8(_render_one(entry, 32)["image"])[0]
+            with Image.open(frames / entry["path"]) as im:
+                assert np.abs(np.asarray(im).astype(np.int16) - out).mean() < 8
+    index = write_openface_videos(
+        tmp_path / "o2", tmp_path / "f2", 1, 2, 32, frame_pattern="{video}_{index:03d}.jpg"
+    )
+    assert [e["path"] for e in index] == ["video00_000.jpg", "video00_001.jpg"]
+
+
 # --- argument checks --------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("call", "name"),
@@ -409,6 +498,17 @@ def test_openface_for_manifest(affectnet: tuple[Path, list[dict]], tmp_path: Pat
         (lambda r: write_openface(r, [("a", [0.0] * 16)]), "samples"),
         (lambda r: write_openface(r, [("a", [9.0] * 17)]), "samples"),
         (lambda r: write_openface(r, []), "samples"),
+        (lambda r: write_affectnet(r, 4, 32, header="bom"), "header"),
+        (lambda r: write_affectnet(r, 4, 32, header={"test": "none"}), "header"),
+        (lambda r: write_affectnet_repackaged(r, 4, 32, exp_as="float"), "exp_as"),
+        (lambda r: write_affectnet_repackaged(r, 0, 32), "n"),
+        (lambda r: write_kdef(r, 1, 32, placeholders=8), "placeholders"),
+        (lambda r: write_kdef(r, 1, 32, placeholders=-1), "placeholders"),
+        (lambda r: write_openface_videos(r, r, videos=0), "videos"),
+        (lambda r: write_openface_videos(r, r, frames=0), "frames"),
+        (lambda r: write_openface_videos(r, r, frame_pattern="{video}.jpg"), "frame_pattern"),
+        (lambda r: write_openface_videos(r, r, frame_pattern="{clip}/{frame}"), "frame_pattern"),
+        (lambda r: write_openface_videos(r, r, expression="bored"), "expression"),
     ],
 )
 def test_bad_arguments_name_the_argument(call, name: str, tmp_path: Path) -> None:

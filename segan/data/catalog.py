@@ -22,15 +22,19 @@ def _celebamaskhq(root, split, resolution, aus, **options):
 
 
 def _affectnet(root, split, resolution, aus, **options):
+    """AffectNet's training (train) or validation (val) list; `csv_file=` names another list
+    (the split is then only the name the prepared folder records)."""
     from segan.data.affectnet import AffectNet
 
     lists = {"train": "training", "val": "validation"}
-    if split not in lists:
+    csv_file = options.pop("csv_file", None)
+    if csv_file is None and split not in lists:
         raise DataError(
-            f"AffectNet publishes a training and a validation list: split must be train or val, "
-            f"got {split!r}"
+            f"AffectNet publishes a training and a validation list: split must be train or val "
+            f"(or give csv_file=), got {split!r}"
         )
-    return AffectNet(root, lists[split], resolution, aus=aus, **options)
+    csv_file = lists[split] if csv_file is None else csv_file
+    return AffectNet(root, csv_file, resolution, aus=aus, **options)
 
 
 def _rafd(root, split, resolution, aus, **options):
@@ -98,11 +102,24 @@ def open_dataset(
     aus: str | Path | Mapping[str, np.ndarray] | None = None,
     **options: Any,
 ) -> FaceDataset:
-    """A real dataset's loader by name; `aus` is OpenFace output (path) or a stem -> AUs map."""
+    """A real dataset's loader by name; `aus` is OpenFace output (path) or a stem -> AUs map.
+
+    The OpenFace reader's options (`frame_pattern`, `frames`, `min_confidence`) go to the
+    reader of `aus`; every other option goes to the dataset's loader.
+    """
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+    from segan.data.openface import OPENFACE_OPTIONS
+
+    openface = {k: options.pop(k) for k in OPENFACE_OPTIONS if k in options}
     if isinstance(aus, str | Path):
         from segan.data.openface import OpenFaceAUs
 
-        aus = OpenFaceAUs(aus)
+        aus = OpenFaceAUs(aus, **openface)
+    elif openface:
+        raise DataError(
+            f"{', '.join(openface)} {'is an option' if len(openface) == 1 else 'are options'} "
+            f"of the OpenFace reader: give the OpenFace output too (aus=PATH, --aus in segan "
+            f"prepare)"
+        )
     return DATASETS[name](root, split, resolution, aus, **options)

@@ -24,6 +24,7 @@ __all__ = [
     "Photo",
     "SkipLog",
     "check_pixels",
+    "is_blank",
     "photo_from_array",
     "photo_from_pil",
     "read_photo",
@@ -34,6 +35,9 @@ __all__ = [
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 # Above this many pixels PIL warns of a decompression bomb; we refuse with a clear message.
 MAX_PIXELS = 16_384 * 16_384
+# A picture whose grey levels all lie within this range shows nothing (a black placeholder
+# after JPEG noise); a photograph of a face spans far more.
+BLANK_RANGE = 8
 
 
 class ImageReadError(ValueError):
@@ -156,6 +160,23 @@ def photo_from_array(array: np.ndarray, max_pixels: int = MAX_PIXELS) -> Photo:
     if array.shape[2] != 3:
         raise ImageReadError("<array>", f"expected 1, 3 or 4 channels, got {array.shape[2]}")
     return Photo(np.ascontiguousarray(array), None, "RGB")
+
+
+def is_blank(path: str | Path, max_range: int = BLANK_RANGE) -> bool:
+    """Whether a picture has no content: all its grey levels within `max_range` of each other.
+
+    Decoded small (a JPEG at down to 1/8 of its size) so a dataset can be scanned up front; a
+    picture that cannot be decoded is not called blank (reading it later skips and names it).
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.draft("L", (64, 64))
+                gray = np.asarray(image.convert("L"))
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Warning):
+        return False
+    return gray.size > 0 and int(gray.max()) - int(gray.min()) <= max_range
 
 
 def read_rgb(source: str | Path | bytes) -> np.ndarray:

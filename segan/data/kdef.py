@@ -5,10 +5,16 @@ surprise (KDEF has no contempt); angle S (straight) is the default, FL/HL/HR/FR 
 A subject (gender + number, e.g. F07) is one identity across both sessions A and B; the split is
 by subject (a hash, 80/10/10). The crop is one fixed square (the full width, 10% of the width
 from the top) or, with `crop="detect"`, around the detected face.
+
+The release holds all-black placeholder pictures where a shot is missing; the fixed crop would
+keep them as faces, so pictures with no content (grey levels within `images.BLANK_RANGE`) are
+left out with `skip_blank` (the default): listed in `dataset.blank`, counted in
+`dataset.dropped["blank placeholder"]` and logged.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -16,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from segan.data.images import SkipLog
+from segan.data.images import SkipLog, is_blank
 from segan.data.records import (
     FaceDataset,
     FaceRecord,
@@ -34,6 +40,9 @@ KDEF_NAME = re.compile(
     r"(?P<code>AF|AN|DI|HA|NE|SA|SU)(?P<angle>FL|HL|S|HR|FR)$"
 )
 KDEF_CROP = (0.1, 1.0)
+BLANK_REASON = "blank placeholder"
+
+log = logging.getLogger(__name__)
 
 
 def parse_kdef_name(name: str) -> dict[str, str] | None:
@@ -63,6 +72,7 @@ class KDEF(FaceDataset):
         crop: str | tuple[float, float] = "fixed",
         seed: int = 0,
         aus: Mapping[str, np.ndarray] | None = None,
+        skip_blank: bool = True,
     ):
         root = check_folder(root, "KDEF root")
         self.root = root / "KDEF" if (root / "KDEF").is_dir() else root
@@ -90,4 +100,25 @@ class KDEF(FaceDataset):
                     meta=fields,
                 )
             )
+        self.blank: list[Path] = []
+        if skip_blank:
+            records = self._without_blank(records, dropped)
         super().__init__(records, resolution, SkipLog(), dropped, aus)
+
+    def _without_blank(self, records: list[FaceRecord], dropped: Counter) -> list[FaceRecord]:
+        """`records` less the blank placeholders, which are listed in `self.blank`, counted and
+        logged."""
+        kept = []
+        for record in records:
+            if is_blank(record.path):
+                self.blank.append(record.path)
+            else:
+                kept.append(record)
+        if self.blank:
+            dropped[BLANK_REASON] += len(self.blank)
+            log.warning(
+                "KDEF: skipped %d blank placeholder picture(s) with no content, e.g. %s",
+                len(self.blank),
+                self.blank[0],
+            )
+        return kept

@@ -41,6 +41,8 @@ __all__ = [
     "MaskError",
     "check_folder",
     "check_resolution",
+    "csv_float",
+    "csv_int",
     "detected_crop",
     "portrait_crop",
     "subject_split",
@@ -86,6 +88,26 @@ def check_folder(path: str | Path, what: str) -> Path:
     return path
 
 
+def csv_float(path: str | Path, line: int, column: str, value: str | None) -> float:
+    """`value` of `column` as a float, or a DataError naming the file, line and column and
+    saying whether the cell is empty or holds something other than a number."""
+    text = (value or "").strip()
+    if not text:
+        raise DataError(f"{path}, line {line}, column {column}: empty where a number is expected")
+    try:
+        return float(text)
+    except ValueError:
+        raise DataError(f"{path}, line {line}, column {column}: {text!r} is not a number") from None
+
+
+def csv_int(path: str | Path, line: int, column: str, value: str | None) -> int:
+    """`value` of `column` as an int ("3" or "3.0"), or a DataError naming file, line, column."""
+    number = csv_float(path, line, column, value)
+    if not number.is_integer():
+        raise DataError(f"{path}, line {line}, column {column}: {value!r} is not a whole number")
+    return int(number)
+
+
 def check_resolution(resolution: int) -> int:
     if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 8:
         raise DataError(f"resolution must be an int of at least 8, got {resolution!r}")
@@ -105,6 +127,13 @@ def subject_split(subject: str, seed: int = 0, fractions: tuple[float, float] = 
     u = int.from_bytes(digest[:8], "big") / 2**64
     val, test = fractions
     return "test" if u < test else "val" if u < test + val else "train"
+
+
+def _aus_of(aus: Mapping[str, np.ndarray], record: FaceRecord) -> np.ndarray | None:
+    """A record's AUs: looked up by its full path first (OpenFaceAUs matches frames named by a
+    pattern such as `{video}/frame_00001` on the path's tail), then by its file stem."""
+    values = aus.get(record.path.as_posix())
+    return aus.get(record.stem) if values is None else values
 
 
 class FaceDataset(Dataset):
@@ -140,7 +169,7 @@ class FaceDataset(Dataset):
     ) -> list[FaceRecord]:
         kept = []
         for record in records:
-            values = aus.get(record.stem)
+            values = _aus_of(aus, record)
             if values is None:
                 self.dropped["no AUs"] += 1
                 continue

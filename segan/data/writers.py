@@ -51,15 +51,18 @@ __all__ = [
     "CELEBA_ATTRIBUTES",
     "CELEBA_SPLITS",
     "KDEF_ANGLES",
+    "OPENFACE_FRAME_PATTERN",
     "OPENFACE_KINDS",
     "RAFD_ANGLES",
     "RAFD_GAZES",
     "TEST_IDENTITIES",
     "write_affectnet",
+    "write_affectnet_repackaged",
     "write_celebamask_hq",
     "write_kdef",
     "write_openface",
     "write_openface_for_manifest",
+    "write_openface_videos",
     "write_rafd",
 ]
 
@@ -139,6 +142,7 @@ _VALENCE_AROUSAL = np.array(
     ]
 )
 _NO_VALENCE_AROUSAL = -2.0  # AffectNet's value for Uncertain and Non-Face rows
+AFFECTNET_HEADER_STYLES: tuple[str, ...] = ("plain", "hash", "none")
 
 # --- RaFD and KDEF ----------------------------------------------------------------------------
 RAFD_ANGLES: tuple[int, ...] = (0, 45, 90, 135, 180)
@@ -156,6 +160,7 @@ KDEF_IDS_PER_GENDER = 35
 # --- OpenFace ---------------------------------------------------------------------------------
 OPENFACE_KINDS: tuple[str, ...] = ("FaceLandmarkImg", "FeatureExtraction")
 _OPENFACE_FPS = 30.0
+OPENFACE_FRAME_PATTERN = "{video}/frame_{frame:05d}.jpg"  # ffmpeg's video/frame_%05d.jpg
 
 
 class _Face(NamedTuple):
@@ -502,8 +507,33 @@ def _affectnet_line(record: Mapping[str, Any]) -> str:
     )
 
 
+def _affectnet_headers(header: str | Mapping[str, str]) -> dict[str, str]:
+    """The header style of each file list: one style for both, or {list name: style}."""
+    styles = {"training": "plain", "validation": "plain"}
+    given = {split: header for split in styles} if isinstance(header, str) else dict(header)
+    unknown = [k for k in given if k not in styles]
+    if unknown:
+        raise ValueError(f"header names unknown file lists {unknown}; use {list(styles)}")
+    for split, style in given.items():
+        if style not in AFFECTNET_HEADER_STYLES:
+            raise ValueError(
+                f"header for {split} must be one of {AFFECTNET_HEADER_STYLES}, got {style!r}"
+            )
+    return {**styles, **given}
+
+
+def _affectnet_header_lines(style: str) -> list[str]:
+    """The file list's first line in a header style: as published, '#'-prefixed, or none."""
+    return {"plain": [AFFECTNET_HEADER], "hash": ["#" + AFFECTNET_HEADER], "none": []}[style]
+
+
 def write_affectnet(
-    root: str | Path, n: int, resolution: int = 256, seed: int = 0, extra_codes: bool = True
+    root: str | Path,
+    n: int,
+    resolution: int = 256,
+    seed: int = 0,
+    extra_codes: bool = True,
+    header: str | Mapping[str, str] = "plain",
 ) -> list[dict[str, Any]]:
     """Write `n` faces (balanced codes 0..7) in AffectNet's Manually_Annotated layout.
 
@@ -511,9 +541,13 @@ def write_affectnet(
     the face rendered at `resolution` inside a larger canvas. With `extra_codes`, max(1, n // 20)
     more rows of each code 8 (None), 9 (Uncertain), 10 (Non-Face) are added. About 10% of the
     rows go to `validation.csv`, the rest to `training.csv` (`split` in the manifest).
+    `header` is how the file lists start, for both or per list ({"validation": "none"}):
+    "plain" (as published), "hash" (`#subDirectory_filePath,...`, as some copies spell it) or
+    "none" (no header row, as some copies of validation.csv come).
     """
     n = _check_count("n", n)
     resolution = _check_resolution("resolution", resolution)
+    headers = _affectnet_headers(header)
     root = Path(root)
     rng = _rng(seed, "affectnet")
     rows = _affectnet_rows(rng, n, bool(extra_codes))
@@ -529,8 +563,77 @@ def write_affectnet(
     lists = root / "Manually_Annotated_file_lists"
     lists.mkdir(parents=True, exist_ok=True)
     for split in ("training", "validation"):
-        lines = [AFFECTNET_HEADER] + [_affectnet_line(r) for r in rows if r["split"] == split]
+        lines = _affectnet_header_lines(headers[split])
+        lines += [_affectnet_line(r) for r in rows if r["split"] == split]
         (lists / f"{split}.csv").write_text("\n".join(lines) + "\n")
+    return rows
+
+
+def _save_npy(path: Path, value: Any) -> None:
+    """One annotation array, as `np.save` writes it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, value, allow_pickle=False)
+
+
+def _repackaged_picture(record: dict[str, Any], face: _Face) -> np.ndarray:
+    """The face crop of a re-packaged row; sets its landmarks (picture pixels). Non-Face rows
+    show a background corner, enlarged, with landmarks all -1."""
+    if record["code"] == _NON_EXPRESSION_CODE["no-face"]:
+        size = face.image.shape[:2][::-1]
+        record["landmarks"] = [[-1.0, -1.0]] * len(face.landmarks)
+        return np.asarray(Image.fromarray(_background_patch(face)).resize(size, Image.BILINEAR))
+    record["landmarks"] = np.round(face.landmarks.astype(np.float64), 2).tolist()
+    return face.image
+
+
+def _write_repackaged_annotations(folder: Path, record: Mapping[str, Any], exp_as: str) -> None:
+    """`{N}_exp.npy` (the code as text or int), `_val`, `_aro` (floats) and `_lnd` (136 floats)."""
+    number = record["number"]
+    code = str(record["code"]) if exp_as == "str" else np.int64(record["code"])
+    _save_npy(folder / f"{number}_exp.npy", np.asarray(code))
+    _save_npy(folder / f"{number}_val.npy", np.asarray(record["valence"], np.float64))
+    _save_npy(folder / f"{number}_aro.npy", np.asarray(record["arousal"], np.float64))
+    marks = np.asarray(record["landmarks"], np.float64).reshape(-1)
+    _save_npy(folder / f"{number}_lnd.npy", marks)
+
+
+def write_affectnet_repackaged(
+    root: str | Path,
+    n: int,
+    resolution: int = 64,
+    seed: int = 0,
+    extra_codes: bool = False,
+    exp_as: str = "str",
+) -> list[dict[str, Any]]:
+    """Write `n` faces (balanced codes 0..7) in the re-packaged AffectNet layout many hold.
+
+    Splits are `train_set/` and `val_set/` (about 10% of rows, `split` "validation" in the
+    manifest), each `images/{N}.jpg` (the face crop, `resolution` px: the render itself, framed
+    as SynthFaces frames faces, looser than the copies' tight face boxes) and
+    `annotations/{N}_exp.npy, {N}_val.npy, {N}_aro.npy, {N}_lnd.npy`. N are distinct numbers,
+    not consecutive (the copies keep the original row numbers). `exp_as` "str" saves the code
+    as numpy text (`np.save` of '3'), "int" as an int64 scalar; valence and arousal are float64
+    scalars, landmarks 136 float64 values x0, y0, x1, y1, ... in picture pixels. With
+    `extra_codes`, max(1, n // 20) rows of each code 8, 9, 10 are added.
+    """
+    n = _check_count("n", n)
+    resolution = _check_resolution("resolution", resolution)
+    if exp_as not in ("str", "int"):
+        raise ValueError(f"exp_as must be 'str' or 'int', got {exp_as!r}")
+    root = Path(root)
+    rng = _rng(seed, "affectnet_repackaged")
+    rows = _affectnet_rows(rng, n, bool(extra_codes))
+    held = max(1, round(0.1 * len(rows))) if len(rows) >= 2 else 0
+    numbers = sorted(int(k) for k in rng.choice(10 * len(rows), len(rows), replace=False))
+    identities = _pick_identities(rng, len(rows))
+    for k, (row, number, identity) in enumerate(zip(rows, numbers, identities, strict=True)):
+        split = "validation" if k < held else "training"
+        folder = "val_set" if split == "validation" else "train_set"
+        row.update(identity=identity, split=split, number=number, folder=folder)
+        row["path"] = f"{folder}/images/{number}.jpg"
+    for row, face in zip(rows, _render_faces(rows, resolution), strict=True):
+        _save_jpeg(root / row["path"], _repackaged_picture(row, face))
+        _write_repackaged_annotations(root / row["folder"] / "annotations", row, exp_as)
     return rows
 
 
@@ -627,6 +730,7 @@ def write_kdef(
     angles: Sequence[str] = ("S",),
     sessions: Sequence[str] = ("A",),
     emotions: Sequence[str] | None = None,
+    placeholders: int = 0,
 ) -> list[dict[str, Any]]:
     """Write KDEF-named portraits, for loaders of the real KDEF.
 
@@ -635,12 +739,19 @@ def write_kdef(
     one identity; each session (A, B) is a separate shot of every emotion (KDEF codes, intensity
     3..5). Pictures are `resolution` wide in KDEF's 562:762 aspect on a flat grey backdrop.
     SynthFaces cannot turn the head: every camera angle reuses the straight render.
+    `placeholders` pictures, drawn at random, are then overwritten with all-black pictures of
+    the same size, as the release has where a shot is missing (`blank` in the manifest).
     """
     codes = _check_kdef_subjects(subjects)
     resolution = _check_resolution("resolution", resolution)
     angles = _check_choices("angles", angles, KDEF_ANGLES)
     sessions = _check_choices("sessions", sessions, KDEF_SESSIONS)
     emotions = _check_choices("emotions", KDEF_CODES if emotions is None else emotions, KDEF_CODES)
+    total = len(codes) * len(sessions) * len(emotions) * len(angles)
+    if isinstance(placeholders, bool) or not isinstance(placeholders, int):
+        raise ValueError(f"placeholders must be an int in 0..{total}, got {placeholders!r}")
+    if not 0 <= placeholders <= total:
+        raise ValueError(f"placeholders must be an int in 0..{total}, got {placeholders!r}")
     rng = _rng(seed, "kdef")
     shots = []
     for code, identity in zip(codes, _pick_identities(rng, len(codes)), strict=True):
@@ -659,7 +770,21 @@ def write_kdef(
             manifest.append(
                 {**shot, "path": path, "angle": angle, "landmarks": _points(face.landmarks, dy=top)}
             )
+    _kdef_placeholders(Path(root), manifest, rng, placeholders)
     return manifest
+
+
+def _kdef_placeholders(
+    root: Path, manifest: list[dict[str, Any]], rng: np.random.Generator, count: int
+) -> None:
+    """Overwrite `count` drawn pictures with all-black ones of the same size; mark `blank`."""
+    chosen = {int(k) for k in rng.choice(len(manifest), size=count, replace=False)}
+    for k, entry in enumerate(manifest):
+        entry["blank"] = k in chosen
+        if entry["blank"]:
+            with Image.open(root / entry["path"]) as picture:
+                width, height = picture.size
+            _save_jpeg(root / entry["path"], np.zeros((height, width, 3), np.uint8))
 
 
 # --- OpenFace ---------------------------------------------------------------------------------
@@ -710,16 +835,17 @@ def write_openface(
     failed_fraction: float = 0.0,
     seed: int = 0,
     name: str = "sequence",
+    sidecar: bool = True,
 ) -> list[dict[str, Any]]:
     """Write OpenFace 2.x AU CSVs (`-aus` output) for samples given as (stem, 17 AUs).
 
     kind "FaceLandmarkImg": one `{stem}.csv` per image, columns `face, confidence, AU.._r,
     AU.._c`, one row (face 0). kind "FeatureExtraction": one `{name}.csv` with columns `frame,
     face_id, timestamp, confidence, success, AU.._r, AU.._c`, frame k+1 = samples[k] at 30 fps,
-    and a sidecar `{name}_frames.csv` (`frame,stem`) naming each frame's image (OpenFace itself
-    writes no such list; it orders a folder's images by name). round(failed_fraction * N)
-    samples, plus those given with failed=True, are failed tracks: confidence 0, success 0 and
-    all AUs 0 (FaceLandmarkImg has no success column).
+    and, with `sidecar`, a `{name}_frames.csv` (`frame,stem`) naming each frame's image
+    (OpenFace itself writes no such list; `sidecar=False` writes what OpenFace writes).
+    round(failed_fraction * N) samples, plus those given with failed=True, are failed tracks:
+    confidence 0, success 0 and all AUs 0 (FaceLandmarkImg has no success column).
     """
     if kind not in OPENFACE_KINDS:
         raise ValueError(f"kind must be one of {OPENFACE_KINDS}, got {kind!r}")
@@ -741,7 +867,7 @@ def write_openface(
     records = [{**s, **_openface_values(rng, s)} for s in items]
     if kind == "FaceLandmarkImg":
         return [_write_landmark_img(root, r) for r in records]
-    return _write_feature_extraction(root, records, name)
+    return _write_feature_extraction(root, records, name, sidecar)
 
 
 def _write_landmark_img(root: Path, record: dict[str, Any]) -> dict[str, Any]:
@@ -754,9 +880,9 @@ def _write_landmark_img(root: Path, record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _write_feature_extraction(
-    root: Path, records: list[dict[str, Any]], name: str
+    root: Path, records: list[dict[str, Any]], name: str, sidecar: bool = True
 ) -> list[dict[str, Any]]:
-    """One FeatureExtraction CSV for the whole sequence, plus the frame -> stem sidecar."""
+    """One FeatureExtraction CSV for the whole sequence, and the frame -> stem sidecar."""
     lines = [_openface_header(["frame", "face_id", "timestamp", "confidence", "success"])]
     frames = ["frame,stem"]
     out = []
@@ -769,7 +895,8 @@ def _write_feature_extraction(
             {**record, "path": f"{name}.csv", "frame": k + 1, "timestamp": round(timestamp, 3)}
         )
     (root / f"{name}.csv").write_text("\n".join(lines) + "\n")
-    (root / f"{name}_frames.csv").write_text("\n".join(frames) + "\n")
+    if sidecar:
+        (root / f"{name}_frames.csv").write_text("\n".join(frames) + "\n")
     return out
 
 
@@ -794,3 +921,65 @@ def write_openface_for_manifest(
         for entry in manifest
     ]
     return write_openface(root, samples, kind, failed_fraction, seed, name)
+
+
+def _check_frame_pattern(pattern: str) -> None:
+    """A pattern that gives each frame of a video its own relative picture path."""
+    try:
+        first, second = (pattern.format(video="v", frame=k, index=k - 1) for k in (1, 2))
+    except (KeyError, IndexError, ValueError, AttributeError) as err:
+        raise ValueError(f"frame_pattern {pattern!r} cannot be filled ({err})") from None
+    if first == second or Path(first).is_absolute():
+        raise ValueError(
+            f"frame_pattern {pattern!r} must name frames apart ({{frame}} or {{index}}) and be "
+            f"relative to frames_root"
+        )
+
+
+def write_openface_videos(
+    csv_root: str | Path,
+    frames_root: str | Path,
+    videos: int = 2,
+    frames: int = 3,
+    resolution: int = 64,
+    frame_pattern: str = OPENFACE_FRAME_PATTERN,
+    expression: str = "happy",
+    seed: int = 0,
+    failed_fraction: float = 0.0,
+) -> list[dict[str, Any]]:
+    """Write videos as OpenFace FeatureExtraction leaves them: frames extracted by a numbering
+    pattern, one `{video}.csv` per video (rows by frame, `frame` from 1) and no frame list.
+
+    Video v is `video{v:02d}`: one identity whose `expression` builds up over `frames` frames
+    (drawn intensities 1..5, rising, so no two videos share their AUs). Frame k (from 1) is
+    written at `frames_root / frame_pattern.format(video=name, frame=k, index=k - 1)` (the
+    default, `{video}/frame_{frame:05d}.jpg`, is what `ffmpeg -i video.mp4
+    video/frame_%05d.jpg` writes, so every video has the same file names), and its CSV at
+    `csv_root / f"{name}.csv"`. Manifest entries hold `video`, `frame`, `path`
+    (relative to frames_root), `csv` (relative to csv_root) and the OpenFace values.
+    """
+    videos = _check_count("videos", videos, high=100)
+    frames = _check_count("frames", frames)
+    resolution = _check_resolution("resolution", resolution)
+    _check_choices("expression", [expression], EXPRESSIONS)
+    _check_frame_pattern(frame_pattern)
+    rng = _rng(seed, "openface_videos")
+    identities = _pick_identities(rng, videos)
+    manifest = []
+    for v, identity in enumerate(identities):
+        name = f"video{v:02d}"
+        steps = sorted(_intensity(rng, 1.0, AU_MAX_INTENSITY) for _ in range(frames))
+        shots = [_face_record(identity, expression, i) for i in steps]
+        paths = [
+            frame_pattern.format(video=name, frame=k, index=k - 1) for k in range(1, frames + 1)
+        ]
+        for path, face in zip(paths, _render_faces(shots, resolution), strict=True):
+            _save_jpeg(Path(frames_root) / path, face.image)
+        samples = [(Path(path).stem, shot["aus"]) for path, shot in zip(paths, shots, strict=True)]
+        rows = write_openface(
+            csv_root, samples, "FeatureExtraction", failed_fraction, seed + v, name, sidecar=False
+        )
+        for row, path, shot in zip(rows, paths, shots, strict=True):
+            row.update(shot, video=name, csv=row["path"], path=path)
+            manifest.append(row)
+    return manifest
