@@ -21,7 +21,7 @@ from segan.data.faces import NoFaceError
 from segan.data.images import ImageReadError, read_photo
 from segan.labels import EXPRESSIONS
 from segan.pipeline import MAX_INTENSITY, MAX_PIXELS
-from segan.studio import AU_SLIDERS, Studio, example_photos
+from segan.studio import AU_SLIDERS, Studio, example_photos, limit_malloc_arenas
 
 MAX_UPLOAD = "25mb"
 FACE_MODES = ("find the face", "whole picture is the face")
@@ -278,6 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     p.add_argument("--model", action="append", help="serve these models (default: bundled)")
     args = p.parse_args(argv)
+    limit_malloc_arenas()  # before the server's threads start
     studio = Studio(args.model)
     demo = build_demo(studio, example_photos())
     demo.launch(

@@ -1,6 +1,7 @@
 """The app over tiny untrained models (64 px) in a process of its own (launched by the load
 test in test_app.py), so that its memory is the server's alone: `python _app_server.py PORT
-FOLDER` prints "ready" once it serves on 127.0.0.1:PORT and serves until killed."""
+FOLDER` prints "ready" once it serves on 127.0.0.1:PORT and serves until killed. It starts
+as app.main() does (malloc arenas capped)."""
 
 from __future__ import annotations
 
@@ -18,12 +19,13 @@ from tiny import tiny_model
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # app.py
 import app
 from segan.pipeline import EditPipeline
-from segan.studio import Studio, example_photos
+from segan.studio import Studio, example_photos, limit_malloc_arenas
 
 MODELS = {"stargan": "stargan_synthfaces", "ganimation": "ganimation_synthfaces"}
 
 
 def main(port: int, folder: Path) -> None:
+    limit_malloc_arenas()  # as app.main() does
     torch.manual_seed(0)
     parser = tiny_model("bisenet_synthfaces", 64)
     regressor = tiny_model("regressor_synthfaces", 64)

@@ -531,8 +531,9 @@ def test_twenty_clients_editing_for_a_minute_get_every_edit(served, tmp_path):
     print(f"{edits} edits by {len(done)} clients; server RSS {before:.0f} -> {after:.0f} MiB")
     assert not errors, errors[:3]
     assert sorted(done) == list(range(LOAD_CLIENTS)) and min(done.values()) >= 1
-    # the bound catches a leak of a picture (or more) per edit
-    assert after - before < 100, (before, after)
+    # ~100 edits a minute here: the bound catches a leak of a quarter MiB an edit (a 512 px
+    # photo is 0.75 MiB), and an uncapped allocator (+40-90 MiB a minute; app.main caps it)
+    assert after - before < 30, (before, after)
 
 
 def test_the_queue_serves_edits_in_the_order_they_arrive(served, monkeypatch):
