@@ -30,6 +30,7 @@ def main() -> None:
     trainer = Trainer(load_config(name, overrides))
     acc = trainer.accelerator
     first = trainer.source.batch(0)["image"]
+    streams = {k: digest([s.batch(0)["image"]]) for k, s in trainer.sources.items()}
     initial = {k: digest(acc.unwrap_model(n).parameters()) for k, n in trainer.nets.items()}
     trainer.fit()
     report = {
@@ -38,6 +39,7 @@ def main() -> None:
         "distributed_type": str(acc.distributed_type),
         "backend": torch.distributed.get_backend() if torch.distributed.is_initialized() else None,
         "first_batch": digest([first]),
+        "streams": streams,
         "initial": initial,
         "final": {k: digest(acc.unwrap_model(n).parameters()) for k, n in trainer.nets.items()},
         "ema": digest(trainer.ema.model.parameters()) if trainer.ema is not None else None,

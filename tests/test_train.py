@@ -16,7 +16,7 @@ import pytest
 import torch
 from PIL import Image
 from safetensors.torch import load_file
-from tiny import TINY
+from tiny import TINY, tiny_widths
 
 import segan
 from segan.cli import main as cli
@@ -44,7 +44,7 @@ def tiny(name: str, out: Path, *extra: str, steps: int = 3):
         name,
         [
             *COMMON,
-            *TINY[name],
+            *tiny_widths(name),
             f"optim.steps={steps}",
             "run.sample_every=0",
             "run.checkpoint_every=0",

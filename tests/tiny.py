@@ -42,3 +42,12 @@ def tiny_model(config: str, resolution: int = 64, *extra: str):
     task = make_task(load_config(config, [f"data.resolution={resolution}", *TINY[config], *extra]))
     nets = task.build()
     return nets[task.published(nets)].eval()
+
+
+def tiny_widths(config: str) -> list[str]:
+    """The tiny widths of a shipped config: a paper's config (seghgan_unet_rafd) trains the
+    networks of the SynthFaces recipe it extends."""
+    if config in TINY:
+        return TINY[config]
+    method, _, _ = config.rpartition("_")
+    return TINY[f"{method}_synthfaces"]

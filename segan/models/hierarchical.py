@@ -400,14 +400,21 @@ class SegHGAN(_Hierarchy):
     def forward(
         self,
         x: torch.Tensor,
-        condition: torch.Tensor,
+        condition: torch.Tensor | None = None,
         explain: bool = False,
         parser_gan_scale: float = 1.0,
         parser_aux: bool = False,
+        parse_only: bool = False,
     ):
         """The edited image (or EditOutput with `explain`). For training: `parser_gan_scale`
         scales the gradient the editing losses send into the parser, and `parser_aux` also
-        returns every parser head in `extras["parser_heads"]` (for its segmentation loss)."""
+        returns every parser head in `extras["parser_heads"]` (for its segmentation loss);
+        `parse_only` returns just the parser's heads at the image size (its own update, through
+        the same module a distributed run wraps)."""
+        if parse_only:
+            return self.parse(x, aux=True)
+        if condition is None:
+            raise ValueError("an edit needs a condition (the target expression)")
         out = self.explain(x, condition, parser_gan_scale, parser_aux)
         return out if explain else out.image
 

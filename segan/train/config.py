@@ -52,10 +52,14 @@ class DataConfig:
     path: str | None = None  # the dataset's root folder (real datasets)
     seed: int = 0
     size: int = 10_000_000  # SynthFaces items to draw from
-    # seghgan: where the parser's labelled masks come from when the expression data has none
-    # (the paper: CelebAMask-HQ); None uses the training batch's own masks (SynthFaces).
+    # seghgan: a second data stream of labelled masks for the parser (the paper: CelebAMask-HQ
+    # beside AffectNet or RaFD): its segmentation loss on batches of parser_batch_size faces
+    # (None: optim.batch_size) every parser_every steps, the parser's own update; None uses
+    # the training batch's own masks (SynthFaces, FFHQ's mesh masks) in the generator's update.
     parser_dataset: str | None = None
     parser_path: str | None = None
+    parser_batch_size: int | None = None
+    parser_every: int = 1
     # SynthFaces only: keep people whose skin tone (0 darkest .. 1 lightest) is in [low, high)
     skin_tones: list[float] | None = None
     # real datasets: this share of every batch is SynthFaces faces (train split, same
@@ -240,7 +244,10 @@ def _check_values(c: TrainConfig) -> None:
         "optim.grad_accum": c.optim.grad_accum,
         "run.log_every": c.run.log_every,
         "run.keep_checkpoints": c.run.keep_checkpoints,
+        "data.parser_every": c.data.parser_every,
     }
+    if c.data.parser_batch_size is not None:
+        positive["data.parser_batch_size"] = c.data.parser_batch_size
     for key, value in positive.items():
         if value <= 0:
             raise ConfigError(f"{key}: must be positive, got {value}")
@@ -375,7 +382,15 @@ def load_config(source: str | Path, overrides: list[str] = ()) -> TrainConfig:
 
 # What a resumed run may not change: the networks its checkpoint holds and the data they see.
 # Keys naming where a network starts from (`*weights`) do not matter once it resumes.
-RESUME_FIXED = ("method", "model", "discriminator", "data.dataset", "data.resolution", "optim.ema")
+RESUME_FIXED = (
+    "method",
+    "model",
+    "discriminator",
+    "data.dataset",
+    "data.resolution",
+    "data.parser_dataset",
+    "optim.ema",
+)
 
 
 def _fixed_values(config: TrainConfig) -> dict[str, Any]:

@@ -41,51 +41,80 @@ def _kind(dataset: str) -> str:
     return "" if dataset == "folder" else f"{dataset} "
 
 
+def parser_stream(config: DataConfig) -> DataConfig | None:
+    """The data of the parser's own stream of labelled masks (data.parser_dataset at
+    data.parser_path, training split, a seed of its own), or None when there is none."""
+    if config.parser_dataset is None:
+        return None
+    return dataclasses.replace(
+        config,
+        dataset=config.parser_dataset,
+        path=config.parser_path,
+        split="train",
+        seed=config.seed + 1,
+        parser_dataset=None,
+        parser_path=None,
+        synthfaces_share=0.0,
+        flip=0.0,
+        jitter=0.0,
+    )
+
+
 def check_data(
     config: DataConfig, method: str | None = None, needs: dict[str, str] | None = None
 ) -> None:
-    """Stop before any work when the data a config names cannot be trained on here. `needs`
-    maps further item keys the configured losses read to the setting that asks for them."""
+    """Stop before any work when the data a config names (and its parser stream's) cannot be
+    trained on here. `needs` maps further item keys the configured losses read to the setting
+    that asks for them."""
+    _check_folder(config, method, needs, "data.path")
+    stream = parser_stream(config)
+    if stream is not None:
+        needs = {"mask": "data.parser_dataset"}
+        _check_folder(stream, None, needs, "data.parser_path", "data.parser_dataset")
+
+
+def _check_folder(
+    config: DataConfig,
+    method: str | None,
+    needs: dict[str, str] | None,
+    path_key: str,
+    dataset_key: str = "data.dataset",
+) -> None:
     if config.dataset not in DATASETS:
-        raise ConfigError(f"data.dataset: unknown dataset {config.dataset!r}; known: {DATASETS}")
-    if config.parser_dataset is not None:
-        raise ConfigError(
-            f"data.parser_dataset={config.parser_dataset!r}: a second, mask-only dataset for the "
-            "parser inside seghgan is not supported by this trainer yet; train the parser on it "
-            "alone (e.g. bisenet_celebamaskhq) or use data whose items carry masks"
-        )
+        raise ConfigError(f"{dataset_key}: unknown dataset {config.dataset!r}; known: {DATASETS}")
     if config.dataset == "synthfaces":
         return  # renders every key
     if config.path is None:
         raise ConfigError(
-            f"data.path: {config.dataset} is read from a prepared folder; run `segan prepare "
-            f"{config.dataset} ROOT OUT --resolution {config.resolution}` and set data.path=OUT"
+            f"{path_key}: {config.dataset} is read from a prepared folder; run `segan prepare "
+            f"{config.dataset} ROOT OUT --resolution {config.resolution}` and set {path_key}=OUT"
         )
     if not is_prepared(config.path):
         raise ConfigError(
-            f"data.path={config.path} is not a prepared {_kind(config.dataset)}folder; run `segan "
-            f"prepare {config.dataset} {config.path} OUT --resolution {config.resolution}` and "
-            "set data.path=OUT"
+            f"{path_key}={config.path} is not a prepared {_kind(config.dataset)}folder; run "
+            f"`segan prepare {config.dataset} {config.path} OUT --resolution "
+            f"{config.resolution}` and set {path_key}=OUT"
         )
     prepared = PreparedFaces(config.path)
     if prepared.resolution != config.resolution:
         raise ConfigError(
-            f"data.resolution={config.resolution} but {config.path} was prepared at "
+            f"data.resolution={config.resolution} but {path_key}={config.path} was prepared at "
             f"{prepared.resolution} px; set data.resolution={prepared.resolution} or prepare again"
         )
     missing = [k for k in METHOD_KEYS.get(method or "", ()) if k not in prepared.keys]
     if missing:
         raise ConfigError(
-            f"data.path={config.path}: {method} trains on {missing}, which this prepared "
+            f"{path_key}={config.path}: {method} trains on {missing}, which this prepared "
             f"{prepared.name} lacks (it has {list(prepared.keys)})"
             + ("; prepare it with --aus OPENFACE_OUTPUT" if "aus" in missing else "")
         )
     for key, setting in (needs or {}).items():
         if key not in prepared.keys:
             raise ConfigError(
-                f"{setting}: needs each item's {key!r}, which data.path={config.path} "
-                f"({prepared.name}) lacks (it has {list(prepared.keys)}); set it to 0 or "
-                f"train on data with {key!r}"
+                f"{setting}: needs each item's {key!r}, which {path_key}={config.path} "
+                f"({prepared.name}) lacks (it has {list(prepared.keys)}); "
+                + ("set it to 0 or " if setting.startswith("loss.") else "")
+                + f"train on data with {key!r}"
             )
 
 

@@ -28,7 +28,8 @@ from segan.models.discriminators import PatchDiscriminator
 from segan.models.hierarchical import HierarchicalDiscriminator
 from segan.train import losses as L
 from segan.train.augment import augment_parts
-from segan.train.config import ConfigError, TrainConfig
+from segan.train.config import ConfigError, DataConfig, TrainConfig
+from segan.train.data import parser_stream
 from segan.visualize import colorize_mask, grid, to_uint8
 
 Terms = dict[str, torch.Tensor]
@@ -36,13 +37,14 @@ Terms = dict[str, torch.Tensor]
 
 @dataclass
 class Phase:
-    """One update: the optimiser it steps (and any others stepped with it), how often, and
-    its loss."""
+    """One update: the optimiser it steps (and any others stepped with it), how often, its
+    loss, and the data stream its batches come from ("main": data.*; others: Task.streams)."""
 
     name: str
     every: int
     loss: Callable[[Step], tuple[torch.Tensor, Terms]]
     also: tuple[str, ...] = ()
+    stream: str = "main"
 
 
 @dataclass
@@ -80,6 +82,7 @@ class Task:
     # data.flip / data.jitter: only tasks whose labels are part masks alone (a mirrored face
     # would need its landmarks and action units mirrored too)
     can_augment = False
+    parser_stream = False  # reads data.parser_dataset: a second stream of masks for its parser
     # Config keys naming trained model folders (a path, a Hub id or bundled:NAME) that
     # networks start from instead of their random init, as (section, key) -> (role,
     # sub-network; "" for the whole network). model.init_weights fine-tunes a published
@@ -108,6 +111,12 @@ class Task:
                 f"data.flip / data.jitter: only for a parser trained alone, not {self.name} "
                 "(its landmarks and action units are not mirrored or moved)"
             )
+        if config.data.parser_dataset is not None and not self.parser_stream:
+            raise ConfigError(
+                f"data.parser_dataset: only a GAN that trains a parser inside it (seghgan) "
+                f"reads a parser stream, not {self.name}; a parser alone trains on "
+                "data.dataset"
+            )
         self.resolution = config.data.resolution
         self.start_from: dict[tuple[str, str], str] = {
             (sec, key): folder
@@ -118,6 +127,11 @@ class Task:
     def data_needs(self) -> dict[str, str]:
         """Item keys the configured losses read beyond the method's own (data.METHOD_KEYS),
         each with the setting that asks for it."""
+        return {}
+
+    def streams(self) -> dict[str, tuple[DataConfig, int]]:
+        """Data streams besides the main one that phases read (Phase.stream), each with its
+        data config and batch size."""
         return {}
 
     # --- networks ----------------------------------------------------------------------
@@ -593,10 +607,35 @@ class SegHGANTask(HierarchyTask):
         "dice": 0.0,  # soft-Dice weight in the parser's objective (losses.soft_dice)
     }
 
+    parser_stream = True
+
     def data_needs(self) -> dict[str, str]:
-        if self.weights["seg"] > 0 and not self.config.model.get("freeze_parser"):
+        if self._has_stream or self.config.model.get("freeze_parser"):
+            return {}
+        if self.weights["seg"] > 0:
             return {"mask": f"loss.seg={self.weights['seg']:g}"}
         return {}
+
+    @property
+    def _has_stream(self) -> bool:
+        """Whether the parser learns its segmentation from a stream of its own (the paper's
+        CelebAMask-HQ beside AffectNet or RaFD) rather than the training batch's masks."""
+        return self.config.data.parser_dataset is not None and not self.config.model.get(
+            "freeze_parser"
+        )
+
+    @property
+    def find_unused_parameters(self) -> bool:
+        # the stream's update runs the generator for its parser alone
+        return self._has_stream
+
+    def streams(self) -> dict[str, tuple[DataConfig, int]]:
+        if not self._has_stream:
+            return {}
+        data = self.config.data
+        return {
+            "parser": (parser_stream(data), data.parser_batch_size or self.config.optim.batch_size)
+        }
 
     # model.parser_weights: a trained parser folder (bundled:bisenet) to fine-tune jointly.
     # BiSeNet's auxiliary heads only train through the segmentation loss (aux=True).
@@ -626,7 +665,9 @@ class SegHGANTask(HierarchyTask):
     def _parser_apart(self) -> bool:
         """Whether the parser trains with an optimiser of its own (stepped with the generator)."""
         o = self.config.optim
-        return o.parser_optimizer != o.optimizer and not self.config.model.get("freeze_parser")
+        if self.config.model.get("freeze_parser"):
+            return False
+        return o.parser_optimizer != o.optimizer or self._has_stream
 
     def optimizer_kind(self, name: str) -> str:
         o = self.config.optim
@@ -637,8 +678,20 @@ class SegHGANTask(HierarchyTask):
         phases = super().phases
         if self._parser_apart:
             d, g = phases
-            return [d, Phase(g.name, g.every, g.loss, also=("parser",))]
+            phases = [d, Phase(g.name, g.every, g.loss, also=("parser",))]
+        if self._has_stream:
+            every = self.config.data.parser_every
+            phases.append(Phase("parser", every, self.parser_stream_loss, stream="parser"))
         return phases
+
+    def parser_stream_loss(self, s):
+        """The parser's own objective on a batch of its mask stream (run through the
+        generator, so that its gradients are averaged over processes like the rest)."""
+        heads = s.nets["generator"](s.batch["image"], parse_only=True)
+        seg, main = parser_loss(
+            _unwrap(s.nets["generator"]).parser.architecture, heads, s.batch["mask"], s.weights
+        )
+        return s.weights["seg"] * seg, {"seg_stream": main.detach()}
 
     def d_loss(self, s):
         g = _unwrap(s.nets["generator"])

@@ -1,9 +1,10 @@
 """One Accelerate training loop for every method.
 
 Per step: each phase of the method whose turn it is (the critic every step, the generator every
-`n_critic`) computes its loss under autocast, back-propagates it (over `grad_accum`
-micro-batches, gradients synchronised only on the last), steps its optimiser; then the EMA
-generator follows. Checkpoints (segan.train.checkpoint: networks, optimisers, scaler, every
+`n_critic`, a parser on its own mask stream every `data.parser_every`) computes its loss under
+autocast on a batch of its data stream, back-propagates it (over `grad_accum` micro-batches,
+gradients synchronised only on the last) and steps its optimiser; then the EMA generator
+follows once. Checkpoints (segan.train.checkpoint: networks, optimisers, scaler, every
 process's generators, EMA and the step, in safetensors and JSON) are rotated to the last k;
 `run.resume=latest` (or `segan train --resume RUN`) continues exactly. The run folder holds
 `config.yaml`, `metrics.jsonl`, `samples/`, `checkpoints/` and the final `model/`.
@@ -174,14 +175,12 @@ class Trainer:
         if self.ema is not None:
             self.ema.to(acc.device)
         self.state = TrainState()
-        self.source = make_source(
-            config.data,
-            config.optim.batch_size,
-            config.optim.grad_accum,
-            acc.process_index,
-            acc.num_processes,
-            acc.device,
-        )
+        place = (config.optim.grad_accum, acc.process_index, acc.num_processes, acc.device)
+        self.source = make_source(config.data, config.optim.batch_size, *place)
+        # every phase reads its own stream (Phase.stream); each is a pure function of the step
+        self.sources = {"main": self.source}
+        for name, (data, batch_size) in self.task.streams().items():
+            self.sources[name] = make_source(data, batch_size, *place)
         set_seed(config.run.seed, device_specific=True)  # different noise on each process
 
     # --- the loop ------------------------------------------------------------------------
@@ -259,10 +258,11 @@ class Trainer:
             optimizer.zero_grad(set_to_none=True)
         accum = config.optim.grad_accum
         scale, inv_scale = self._scale()
+        source = self.sources[phase.stream]
         for micro in range(accum):
-            batch = self.task.prepare(
-                self.source.batch(step, micro), self.source.generator(step, micro)
-            )
+            batch = source.batch(step, micro)
+            if phase.stream == "main":
+                batch = self.task.prepare(batch, source.generator(step, micro))
             sync = micro == accum - 1
             contexts = [] if sync else [acc.no_sync(n) for n in self.nets.values()]
             with contextlib.ExitStack() as stack:
@@ -283,11 +283,13 @@ class Trainer:
     def train_step(self, step: int) -> dict[str, float]:
         """Every phase whose turn it is at `step`, then the EMA; returns the loss terms."""
         terms: dict[str, float] = {}
+        moved = False  # whether a phase changed the published network (not the critic)
         for phase in self.task.phases:
             if step % phase.every == 0:
                 self._phase(phase, step, terms)
-                if phase.name != "d" and self.ema is not None:
-                    self.ema.update(self.accelerator.unwrap_model(self.nets[self.published_role]))
+                moved = moved or phase.name != "d"
+        if moved and self.ema is not None:
+            self.ema.update(self.accelerator.unwrap_model(self.nets[self.published_role]))
         self.state.step = step + 1
         return terms
 
