@@ -3,6 +3,7 @@ half-written cache, and training straight from a prepared folder."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -274,3 +275,58 @@ def test_a_configured_loss_the_data_cannot_feed_stops_before_training(prepared, 
         Trainer(config)
     assert not out.exists()
     Trainer(_config("seghgan_unet_affectnet", prepared, out, *tiny, "loss.seg=0"))
+
+
+def test_landmarks_estimated_where_the_data_has_none_train_boxhgan(tmp_path, capsys):
+    """RaFD ships no landmarks: `--option landmarks=mesh` fits 68 points from the Face
+    Landmarker's mesh (close to the rendered faces' true ones), a picture without a face is
+    skipped and named, and boxhgan_rafd trains on the prepared folder."""
+    from PIL import Image
+
+    from segan.data.catalog import open_dataset
+    from segan.data.images import read_photo
+
+    root = tmp_path / "rafd"
+    manifest = write_rafd(root, 2, resolution=256, gazes=("frontal",))
+    blank = root / manifest[0]["path"].replace("_01_", "_99_")
+    Image.new("RGB", (256, 385), (200, 200, 200)).save(blank)
+    dataset = open_dataset("rafd", root, "all", 64, landmarks="mesh")
+    assert "landmarks" in dataset.keys
+    truth = {Path(m["path"]).name: np.asarray(m["landmarks"]) for m in manifest}
+    errors = []
+    for k, record in enumerate(dataset.records[:4]):
+        if record.path == blank:
+            continue
+        box = dataset.crop_box(record, read_photo(record.path))
+        expected = box.to_crop(truth[record.path.name], 64)
+        errors.append(np.abs(dataset.load(k)["landmarks"].numpy() - expected).mean())
+    assert errors and max(errors) < 1.5, errors  # pixels of a 64 px crop
+
+    out = tmp_path / "prepared"
+    argv = ["prepare", "rafd", str(root), str(out), "--split", "all", "--resolution", str(RES)]
+    assert cli([*argv, "--option", "landmarks=mesh"]) == 0, capsys.readouterr().err
+    meta = json.loads((out / "meta.json").read_text())
+    assert "landmarks" in meta["keys"] and meta["count"] == len(manifest)
+    assert [Path(p).name for p, _ in meta["skipped"]] == [blank.name]
+    assert "no face" in meta["skipped"][0][1]
+    without = tmp_path / "plain"
+    assert cli(["prepare", "rafd", str(root), str(without), "--split", "all", *argv[6:]]) == 0
+    config = load_config(
+        "boxhgan_rafd",
+        [
+            f"data.resolution={RES}",
+            *TINY["boxhgan_synthfaces"],
+            "optim.batch_size=2",
+            "optim.steps=2",
+            "run.progress=false",
+            "run.sample_every=0",
+            "run.checkpoint_every=0",
+            f"run.output_dir={tmp_path / 'run'}",
+        ],
+    )
+    plain = dataclasses.replace(config.data, path=str(without))
+    with pytest.raises(ConfigError, match=r"lacks .*--option landmarks=mesh"):
+        check_data(plain, "boxhgan")
+    config.data.path = str(out)
+    Trainer(config).fit()
+    assert (tmp_path / "run" / "model" / "model.safetensors").is_file()

@@ -105,7 +105,8 @@ def open_dataset(
     """A real dataset's loader by name; `aus` is OpenFace output (path) or a stem -> AUs map.
 
     The OpenFace reader's options (`frame_pattern`, `frames`, `min_confidence`) go to the
-    reader of `aus`; every other option goes to the dataset's loader.
+    reader of `aus`; `landmarks="mesh"` estimates 68 landmarks where the data has none
+    (`FaceDataset.estimate_landmarks`); every other option goes to the dataset's loader.
     """
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
@@ -122,4 +123,13 @@ def open_dataset(
             f"of the OpenFace reader: give the OpenFace output too (aus=PATH, --aus in segan "
             f"prepare)"
         )
-    return DATASETS[name](root, split, resolution, aus, **options)
+    landmarks = options.pop("landmarks", None)
+    if landmarks not in (None, "mesh"):
+        raise DataError(
+            f"landmarks={landmarks!r}: the one way to estimate landmarks is 'mesh' (the Face "
+            "Landmarker's mesh fitted to 68 iBUG points)"
+        )
+    dataset = DATASETS[name](root, split, resolution, aus, **options)
+    if landmarks == "mesh":
+        dataset.estimate_landmarks()
+    return dataset

@@ -49,6 +49,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+LANDMARK_CROP = 256  # the crop the Face Landmarker reads when it estimates landmarks
 
 SPLITS = ("train", "val", "test", "all")
 
@@ -185,7 +186,7 @@ class FaceDataset(Dataset):
             have = [getattr(r, key) is not None for r in self.records]
             if any(have) and not all(have):
                 raise DataError(f"{self.name}: some records have {key} and some do not")
-            if have[0]:
+            if have[0] or (key == "landmarks" and self.estimates_landmarks):
                 keys.append(key)
         keys += list(first.extra)
         if self.has_masks:
@@ -196,6 +197,35 @@ class FaceDataset(Dataset):
         """What was left out: dropped rows by reason and skipped files."""
         dropped = ", ".join(f"{n} {why}" for why, n in sorted(self.dropped.items()))
         return f"dropped: {dropped or 'none'}; {self.skipped.summary()}"
+
+    # --- landmarks the data lacks ------------------------------------------------------------
+    estimates_landmarks = False
+    _landmarker = None  # the Face Landmarker, opened on first use in each process
+
+    def estimate_landmarks(self) -> None:
+        """Give every item `landmarks` where the data has none (RaFD, KDEF, a folder of photos):
+        68 iBUG points fitted from MediaPipe's Face Landmarker mesh (segan.photos) on a
+        LANDMARK_CROP px crop, in crop pixels; an item where it finds no face is skipped and
+        named. What boxhgan's landmark boxes need on data published without landmarks."""
+        self.estimates_landmarks = True
+        self.keys = self._keys()
+
+    def _estimated_landmarks(self, record: FaceRecord, photo: Photo, box: CropBox) -> np.ndarray:
+        from segan.photos.ibug import ibug68
+
+        if self._landmarker is None:
+            from segan.photos.landmarks import MeshLandmarker
+
+            self._landmarker = MeshLandmarker.from_file(max_faces=1)
+        faces = self._landmarker.detect(crop_image(photo.rgb, box, LANDMARK_CROP))
+        if not faces:
+            raise NoFaceError(f"{record.path}: the face landmarker finds no face in the crop")
+        return ibug68(faces[0].xy) * (self.resolution / LANDMARK_CROP)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_landmarker", None)  # a MediaPipe task does not cross processes
+        return state
 
     # --- per item -----------------------------------------------------------------------------
     scale = DEFAULT_SCALE  # crop side / face box side
@@ -228,6 +258,9 @@ class FaceDataset(Dataset):
             out["identity"] = torch.tensor(record.identity, dtype=torch.int64)
         if record.landmarks is not None:
             points = box.to_crop(record.landmarks, self.resolution)
+            out["landmarks"] = torch.as_tensor(points, dtype=torch.float32)
+        elif self.estimates_landmarks:
+            points = self._estimated_landmarks(record, photo, box)
             out["landmarks"] = torch.as_tensor(points, dtype=torch.float32)
         for key, value in record.extra.items():
             out[key] = torch.tensor(value, dtype=torch.float32)

@@ -107,6 +107,7 @@ def _check_folder(
             f"{path_key}={config.path}: {method} trains on {missing}, which this prepared "
             f"{prepared.name} lacks (it has {list(prepared.keys)})"
             + ("; prepare it with --aus OPENFACE_OUTPUT" if "aus" in missing else "")
+            + ("; prepare it with --option landmarks=mesh" if "landmarks" in missing else "")
         )
     for key, setting in (needs or {}).items():
         if key not in prepared.keys:
