@@ -13,7 +13,8 @@ cycles after the first (a cycle is `n_critic` steps for a GAN, one step otherwis
 cycle are counted once with torch's formulas (matmuls and convolutions, forward and backward,
 the gradient penalty's double backward included); MFU is achieved FLOP/s over the device's
 peak (bf16 dense: a table of known GPUs, or --peak-tflops). Peak memory: CUDA peak allocated;
-on the CPU peak RSS above the size after imports. Writes paper_smoke.json and paper_smoke.md.
+on the CPU the process's peak resident set (imports included). Writes paper_smoke.json and
+paper_smoke.md (paper_smoke_cpu.* on the CPU).
 """
 
 from __future__ import annotations
@@ -144,7 +145,6 @@ def measure(config_name: str, trees: dict, device: str, steps: int, batch: int) 
     from segan.train.config import load_config
     from segan.train.trainer import Trainer
 
-    base_rss = _rss_mib()
     cpu = device == "cpu"
     data = trees[CONFIGS[config_name]]
     overrides = [
@@ -180,7 +180,7 @@ def measure(config_name: str, trees: dict, device: str, steps: int, batch: int) 
             sync()
             times.append(time.perf_counter() - t0)
     seconds = statistics.median(times)
-    peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else _rss_mib() - base_rss
+    peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else _rss_mib()
     return {
         "config": config_name,
         "device": device,
