@@ -42,7 +42,7 @@ from segan.data.ffhq import HELD_OUT
 from segan.data.synthfaces import SynthFaces
 from segan.evaluate import EvalData, apply_edit, edit_condition, evaluate_editor, evaluate_parser
 from segan.evaluate_real import Judges, evaluate_photos, evaluate_real
-from segan.labels import AU_IDS, EXPRESSIONS
+from segan.labels import AU_IDS, EXPRESSIONS, PRESET_AU_INTENSITY
 from segan.models.hub import read_config
 from segan.photos.parts import MESH_PARTS
 from segan.train.bundle import (
@@ -188,7 +188,9 @@ def evaluator_scores(classifier, regressor, n: int, resolution: int) -> dict[str
     }
 
 
-def single_au_targets(aus: torch.Tensor, which: torch.Tensor, on: float = 4.0) -> torch.Tensor:
+def single_au_targets(
+    aus: torch.Tensor, which: torch.Tensor, on: float = PRESET_AU_INTENSITY
+) -> torch.Tensor:
     """The source AUs with AU `which` (one index per face) switched: off (0) where it is at
     least 1.5, else on at `on`; the other 16 unchanged."""
     target = aus.clone()

@@ -6,6 +6,8 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from segan.labels import PRESET_AU_INTENSITY
+
 # name -> (help, add_arguments, run); later issues register train, eval, convert, push, edit.
 Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
 
@@ -16,7 +18,12 @@ def _render_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resolution", type=int, default=128, help="face size in pixels")
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--seed", type=int, default=0, help="picks the identities")
-    p.add_argument("--intensity", type=float, default=4.0, help="expression intensity 0..5")
+    p.add_argument(
+        "--intensity",
+        type=float,
+        default=PRESET_AU_INTENSITY,
+        help=f"expression intensity 0..5 (default {PRESET_AU_INTENSITY:g})",
+    )
     p.add_argument("--no-masks", action="store_true", help="leave out the class-mask rows")
 
 

@@ -143,7 +143,7 @@ def edit_condition(editor, source: dict, target: torch.Tensor, target_aus: torch
 
 
 def apply_edit(editor, images: torch.Tensor, condition: torch.Tensor, batch: dict) -> torch.Tensor:
-    if getattr(editor, "architecture", "") == "boxhgan" and "landmarks" in batch:
+    if getattr(editor, "needs_landmarks", False) and "landmarks" in batch:
         return editor(images, condition, batch["landmarks"])
     return editor(images, condition)
 

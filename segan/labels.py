@@ -142,6 +142,9 @@ AU_NAMES: dict[int, str] = {
     45: "blink",
 }
 AU_MAX_INTENSITY = 5.0
+# The AU intensity an expression preset asks for at full strength (the app's and the CLI's
+# expression edits, sample grids, per-AU edits)
+PRESET_AU_INTENSITY = 4.0
 # OpenFace CSV column names (without the leading space real files carry).
 OPENFACE_AU_COLUMNS: tuple[str, ...] = tuple(f"AU{a:02d}_r" for a in AU_IDS)
 # OpenFace's presence columns include AU28, which has no intensity estimate.

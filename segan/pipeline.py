@@ -43,7 +43,7 @@ from segan.data.images import (
     to_tensor,
 )
 from segan.data.synthfaces import expression_aus
-from segan.labels import AU_IDS, AU_MAX_INTENSITY, EXPRESSIONS, au_index
+from segan.labels import AU_IDS, AU_MAX_INTENSITY, EXPRESSIONS, PRESET_AU_INTENSITY, au_index
 from segan.photos.align import Alignment
 from segan.photos.aus import aus_from_blendshapes
 from segan.photos.finder import FaceFinder
@@ -66,7 +66,6 @@ __all__ = [
 ALIGNMENTS = ("box", "ffhq")
 MAX_INTENSITY = 1.25
 MAX_PIXELS = 50_000_000  # photos above this are refused with their size (the app's bound)
-PRESET_AU_INTENSITY = 4.0  # AU intensity of an expression preset at intensity 1
 EXPLAIN_SIZE = 256  # explanation pictures are enlarged (nearest) to this side for viewing
 FaceBox = tuple[int, int, int, int]  # x, y, w, h in photo pixels
 

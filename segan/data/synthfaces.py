@@ -23,7 +23,14 @@ from segan.data.synth.identity import sample_identity
 from segan.data.synth.random import hash_int, hash_uniform
 from segan.data.synth.render import check_resolution, render
 from segan.data.synth.zones import AU_ZONES, ZONES, au_region, zone_masks
-from segan.labels import AU_IDS, AU_MAX_INTENSITY, EXPRESSIONS, NUM_AUS, NUM_EXPRESSIONS
+from segan.labels import (
+    AU_IDS,
+    AU_MAX_INTENSITY,
+    EXPRESSIONS,
+    NUM_AUS,
+    NUM_EXPRESSIONS,
+    PRESET_AU_INTENSITY,
+)
 
 __all__ = [
     "AU_ZONES",
@@ -315,7 +322,7 @@ def contact_sheet(
     resolution: int = 128,
     split: str = "test",
     seed: int = 0,
-    intensity: float = 4.0,
+    intensity: float = PRESET_AU_INTENSITY,
     masks: bool = True,
 ):
     """A PIL contact sheet of n faces: rows of identities, columns of the 8 expressions,

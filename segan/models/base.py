@@ -235,6 +235,9 @@ class Parser(SeganModel):
 
     role = "parser"
     num_classes: int = 19
+    # its own training objective (segan.train.methods.parser_loss): "ohem" (OHEM cross-entropy
+    # on the main and auxiliary heads, face-parsing.PyTorch) or "cross_entropy" (one head)
+    objective: ClassVar[str] = "cross_entropy"
     # a training setting, not saved with the weights: train() keeps batch norm in eval mode
     # (optim.freeze_bn, for a parser fine-tuned alone as seghgan fine-tunes its own)
     freeze_bn: bool = False
@@ -271,6 +274,8 @@ class Editor(SeganModel):
 
     role = "editor"
     condition_kind: ClassVar[str] = "label"
+    # whether an edit also takes the faces' 68 landmarks: model(x, condition, landmarks)
+    needs_landmarks: ClassVar[bool] = False
 
     def forward(self, x: torch.Tensor, condition: torch.Tensor, explain: bool = False):
         """The edited image; with `explain=True` the whole EditOutput (a call that also goes

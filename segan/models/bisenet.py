@@ -172,6 +172,7 @@ class BiSeNet(Parser):
     """
 
     architecture = "bisenet"
+    objective = "ohem"
     paper = (
         "Yu et al., BiSeNet: Bilateral Segmentation Network for Real-time Semantic "
         "Segmentation, ECCV 2018; face-parsing variant and weights: zllrunning/face-parsing.PyTorch"

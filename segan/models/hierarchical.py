@@ -476,6 +476,7 @@ class BoxHGAN(_Hierarchy):
     the global generator's output. The boxes are not differentiable."""
 
     architecture = "boxhgan"
+    needs_landmarks = True
     paper = (
         "Wu, Zhang, Lu, Chen, Cascade EF-GAN: Progressive Facial Expression Editing with Local "
         "Focuses, CVPR 2020 (segan's landmark-box baseline of the hierarchy)"

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from segan.data.synthfaces import EXPRESSION_AUS
-from segan.labels import AU_MAX_INTENSITY, EXPRESSIONS, NUM_EXPRESSIONS
+from segan.labels import AU_MAX_INTENSITY, EXPRESSIONS, NUM_EXPRESSIONS, PRESET_AU_INTENSITY
 from segan.models.base import REGISTRY, EditOutput, SeganModel
 from segan.models.discriminators import PatchDiscriminator
 from segan.models.hierarchical import HierarchicalDiscriminator
@@ -368,14 +368,15 @@ class AUGAN(Task):
         return batch
 
     def samples(self, model, fixed):
-        return _au_grid(model, fixed, relative=self.name == "finegrained")
+        return _au_grid(model, fixed, relative=model.condition_kind == "relative_aus")
 
 
 @torch.no_grad()
 def _au_grid(model: nn.Module, fixed: dict, relative: bool) -> np.ndarray:
-    """Rows: each input, then its edit to every expression's prototype AUs (intensity 4)."""
+    """Rows: each input, then its edit to every expression's prototype AUs (at the preset
+    intensity), relative to the input's AUs for an editor conditioned on AU changes."""
     images, src = fixed["image"], fixed["aus"] / AU_MAX_INTENSITY
-    targets = (EXPRESSION_AUS * 4.0 / AU_MAX_INTENSITY).to(images.device)
+    targets = (EXPRESSION_AUS * PRESET_AU_INTENSITY / AU_MAX_INTENSITY).to(images.device)
     rows, attention = [], []
     for i in range(images.shape[0]):
         x = images[i : i + 1].expand(NUM_EXPRESSIONS, -1, -1, -1)
@@ -689,7 +690,7 @@ class SegHGANTask(HierarchyTask):
         generator, so that its gradients are averaged over processes like the rest)."""
         heads = s.nets["generator"](s.batch["image"], parse_only=True)
         seg, main = parser_loss(
-            _unwrap(s.nets["generator"]).parser.architecture, heads, s.batch["mask"], s.weights
+            _unwrap(s.nets["generator"]).parser.objective, heads, s.batch["mask"], s.weights
         )
         return s.weights["seg"] * seg, {"seg_stream": main.detach()}
 
@@ -710,7 +711,7 @@ class SegHGANTask(HierarchyTask):
         if "mask" in b and not _unwrap(g).freeze_parser and w["seg"] > 0:
             # the parser keeps its own objective (OHEM on BiSeNet's three heads), so joint
             # training optimises what training alone did, plus the scaled GAN gradient
-            seg, main = parser_loss(parser.architecture, out.extras["parser_heads"], b["mask"], w)
+            seg, main = parser_loss(parser.objective, out.extras["parser_heads"], b["mask"], w)
             total = total + w["seg"] * seg
             terms["seg"] = main.detach()
         return total, terms
@@ -741,13 +742,13 @@ class BoxHGANTask(HierarchyTask):
 
 
 def parser_loss(
-    architecture: str, heads: list[torch.Tensor], mask: torch.Tensor, w: dict[str, float]
+    objective: str, heads: list[torch.Tensor], mask: torch.Tensor, w: dict[str, float]
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """A parser's own objective, returning (total, main-head loss): BiSeNet's OHEM
-    cross-entropy on the main head plus `aux` times its two auxiliary heads (face-parsing
-    .PyTorch); plain cross-entropy for the UNet (CelebAMask-HQ). `dice` adds that weight of
-    the main head's soft-Dice loss (0 in both papers' recipes)."""
-    if architecture == "bisenet":
+    """A parser's own objective (`Parser.objective`), returning (total, main-head loss):
+    "ohem", OHEM cross-entropy on the main head plus `aux` times the auxiliary heads (BiSeNet,
+    face-parsing.PyTorch); "cross_entropy" on the one head (the UNet, CelebAMask-HQ). `dice`
+    adds that weight of the main head's soft-Dice loss (0 in both papers' recipes)."""
+    if objective == "ohem":
         per = [L.ohem_segmentation(h, mask, w.get("ohem_thresh", 0.7)) for h in heads]
         total, main = per[0] + w.get("aux", 1.0) * sum(per[1:]), per[0]
     else:
@@ -779,7 +780,7 @@ class ParserTask(Task):
         data = self.config.data
         image, mask = augment_parts(b["image"], b["mask"], data.flip, data.jitter)
         heads = model(image, aux=True)
-        total, main = parser_loss(self.architecture, heads, mask, w)
+        total, main = parser_loss(_unwrap(model).objective, heads, mask, w)
         return total, {"seg": main.detach()}
 
     def samples(self, model, fixed):
