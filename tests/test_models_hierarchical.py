@@ -250,3 +250,34 @@ def test_save_and_load_round_trip(make, tmp_path):
         assert torch.equal(model(x, c), loaded(x, c))
     if make == "seghgan":
         assert loaded.config["parser"]["architecture"] == "unet"
+
+
+def test_mean_landmarks_are_the_mean_aligned_synthfaces_face():
+    """segan.labels.MEAN_LANDMARKS (what boxhgan boxes a photo without landmarks by) is the
+    mean of 256 rendered neutral faces at any crop size."""
+    from segan.labels import MEAN_LANDMARKS
+
+    ids = torch.arange(2_100_000_000 - 256, 2_100_000_000)
+    for size in (32, 128):
+        rendered = render(ids, torch.zeros(256, 17), size)["landmarks"].mean(0)
+        table = torch.tensor(MEAN_LANDMARKS) * size - 0.5
+        assert torch.allclose(rendered, table, atol=1e-3), float((rendered - table).abs().max())
+
+
+def test_a_first_boxhgan_edit_without_landmarks_renders_no_faces():
+    """The models never import the SynthFaces renderer: boxhgan's default boxes are a table."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, torch\n"
+        "from segan.models.hierarchical import BoxHGAN\n"
+        "m = BoxHGAN(image_size=32, global_conv_dim=8, global_repeat=1, local_conv_dim=4,"
+        " crop_size=8).eval()\n"
+        "c = torch.zeros(1, len(m.labels)); c[0, 1] = 1\n"
+        "m(torch.zeros(1, 3, 32, 32), c)\n"
+        "print(sorted(k for k in sys.modules if k.startswith('segan.data')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segan.labels import EXPRESSIONS, PART_INDEX
+from segan.labels import EXPRESSIONS, MEAN_LANDMARKS, PART_INDEX
 from segan.models import bisenet, unet  # noqa: F401  (registers the parsers)
 from segan.models.base import (
     REGISTRY,
@@ -461,12 +461,9 @@ def landmark_boxes(
 
 
 def _default_landmarks(n: int, image_size: int, device) -> torch.Tensor:
-    """Landmarks of an average aligned face (SynthFaces' neutral mean), for boxes when none
-    are given."""
-    from segan.data.synthfaces import render
-
-    ids = torch.arange(2_100_000_000 - 256, 2_100_000_000)
-    mean = render(ids, torch.zeros(ids.shape[0], 17), image_size)["landmarks"].mean(0)
+    """Landmarks of an average aligned face (segan.labels.MEAN_LANDMARKS) in pixels of an
+    `image_size` crop, for boxes when none are given: (n, 68, 2)."""
+    mean = torch.tensor(MEAN_LANDMARKS, dtype=torch.float32) * image_size - 0.5
     return mean.to(device)[None].expand(n, -1, -1)
 
 
