@@ -12,16 +12,17 @@ import json
 import platform
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 if TYPE_CHECKING:
-    from segan.train.trainer import Trainer
+    from accelerate import Accelerator
 
 
-def _hardware(trainer: Trainer) -> str:
-    acc = trainer.accelerator
+def describe_hardware(accelerator: Accelerator, mixed_precision: str) -> str:
+    """One line on what a run trains on: processes, distribution, device, precision."""
+    acc = accelerator
     device = (
         torch.cuda.get_device_name(acc.device)
         if acc.device.type == "cuda"
@@ -29,7 +30,7 @@ def _hardware(trainer: Trainer) -> str:
     )
     return (
         f"{acc.num_processes} process(es), {acc.distributed_type}, {device}, "
-        f"mixed precision {trainer.config.run.mixed_precision}"
+        f"mixed precision {mixed_precision}"
     )
 
 
@@ -88,23 +89,31 @@ def save_with_card(
     model.save_pretrained(folder, config={"training": made}, model_card_kwargs=card)
 
 
-def save_model(trainer: Trainer, model_dir: Path) -> None:
-    """The published network, saved with its training story in the model card."""
-    config = trainer.config
-    metrics = getattr(trainer, "last_metrics", {})
+def save_model(
+    model,
+    model_dir: Path,
+    config,
+    task,
+    step: int,
+    processes: int,
+    hardware: str,
+    metrics: dict[str, Any],
+) -> None:
+    """A run's published network, saved with its training story in the model card: `step`
+    steps on `processes` processes of `hardware` (describe_hardware), its last `metrics`."""
     training = (
-        f"{trainer.state.step} steps, batch {config.optim.batch_size} x "
-        f"{config.optim.grad_accum} accumulation x {trainer.accelerator.num_processes} "
-        f"processes; {_hardware(trainer)}; segan trainer"
+        f"{step} steps, batch {config.optim.batch_size} x "
+        f"{config.optim.grad_accum} accumulation x {processes} "
+        f"processes; {hardware}; segan trainer"
     )
     if model_dir.exists():
         shutil.rmtree(model_dir)
     save_with_card(
-        trainer.published_model(),
+        model,
         model_dir,
         config,
-        trainer.task,
-        trainer.state.step,
+        task,
+        step,
         training,
         "```json\n" + json.dumps(metrics, indent=2, default=str) + "\n```",
     )

@@ -38,6 +38,7 @@ from segan.train.config import ConfigError, TrainConfig, check_resumable, load_c
 from segan.train.data import check_data, make_source
 from segan.train.losses import finite_or_raise
 from segan.train.methods import Step, Task, make_task
+from segan.train.publish import describe_hardware, hardware_record, push, save_model
 
 
 class TrainState:
@@ -300,11 +301,9 @@ class Trainer:
         if acc.is_main_process:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.yaml").write_text(config.to_yaml())
-            from segan.train.publish import _hardware, hardware_record
-
             record = self.run_dir / "hardware.txt"
             previous = record.read_text() if record.is_file() else ""
-            record.write_text(hardware_record(previous, _hardware(self), self.state.step))
+            record.write_text(hardware_record(previous, self.hardware, self.state.step))
         start = self.state.step
         progress = _progress(start, config, acc.is_main_process)
         window: dict[str, float] = {}
@@ -358,9 +357,16 @@ class Trainer:
         if acc.is_main_process:
             if fixed is not None and config.run.sample_every:
                 self._samples(self.state.step, fixed)
-            from segan.train.publish import push, save_model
-
-            save_model(self, model_dir)
+            save_model(
+                self.published_model(),
+                model_dir,
+                config,
+                self.task,
+                self.state.step,
+                acc.num_processes,
+                self.hardware,
+                getattr(self, "last_metrics", {}),
+            )
             if config.run.push_to_hub:
                 push(model_dir, config.run.push_to_hub)
         acc.wait_for_everyone()
@@ -417,6 +423,11 @@ class Trainer:
         )
 
     # --- reports -------------------------------------------------------------------------
+    @property
+    def hardware(self) -> str:
+        """One line on what this run trains on (hardware.txt, the model card)."""
+        return describe_hardware(self.accelerator, self.config.run.mixed_precision)
+
     def published_model(self) -> nn.Module:
         """The network a run publishes: the EMA copy when there is one."""
         if self.ema is not None:
