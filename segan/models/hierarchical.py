@@ -13,14 +13,12 @@ The global generator is StarGAN's network with GANimation's output (`global_atte
 by default): an attention head beside its colour output, and `A * x + (1 - A) * C`, so the
 global branch keeps the input's pixels where A is 1, as each branch of Cascade EF-GAN is
 recalled to do (attention + colour maps). A plain StarGAN global branch (the option off) is
-free to recolour everything: trained on SynthFaces it shifted the backgrounds' hue, an
-invertible change the cycle loss allows and the critic cannot tell from a real background,
-and both hierarchies inherited it (leakage 21 grey levels, 78% of the change outside the
-expression's regions). A plain StarGAN folder still starts the attentive branch: the colour
-path loads, the attention head starts fresh. `local_attention` gives the local branches the
-same output (A * x + (1 - A) * C, the head at its default initialisation, A near 0.5, as in
-GANimation): without it a local branch repaints its whole region, and at 64 px its colour
-output left speckled, grid-like texture inside the eye and mouth regions.
+free to recolour everything, an invertible change the cycle loss allows and the critic cannot
+tell from a real background. A plain StarGAN folder still starts the attentive branch: the
+colour path loads, the attention head starts fresh. `local_attention` gives the local branches
+the same output (A * x + (1 - A) * C, the head at its default initialisation, A near 0.5, as
+in GANimation), so that a local branch changes only what its attention opens rather than
+repainting its whole region.
 
 Defaults: a StarGAN-style global generator (64 channels, 4 residual blocks) and local
 generators of 16 channels (one downsampling, 2 residual blocks), sized so that one edit at
@@ -201,9 +199,8 @@ class AttentiveStarGAN(StarGAN):
     (GANimation's output): the edit is A * x + (1 - A) * C, A = 1 keeping the input pixel.
 
     The head starts at A = sigmoid(3) = 0.95 everywhere (zero weights, bias 3): the branch
-    starts close to copying its input and opens where the losses ask for change. (Started
-    from a trained StarGAN with GANimation's random head, A began near 0.5 and fell to 0.29
-    in 450 steps: the colour path already recoloured everything.)
+    starts close to copying its input and opens where the losses ask for change, while its
+    colour path (from a trained StarGAN) already recolours everything.
     """
 
     # Keys a start from a plain StarGAN (model.global_weights) leaves at their init.

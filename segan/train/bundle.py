@@ -156,74 +156,55 @@ class Recipe:
         ]
 
 
-# CPU recipes (64 px, 2 cores): widths cut to 16-32 and Adam's lr raised to 4e-4 for the GANs,
-# where the papers' 1e-4 left StarGAN's critic classifier at chance for 2000 steps at this
-# scale (benchmarks/learning_check.py); the losses and their weights are the papers'.
+# CPU recipes (64 px, 2 cores): widths of 16-32 and Adam at 4e-4 for the GANs (the papers'
+# losses and weights); docs/bundled-models.md says how each choice was measured.
 _LR = ("optim.lr_g=4e-4", "optim.lr_d=4e-4")
 _D = ("discriminator.conv_dim=16", "discriminator.repeat_num=5", *_LR)
 _HD = (*_D, "discriminator.local_conv_dim=16", "discriminator.local_repeat_num=4")
 _HG = ("model.global_conv_dim=16", "model.global_repeat=3", "model.local_conv_dim=16")
-# Evaluators: ResNet-18 at half width without the stem's max-pool (64 px faces are small).
-# BiSeNet predicts at 1/8 of its input, and a 64 px face's brows and lips are one pixel row
-# thick: it parses the face upsampled to 256 px (a logit per 2x2 pixels). Upsampled to 128
-# px, 3000 steps reached 52.6 mIoU with brows at IoU 1 and lips 12-23; at 256 px, 71.0 with
-# brows 37-41, lips 62-72, eyes 82 (vs 50), for 3.6x the parser's cost per step.
+# BiSeNet predicts at 1/8 of its input and a 64 px face's brows and lips are a pixel thick:
+# it parses the face upsampled to 256 px (a logit per 2x2 pixels).
 _BISENET_64 = ("model.resolution=64", "model.input_scale=4")
+# Evaluators: ResNet-18 at half width without the stem's max-pool (64 px faces are small).
 _EVAL = ("model.width=32", "model.maxpool=false", "optim.batch_size=32")
-# The classifier keeps the first stage at full scale (stem stride 1) at half that width again:
-# the same FLOPs per stage, twice the resolution. With the stem's stride, 12000 steps reached
-# 94.7% on held-out renders, the misses being anger/neutral at low intensity (88% at 2.5-3.0),
-# where the brows move by a pixel; an MLP on the exact landmarks separates them (99.95%).
+# The classifier keeps its first stage at full scale (stem stride 1) at a quarter width: the
+# same FLOPs per stage at twice the resolution, for brows that move by a pixel.
 _CLASSIFIER = (
     "model.width=16",
     "model.stem_stride=1",
     "model.maxpool=false",
     "optim.batch_size=32",
 )
-# It was still learning at the end of that run (98.4% on its last training batches, 97.9% on
-# held-out renders): a second stage continues from it at 3e-4.
+# ... in two stages: the second continues from the first at 3e-4.
 _CLASSIFIER_STAGE_2 = (
     *_CLASSIFIER,
     "model.init_weights=checkpoints/classifier-base",
     "optim.lr_g=3e-4",
 )
 
-# StarGAN's first stage, 16 wide: 30000 steps at 4e-4, the hierarchies' global branch and
-# critic start from it (below). A second stage at the paper's 1e-4 (12000 steps) left the
-# 16-wide StarGAN at 64.3% target accuracy (67.3% after the first); the shipped `stargan`
-# is 32 wide (88.8%).
+# StarGAN's first stage, 16 wide: the hierarchies' global branch and critic start from it.
 _STARGAN = ("model.conv_dim=16", "model.repeat_num=3", *_D)
 
-# The single-generator editors learn their target only through their critic's classifier; at
-# width 16 it levels off at 83% on held-out faces (benchmarks/critic_capacity.py; StarGAN's own
-# critic read 84.4% after 42000 steps) and the 16-wide editors stopped at 64.3% (StarGAN) and
-# 41.0% (SARGAN, 30000 steps); at width 32 it reaches 88.8%, still rising. So their critics,
-# and the StarGAN/GANimation/SARGAN generators, run at 32 (the fine-grained U-Net already has
-# 3M parameters at ngf 12): StarGAN 88.8%, SARGAN 68.2%, GANimation 66.7%, fine-grained 74.0%.
+# The single-generator editors learn their target only through their critic's classifier,
+# which needs width 32 at 64 px: their critics (and the StarGAN/GANimation/SARGAN generators)
+# are 32 wide.
 _D32 = ("discriminator.conv_dim=32", "discriminator.repeat_num=5", *_LR)
 
-# bf16 autocast (weights and optimiser state stay fp32) on this CPU (avx512_bf16): StarGAN
-# 1.44x, GANimation 1.51x, the fine-grained model 1.17x the fp32 images/s at their recipes
-# (benchmarks/train.py --recipes). The editors trained from session 18 on use it; the
-# hierarchies (seghgan, boxhgan) and SARGAN stay fp32 as they were started, so that seghgan vs
-# boxhgan and each joint parser vs its fp32 control stay like for like.
+# bf16 autocast (weights and optimiser state stay fp32) for the single-generator editors; the
+# hierarchies and SARGAN train in fp32, so that seghgan vs boxhgan and each joint parser vs
+# its control compare like for like.
 _BF16 = "bf16"
 
-# The hierarchies start their global branch from StarGAN's first stage (same width and depth)
-# and train 12000 steps on top: a 64 px seghgan step costs ~1.3 s on one core (a parser
-# pass, a global and four full-size local generators, five critics), so 30000 steps from
-# scratch would take 11 hours per model. Both hierarchies start alike, so the seghgan vs
-# boxhgan comparison is like for like.
+# The hierarchies start their global branch and global critic from StarGAN's first stage (same
+# width and depth), both alike, so that seghgan vs boxhgan compares like for like.
 _FROM_STARGAN = (
     "model.global_weights=checkpoints/stargan-base",
     "discriminator.global_weights=checkpoints/stargan-base-critic",
 )
 # The joint parser keeps training as it was trained alone, at a tenth of its peak lr, stepped
 # with the generator, batch norm frozen: BiSeNet with SGD (momentum 0.9) at 1e-3, the UNet
-# with Adam (0.5, 0.999) at 2e-5 (a group of the generator's Adam, same betas). The GAN
-# gradient reaching it, scaled by the config's 0.1, was 2.3x its segmentation gradient (7.2 vs
-# 3.1 at the start) and its mIoU fell 1.8-3 points in 1000 steps (with Adam at 1e-5); at 0.01
-# the segmentation leads.
+# with Adam (0.5, 0.999) at 2e-5; the GAN gradient reaching it is scaled by 0.01, so that its
+# segmentation gradient leads.
 _PARSER_FINE_TUNE = {"bisenet": ("sgd", "1e-3"), "unet": ("adam", "2e-5")}  # optimiser, lr
 
 
@@ -234,19 +215,12 @@ def _joint(arch: str) -> tuple[str, ...]:
 
 # The claim "the jointly trained parser is not worse than the parser trained alone" is tested
 # against a control that trains the same parser alone for as many updates as the joint one
-# gets (the hierarchy's steps / n_critic 5 = its generator steps), with the same optimiser,
-# lr, schedule, batch and frozen batch norm: only the GAN gradient differs. Without it the
-# joint parser would also be ahead by its extra segmentation updates.
+# gets (the hierarchy's generator steps: its steps / n_critic 5), with the same optimiser, lr,
+# schedule, batch and frozen batch norm: only the GAN gradient differs.
 _HIERARCHY_STEPS = 12000
-
-
-# seghgan-bisenet read as the target 82.6% of the time after its 12000 steps on 1050 held-out
-# edits (83.2% on 40 faces), and 90.0% on the same 40 faces 2000 steps into such a
-# continuation (the lr restarted, decaying to 0 again over half as many steps more): its 6000
-# more steps are the shipped model (91.3%), and its control continues alike. seghgan-unet,
-# also at 82.6% after 12000 steps, was continued the same way: 87.5 and 89.6% on 40 faces
-# 2000 and 4000 steps in, 90.0% on the 1050 edits at 18000.
-_JOINT_STEPS = _HIERARCHY_STEPS * 3 // 2
+# The seghgans continue past their first 12000-step schedule: the lr restarts and decays to 0
+# again over 6000 more steps; their controls continue alike.
+_JOINT_STEPS = 18000
 
 
 def _continued(arch: str) -> tuple[str, ...]:
@@ -263,26 +237,16 @@ def _continued(arch: str) -> tuple[str, ...]:
     )
 
 
-# The single-generator editors train 30000 steps from scratch, the lr decayed over the last
-# third, except SARGAN's, constant as in its public code (whose StarGAN-style decay subtracts
-# 2e-8 in all). Decaying it to 0 over 10000 more steps made SARGAN's edits smaller (change
-# inside 6.65 -> 5.55 grey levels, L1 0.0102 -> 0.0089) and read less often as the target
-# (68.2 -> 66.2% on the 1050 held-out edits), so it ships at 30000. The fine-grained model,
-# continued like seghgan-bisenet (its lr restarted at 30000, decaying to 0 over 10000 more
-# steps), read 79.3% on 40 faces 2000 steps in but 72.2% at the end (74.0% at 30000; surprise
-# 71.0 -> 56.5, anger 69.7 -> 55.3). Rerun keeping every 1000-step checkpoint and read on 150
-# validation identities, it peaked 2000 steps after the restart (71.9, 75.1, 76.0, 75.7, 75.3,
-# 74.4, 73.5% at 30000..36000): it ships stopped at 32000 (78.6% on the held-out test edits).
-# GANimation, continued the same way, moved from 66.7 to 68.1% at 40000 (its edits still too
-# weak: change inside 4.0 grey levels); read alike on validation identities (67.7, 70.6, 71.9,
-# 72.9, 73.05, 72.95, 72.8, 72.3% at 30000..37000) it ships stopped at 34000 (70.3% on test).
+# The single-generator editors train 30000 steps, the lr decayed over the last third, except
+# SARGAN's, constant as in its public code. GANimation and the fine-grained model continue
+# past 30000 (the lr restarted, decaying to 0 over 10000 more steps) and ship at the step
+# chosen on validation identities (stopped_at).
 _EDITOR_STEPS = 30000
 
 
 RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the seghgans they seed
     "bisenet": Recipe("bisenet_synthfaces", 3000, ("model.base_width=24", *_BISENET_64)),
-    # the UNet's plain cross-entropy was still falling at 3000 steps (0.12; mIoU 29.6, the
-    # small parts barely found): 12000
+    # the UNet's plain cross-entropy learns the small parts more slowly than BiSeNet's OHEM
     "unet": Recipe("unet_synthfaces", 12000, ("model.base_width=16",)),
     # the controls for the joint parsers (see _continued), exported to checkpoints/NAME
     "bisenet-continued": Recipe(
@@ -355,19 +319,19 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
     ),
     "ganimation": Recipe(
         "ganimation_synthfaces",
-        _EDITOR_STEPS * 4 // 3,
+        40000,
         ("model.conv_dim=32", "model.repeat_num=3", *_D32),
         precision=_BF16,
         restarted_at=_EDITOR_STEPS,
-        stopped_at=_EDITOR_STEPS * 17 // 15,
+        stopped_at=34000,
     ),
     "finegrained": Recipe(
         "finegrained_synthfaces",
-        _EDITOR_STEPS * 4 // 3,
+        40000,
         ("model.ngf=12", *_D32),
         precision=_BF16,
         restarted_at=_EDITOR_STEPS,
-        stopped_at=_EDITOR_STEPS * 16 // 15,
+        stopped_at=32000,
     ),
     "sargan": Recipe("sargan_synthfaces", _EDITOR_STEPS, ("model.conv_dim=32", *_D32)),
     "seghgan-unet": Recipe(

@@ -548,8 +548,8 @@ class HierarchyTask(LabelGAN):
 
     # The attentive global branch's attention terms: GANimation's smoothness (1e-5); its
     # penalty on mean A (0.1) is off: it keeps GANimation's one branch from copying its input,
-    # but here the local generators make the regional changes, and with Adam even that small
-    # steady gradient walked A down everywhere (0.48 -> 0.29 in 450 steps from StarGAN).
+    # but here the local generators make the regional changes, and its steady gradient pulls
+    # A down everywhere (docs/bundled-models.md).
     LOSS: ClassVar[dict[str, float]] = {
         "gp": 10.0,
         "cls": 1.0,
