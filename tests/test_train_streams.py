@@ -98,8 +98,11 @@ def test_with_gan_gradients_off_only_the_stream_moves_the_parser(prepared, tmp_p
         assert weights_moved and miou_after > miou_before + 1.0, (miou_before, miou_after)
 
 
-def test_parser_stream_resumes_bit_identical(prepared, tmp_path):
-    _resume_matches(tmp_path, "seghgan_bisenet_affectnet", *stream_args(prepared))
+@pytest.mark.parametrize(
+    ("name", "main"), [("seghgan_bisenet_affectnet", "affectnet"), ("seghgan_unet_rafd", "rafd")]
+)
+def test_parser_stream_resumes_bit_identical(prepared, tmp_path, name, main):
+    _resume_matches(tmp_path, name, *stream_args(prepared, main))
 
 
 def test_parser_stream_under_two_processes(prepared, tmp_path):
