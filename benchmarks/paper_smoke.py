@@ -22,15 +22,14 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
+from timing import rss_mib, time_cycles
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
@@ -136,10 +135,6 @@ class CountFlops(TorchDispatchMode):
         return out
 
 
-def _rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def measure(config_name: str, trees: dict, device: str, steps: int, batch: int) -> dict:
     """Train one config `steps` steps here; rates, FLOPs per cycle and peak memory."""
     from segan.train.config import load_config
@@ -163,24 +158,17 @@ def measure(config_name: str, trees: dict, device: str, steps: int, batch: int) 
         config = load_config(config_name, [*overrides, f"run.output_dir={out}"])
         trainer = Trainer(config)
         cycle = config.optim.n_critic if trainer.task.gan else 1
-        sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
         if device == "cuda":
             torch.cuda.reset_peak_memory_stats()
         with CountFlops() as counter:  # the first cycle: counted (and a warm-up)
             for step in range(cycle):
                 trainer.train_step(step)
         flops = counter.total
-        times, step = [], cycle
-        while step + cycle <= max(steps, 2 * cycle):
-            sync()
-            t0 = time.perf_counter()
-            for _ in range(cycle):
-                trainer.train_step(step)
-                step += 1
-            sync()
-            times.append(time.perf_counter() - t0)
+        timed = max(steps, 2 * cycle) // cycle - 1  # whole cycles after the first
+        times = time_cycles(trainer, cycle, cycle, timed, device)
+        step = cycle * (timed + 1)
     seconds = statistics.median(times)
-    peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else _rss_mib()
+    peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else rss_mib()
     return {
         "config": config_name,
         "device": device,

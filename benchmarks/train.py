@@ -18,15 +18,14 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
+from timing import rss_mib, time_cycles
 
 METHODS = [
     "stargan_synthfaces",
@@ -41,10 +40,6 @@ METHODS = [
     "classifier_synthfaces",
     "regressor_synthfaces",
 ]
-
-
-def _rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def _recipe_overrides(name: str) -> tuple[str, list[str]]:
@@ -62,7 +57,7 @@ def measure(
     from segan.train.config import load_config
     from segan.train.trainer import Trainer
 
-    base_rss = _rss_mib()
+    base_rss = rss_mib()
     config_name, extra = _recipe_overrides(name) if recipe else (name, ["data.resolution=128"])
     with tempfile.TemporaryDirectory() as out:
         config = load_config(
@@ -79,22 +74,12 @@ def measure(
         trainer = Trainer(config)
         gan = trainer.task.gan
         cycle = config.optim.n_critic if gan else 1
-        sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
         if device == "cuda":
             torch.cuda.reset_peak_memory_stats()
         trainer.train_step(0)  # warm-up (a generator step too)
-        times = []
-        step = 1
-        for _ in range(cycles):
-            sync()
-            t0 = time.perf_counter()
-            for _ in range(cycle):
-                trainer.train_step(step)
-                step += 1
-            sync()
-            times.append(time.perf_counter() - t0)
+        times = time_cycles(trainer, 1, cycle, cycles, device)
     seconds = statistics.median(times)
-    peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else _rss_mib() - base_rss
+    peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else rss_mib() - base_rss
     return {
         "config": name,
         "method": config.method,

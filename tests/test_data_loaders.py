@@ -1184,39 +1184,8 @@ PUBLIC_NAMES = {
 
 
 def test_loaders_import_from_segan_data():
-    from segan.data import (
-        FFHQ,
-        KDEF,
-        AffectNet,
-        CelebAMaskHQ,
-        DataError,
-        FaceDataset,
-        FaceRecord,
-        ImageFolderExpressions,
-        OpenFaceAUs,
-        PreparedFaces,
-        RaFD,
-        SynthFaces,
-        open_dataset,
-        prepare,
-    )
-
-    imported = {
-        "AffectNet": AffectNet,
-        "CelebAMaskHQ": CelebAMaskHQ,
-        "DataError": DataError,
-        "FFHQ": FFHQ,
-        "FaceDataset": FaceDataset,
-        "FaceRecord": FaceRecord,
-        "ImageFolderExpressions": ImageFolderExpressions,
-        "KDEF": KDEF,
-        "OpenFaceAUs": OpenFaceAUs,
-        "PreparedFaces": PreparedFaces,
-        "RaFD": RaFD,
-        "SynthFaces": SynthFaces,
-        "open_dataset": open_dataset,
-        "prepare": prepare,
-    }
+    imported: dict = {}  # what `from segan.data import AffectNet, ...` binds
+    exec(f"from segan.data import {', '.join(PUBLIC_NAMES)}", imported)
     for name, module in PUBLIC_NAMES.items():
         assert imported[name] is getattr(importlib.import_module(module), name), name
     package = importlib.import_module("segan.data")

@@ -560,9 +560,10 @@ def _torchrun(args: list[str], timeout: int = 300) -> subprocess.CompletedProces
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
 
 
-@pytest.mark.parametrize("name", ["stargan_synthfaces", "seghgan_bisenet_synthfaces"])
-def test_two_process_ddp_ranks_end_identical(tmp_path, name):
-    overrides = [*COMMON, *TINY[name], "optim.steps=3", "optim.grad_accum=2"]
+def ddp_reports(tmp_path: Path, name: str, *extra: str) -> tuple[dict, dict]:
+    """Train a tiny config 3 steps (2 accumulated micro-batches) in two torchrun processes
+    (tests/_ddp_worker.py); what each rank reports."""
+    overrides = [*COMMON, *tiny_widths(name), *extra, "optim.steps=3", "optim.grad_accum=2"]
     overrides += [
         "run.checkpoint_every=0",
         "run.sample_every=0",
@@ -571,6 +572,12 @@ def test_two_process_ddp_ranks_end_identical(tmp_path, name):
     done = _torchrun([str(ROOT / "tests" / "_ddp_worker.py"), str(tmp_path), name, *overrides])
     assert done.returncode == 0, done.stderr[-3000:]
     r0, r1 = (json.loads((tmp_path / f"rank{i}.json").read_text()) for i in (0, 1))
+    return r0, r1
+
+
+@pytest.mark.parametrize("name", ["stargan_synthfaces", "seghgan_bisenet_synthfaces"])
+def test_two_process_ddp_ranks_end_identical(tmp_path, name):
+    r0, r1 = ddp_reports(tmp_path, name)
     assert r0["num_processes"] == r1["num_processes"] == 2
     assert r0["distributed_type"].endswith("MULTI_CPU") and r0["backend"] == "gloo"
     assert r0["first_batch"] != r1["first_batch"], "both ranks trained on the same faces"

@@ -4,13 +4,11 @@ with `segan prepare`; exact resume, a two-process run, and the parser moved by t
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 import torch
-from test_train import COMMON, ROOT, _resume_matches, _torchrun, metrics, tiny
-from tiny import tiny_widths
+from test_train import _resume_matches, ddp_reports, metrics, tiny
 
 from segan.cli import main as cli
 from segan.data.cache import PreparedFaces
@@ -106,17 +104,7 @@ def test_parser_stream_resumes_bit_identical(prepared, tmp_path, name, main):
 
 
 def test_parser_stream_under_two_processes(prepared, tmp_path):
-    name = "seghgan_unet_rafd"
-    overrides = [*COMMON, *tiny_widths(name), *stream_args(prepared, "rafd"), "optim.steps=3"]
-    overrides += [
-        "optim.grad_accum=2",
-        "run.checkpoint_every=0",
-        "run.sample_every=0",
-        f"run.output_dir={tmp_path / 'run'}",
-    ]
-    done = _torchrun([str(ROOT / "tests" / "_ddp_worker.py"), str(tmp_path), name, *overrides])
-    assert done.returncode == 0, done.stderr[-3000:]
-    r0, r1 = (json.loads((tmp_path / f"rank{i}.json").read_text()) for i in (0, 1))
+    r0, r1 = ddp_reports(tmp_path, "seghgan_unet_rafd", *stream_args(prepared, "rafd"))
     assert r0["num_processes"] == 2
     assert r0["streams"]["parser"] != r1["streams"]["parser"], "both ranks read the same masks"
     assert r0["final"] == r1["final"] and r0["final"] != r0["initial"]

@@ -35,7 +35,7 @@ from segan.data.images import IMAGE_SUFFIXES, SkipLog
 from segan.data.records import DataError, csv_float, csv_int
 from segan.labels import AU_MAX_INTENSITY, OPENFACE_AU_COLUMNS
 
-__all__ = ["OPENFACE_OPTIONS", "OpenFaceAUs", "frame_pattern_fields"]
+__all__ = ["OPENFACE_OPTIONS", "OpenFaceAUs", "check_frame_pattern"]
 
 # The reader's options that `segan prepare --option` passes through (see catalog.open_dataset).
 OPENFACE_OPTIONS = ("frame_pattern", "frames", "min_confidence")
@@ -71,8 +71,8 @@ def _pattern_problem(pattern: str) -> str:
     return ""
 
 
-def frame_pattern_fields(pattern: str) -> set[str]:
-    """The field names a frame pattern uses; DataError for a pattern that cannot name frames."""
+def check_frame_pattern(pattern: str) -> None:
+    """A DataError for a frame pattern that cannot name frames, saying what it lacks."""
     problem = _pattern_problem(pattern)
     if problem:
         raise DataError(
@@ -80,7 +80,6 @@ def frame_pattern_fields(pattern: str) -> set[str]:
             f"(OpenFace's frame number, from 1) or {{index}} (frame - 1), e.g. "
             f"{PATTERN_EXAMPLE!r}"
         )
-    return {f for _, f, _, _ in string.Formatter().parse(pattern) if f is not None}
 
 
 def _read_rows(path: Path) -> tuple[list[str], list[Row]]:
@@ -134,7 +133,7 @@ class OpenFaceAUs(Mapping[str, np.ndarray]):
         self.source = Path(source)
         self.min_confidence = float(min_confidence)
         if frame_pattern is not None:
-            frame_pattern_fields(frame_pattern)
+            check_frame_pattern(frame_pattern)
         self.frame_pattern = frame_pattern
         self.frames = frames
         self.failed = 0
