@@ -17,9 +17,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # read when gradio i
 
 import gradio as gr
 
-from segan.data.faces import NoFaceError
-from segan.data.images import ImageReadError, read_photo
 from segan.labels import EXPRESSIONS
+from segan.photos.faces import NoFaceError
+from segan.photos.images import ImageReadError, read_photo
 from segan.pipeline import MAX_INTENSITY, MAX_PIXELS
 from segan.studio import AU_SLIDERS, Studio, example_photos, limit_malloc_arenas
 

@@ -27,11 +27,11 @@ import cv2
 import numpy as np
 import torch
 
-from segan.data.faces import NoFaceError
-from segan.data.images import read_photo
 from segan.photos.align import eyes_and_mouth, ffhq_alignment
+from segan.photos.faces import NoFaceError
 from segan.photos.finder import FaceFinder
 from segan.photos.ibug import ibug68
+from segan.photos.images import read_photo
 
 
 def sample_photos() -> dict[str, np.ndarray]:

@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from segan.data.images import read_photo
 from segan.labels import AU_IDS, EXPRESSIONS
 from segan.photos.annotate import Annotations
 from segan.photos.aus import aus_from_blendshapes
+from segan.photos.images import read_photo
 
 
 def judge_agreement(folder: Path, labels: Annotations, ids: range) -> dict:
@@ -74,8 +74,8 @@ def synth_correlation(n: int) -> dict[str, float]:
     1-3 random AUs at random intensities, 256 px)."""
     from scipy.stats import spearmanr
 
-    from segan.data.synthfaces import render
     from segan.photos.landmarks import MeshLandmarker
+    from segan.synth.dataset import render
     from segan.visualize import to_uint8
 
     landmarker = MeshLandmarker.from_file(max_faces=1)

@@ -19,18 +19,11 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from browser import launch_chromium
+
 import app
 from segan.studio import Studio, example_photos
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 IDLE = """() => [...document.querySelectorAll('[data-testid=status-tracker]')]
     .every(tracker => tracker.classList.contains('hide'))"""
 
@@ -59,7 +52,7 @@ def main() -> int:
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True)
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            browser = launch_chromium(pw)
             page = browser.new_page(viewport={"width": 1280, "height": 1500})
             page.set_default_timeout(120_000)
             page.goto(url)

@@ -22,9 +22,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from segan.data.synthfaces import SynthFaces
 from segan.labels import NUM_EXPRESSIONS
 from segan.models.discriminators import PatchDiscriminator
+from segan.synth.dataset import SynthFaces
 
 RES, REPEAT, BATCH, LR = 64, 5, 16, 4e-4
 

@@ -24,7 +24,7 @@ import torch
 from segan.data.affectnet import AffectNet
 from segan.data.cache import PreparedFaces, prepare
 from segan.data.celebamask_hq import CelebAMaskHQ
-from segan.data.writers import write_affectnet, write_celebamask_hq
+from segan.synth.writers import write_affectnet, write_celebamask_hq
 
 RESOLUTION = 128
 

@@ -28,10 +28,10 @@ import torch
 from safetensors.torch import load_file
 
 import segan
-from segan.data.synthfaces import SynthFaces
 from segan.labels import NUM_EXPRESSIONS
 from segan.metrics.segmentation import confusion, scores
 from segan.models.stargan import StarGAN
+from segan.synth.dataset import SynthFaces
 from segan.train.config import load_config
 from segan.train.trainer import checkpoints, train
 

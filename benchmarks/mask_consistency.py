@@ -31,9 +31,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from segan.data.images import read_photo
 from segan.labels import NUM_PARTS
 from segan.metrics.segmentation import confusion, scores
+from segan.photos.images import read_photo
 from segan.photos.parts import MESH_PARTS, UNKNOWN, mesh_part_mask
 
 RESULTS = Path(__file__).parent / "results"

@@ -4,7 +4,7 @@ Usage: python benchmarks/paper_smoke.py [--steps 200] [--configs NAME ...] [--ou
                                         [--device cuda|cpu] [--peak-tflops T]
 On a GPU each config of the papers' datasets (AffectNet, RaFD, KDEF, CelebAMask-HQ; seghgan
 with CelebAMask-HQ as its parser's stream) trains `--steps` steps in bf16 at 128 px and its
-paper widths, on trees written in each publisher's layout (segan.data.writers) and prepared
+paper widths, on trees written in each publisher's layout (segan.synth.writers) and prepared
 with `segan prepare`, as a user's data would be. On the CPU the same runs at 32 px, tiny widths
 and fp32 (this machine's CPU has no native bf16), to check the whole path end to end.
 
@@ -89,7 +89,7 @@ def _small(config: str) -> list[str]:
 def write_trees(root: Path, resolution: int) -> dict[str, Path]:
     """Each publisher's layout written and prepared at `resolution`: name -> prepared folder."""
     from segan.cli import main as cli
-    from segan.data.writers import (
+    from segan.synth.writers import (
         write_affectnet,
         write_celebamask_hq,
         write_kdef,

@@ -19,8 +19,8 @@ import cv2
 import numpy as np
 import torch
 
-from segan.data.images import to_tensor
-from segan.data.synthfaces import SynthFaces
+from segan.photos.images import to_tensor
+from segan.synth.dataset import SynthFaces
 from segan.visualize import colorize_mask, to_uint8
 
 SIDE = 128

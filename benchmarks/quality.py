@@ -39,20 +39,14 @@ import torch.nn.functional as F
 import segan
 from segan import bundled
 from segan.data.ffhq import HELD_OUT
-from segan.data.synthfaces import SynthFaces
 from segan.evaluate import EvalData, apply_edit, edit_condition, evaluate_editor, evaluate_parser
 from segan.evaluate_real import Judges, evaluate_photos, evaluate_real
 from segan.labels import AU_IDS, EXPRESSIONS, PRESET_AU_INTENSITY
 from segan.models.hub import read_config
 from segan.photos.parts import MESH_PARTS
-from segan.train.bundle import (
-    CARD_END,
-    CARD_START,
-    RECIPES,
-    STASH_DIR,
-    earlier_stages,
-    snapshot,
-)
+from segan.synth.dataset import SynthFaces
+from segan.train.bundle import CARD_END, CARD_START, STASH_DIR, snapshot
+from segan.train.recipes import RECIPES, earlier_stages
 
 EDITORS = ["stargan", "ganimation", "sargan", "finegrained", "seghgan-bisenet", "seghgan-unet"]
 EDITORS += ["boxhgan"]

@@ -25,7 +25,6 @@ import torch
 import torch.nn.functional as F
 
 import segan
-from segan.data.synthfaces import SynthFaces
 from segan.labels import EXPRESSIONS, FACE_PARTS
 from segan.models.hierarchical import (
     DEFAULT_DILATION,
@@ -36,6 +35,7 @@ from segan.models.hierarchical import (
     landmark_boxes,
     part_groups,
 )
+from segan.synth.dataset import SynthFaces
 
 REGIONS = list(DEFAULT_REGIONS)
 # Radii in pixels at 128 px for eyes, brows, nose, mouth: the default, then wider ones.

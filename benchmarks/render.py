@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from segan.data.synthfaces import SynthFaces, render
+from segan.synth.dataset import SynthFaces, render
 
 
 def _time_render(resolution: int, batch: int, repeats: int, device: str) -> list[float]:

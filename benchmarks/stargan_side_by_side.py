@@ -8,7 +8,7 @@
 `--rafd_image_dir`). It is only run, never imported: the files are copied into a scratch folder
 (with the run-time patches in `SHIMS`, none at present) and started there.
 
-One set of pictures feeds both: `segan.data.writers.write_rafd` writes RaFD-named portraits
+One set of pictures feeds both: `segan.synth.writers.write_rafd` writes RaFD-named portraits
 (256 px wide, RaFD's 681:1024 aspect) of subjects that segan's RaFD split puts in `train`; the
 reference reads them as its README asks, cropped to the 256 px face square and laid out as an
 ImageFolder (`train/<expression>/*.jpg`, CenterCrop 256 -> Resize 128 in its loader), and segan
@@ -75,7 +75,7 @@ def write_data(scratch: Path) -> dict:
     folder, all from the same pictures of training-split subjects."""
     from segan.data.rafd import RAFD_CROP
     from segan.data.records import subject_split
-    from segan.data.writers import write_rafd
+    from segan.synth.writers import write_rafd
 
     subjects = [s for s in range(1, 100) if subject_split(f"rafd{s}", 0) == "train"][:SUBJECTS]
     raw = scratch / "rafd"

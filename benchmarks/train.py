@@ -44,7 +44,7 @@ METHODS = [
 
 def _recipe_overrides(name: str) -> tuple[str, list[str]]:
     """A bundled recipe's config and overrides (measure's precision, given after, wins)."""
-    from segan.train.bundle import RECIPES
+    from segan.train.recipes import RECIPES
 
     recipe = RECIPES[name]
     return recipe.config, recipe.all_overrides()
@@ -200,8 +200,8 @@ def main() -> None:
 def _gan_recipes() -> list[str]:
     """The bundled recipes that train a GAN (the editors), in training order."""
     from segan.models import REGISTRY
-    from segan.train.bundle import RECIPES
     from segan.train.config import load_config
+    from segan.train.recipes import RECIPES
 
     def role(config: str) -> str | None:  # the evaluators' methods name no registered model
         model = REGISTRY.get(load_config(config).method)

@@ -28,7 +28,7 @@ def _render_args(p: argparse.ArgumentParser) -> None:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from segan.data.synthfaces import contact_sheet
+    from segan.synth.dataset import contact_sheet
 
     image = contact_sheet(
         args.n, args.resolution, args.split, args.seed, args.intensity, not args.no_masks
@@ -293,8 +293,8 @@ def _edit(args: argparse.Namespace) -> int:
 
     from PIL import Image
 
-    from segan.data.faces import NoFaceError
-    from segan.data.images import ImageReadError
+    from segan.photos.faces import NoFaceError
+    from segan.photos.images import ImageReadError
     from segan.pipeline import EditPipeline
 
     box = None
@@ -359,8 +359,8 @@ def _annotate(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from segan.data.images import IMAGE_SUFFIXES
     from segan.photos.annotate import annotate_pictures
+    from segan.photos.images import IMAGE_SUFFIXES
     from segan.photos.landmarks import MeshLandmarker
 
     folder = Path(args.folder)

@@ -26,15 +26,15 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from segan.data.synth.zones import AU_ZONES
-from segan.data.synthfaces import SynthFaces, au_region, expression_aus
-from segan.labels import AU_IDS, AU_MAX_INTENSITY, EXPRESSIONS, NUM_EXPRESSIONS
+from segan.labels import AU_IDS, AU_MAX_INTENSITY, EXPRESSIONS, NUM_EXPRESSIONS, expression_aus
 from segan.metrics.expression import au_error
 from segan.metrics.fidelity import identity_distance, psnr, ssim
 from segan.metrics.leakage import leakage, region_from_parts
 from segan.metrics.realism import fid_kid, uint8_chw
 from segan.metrics.registry import unavailable
 from segan.metrics.segmentation import UNKNOWN, confusion, scores
+from segan.synth.dataset import SynthFaces, au_region
+from segan.synth.zones import AU_ZONES
 
 __all__ = [
     "EXPRESSION_PARTS",

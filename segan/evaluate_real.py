@@ -43,7 +43,6 @@ import numpy as np
 import torch
 
 from segan.assets import AssetUnavailableError, locate
-from segan.data.faces import NoFaceError
 from segan.evaluate import EXPRESSION_PARTS
 from segan.judges import MissingPackageError
 from segan.judges.expression import ExpressionJudge, ExpressionReading, load_expression_judge
@@ -52,6 +51,7 @@ from segan.labels import EXPRESSIONS
 from segan.metrics.leakage import leakage, region_from_parts
 from segan.metrics.realism import fid_kid
 from segan.metrics.registry import unavailable
+from segan.photos.faces import NoFaceError
 from segan.pipeline import EditPipeline
 
 __all__ = [

@@ -6,6 +6,8 @@ with the named tables below, never ad hoc.
 
 from __future__ import annotations
 
+import torch
+
 # --- Face parts: the face-parsing.PyTorch order (zllrunning BiSeNet `79999_iter.pth`). -------
 # "l_" and "r_" are the subject's own left and right, as in CelebAMask-HQ's annotation: the
 # subject's left eye appears on the image's right-hand side in a frontal photo.
@@ -164,6 +166,44 @@ def au_index(au: int) -> int:
 def au_label(au: int) -> str:
     """Human-readable name such as 'AU12 lip corner puller'."""
     return f"AU{au} {AU_NAMES[au]}"
+
+
+# EMFACS prototypes; contempt's AU14 is the one-sided dimpler (segan.synth.geometry draws it).
+EXPRESSION_PROTOTYPES: dict[str, dict[int, float]] = {
+    "neutral": {},
+    "happy": {6: 1.0, 12: 1.0},
+    "sad": {1: 1.0, 4: 0.8, 15: 1.0},
+    "surprise": {1: 1.0, 2: 1.0, 5: 1.0, 26: 1.0},
+    "fear": {1: 1.0, 2: 0.8, 4: 0.8, 5: 1.0, 7: 0.6, 20: 1.0, 26: 0.7},
+    "disgust": {9: 1.0, 10: 0.7, 15: 0.8},
+    "anger": {4: 1.0, 5: 0.7, 7: 1.0, 23: 1.0},
+    "contempt": {12: 0.35, 14: 1.0},
+}
+
+
+def _prototype_table() -> torch.Tensor:
+    out = torch.zeros(NUM_EXPRESSIONS, NUM_AUS)
+    for e, name in enumerate(EXPRESSIONS):
+        for au, weight in EXPRESSION_PROTOTYPES[name].items():
+            out[e, AU_IDS.index(au)] = weight
+    return out
+
+
+# (8, 17): the AU prototype of each expression (EXPRESSIONS order), weights in [0, 1].
+EXPRESSION_AUS = _prototype_table()
+
+
+def expression_aus(expression: torch.Tensor | int, intensity: torch.Tensor | float) -> torch.Tensor:
+    """AU intensities (..., 17) of expressions (AffectNet indices) at intensities in 0..5."""
+    e = torch.as_tensor(expression, dtype=torch.int64)
+    if e.numel() and (int(e.min()) < 0 or int(e.max()) >= NUM_EXPRESSIONS):
+        raise ValueError(
+            f"expression indices must lie in [0, {NUM_EXPRESSIONS - 1}], got {e.tolist()}"
+        )
+    i = torch.as_tensor(intensity, dtype=torch.float32, device=e.device)
+    if i.numel() and (float(i.min()) < 0 or float(i.max()) > AU_MAX_INTENSITY):
+        raise ValueError(f"intensity must lie in [0, {AU_MAX_INTENSITY:g}]")
+    return EXPRESSION_AUS.to(e.device)[e] * i[..., None]
 
 
 # The 68 iBUG landmarks of an average aligned neutral face (SynthFaces' mean over 256 people),

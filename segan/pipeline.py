@@ -25,7 +25,17 @@ import numpy as np
 import torch
 from PIL import Image
 
-from segan.data.faces import (
+from segan.labels import (
+    AU_IDS,
+    AU_MAX_INTENSITY,
+    EXPRESSIONS,
+    PRESET_AU_INTENSITY,
+    au_index,
+    expression_aus,
+)
+from segan.photos.align import Alignment
+from segan.photos.aus import aus_from_blendshapes
+from segan.photos.faces import (
     DEFAULT_SCALE,
     CropBox,
     centre_square,
@@ -34,7 +44,8 @@ from segan.data.faces import (
     paste_back,
     square_box,
 )
-from segan.data.images import (
+from segan.photos.finder import FaceFinder
+from segan.photos.images import (
     Photo,
     check_pixels,
     photo_from_array,
@@ -42,11 +53,6 @@ from segan.data.images import (
     read_photo,
     to_tensor,
 )
-from segan.data.synthfaces import expression_aus
-from segan.labels import AU_IDS, AU_MAX_INTENSITY, EXPRESSIONS, PRESET_AU_INTENSITY, au_index
-from segan.photos.align import Alignment
-from segan.photos.aus import aus_from_blendshapes
-from segan.photos.finder import FaceFinder
 from segan.photos.landmarks import FaceMesh
 from segan.visualize import colorize_mask, to_uint8
 

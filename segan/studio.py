@@ -89,8 +89,8 @@ def example_photos(folder: str | Path | None = None, n_synth: int = 3) -> list[P
     (Eileen Collins, a NASA photo in the public domain, shipped inside scikit-image)."""
     from PIL import Image
 
-    from segan.data.faces import detect_faces
-    from segan.data.synthfaces import SynthFaces
+    from segan.photos.faces import detect_faces
+    from segan.synth.dataset import SynthFaces
     from segan.visualize import to_uint8
 
     folder = Path(folder or Path(tempfile.gettempdir()) / "segan-examples")
@@ -213,7 +213,7 @@ class Studio:
 
     def _probe_face(self, resolution: int) -> np.ndarray:
         if self._probe is None:
-            from segan.data.synthfaces import SynthFaces
+            from segan.synth.dataset import SynthFaces
             from segan.visualize import to_uint8
 
             self._probe = to_uint8(SynthFaces("test", 1, 512).batch([0])["image"])[0]

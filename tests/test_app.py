@@ -18,18 +18,18 @@ import huggingface_hub.constants
 import numpy as np
 import pytest
 import torch
+from browser import CHROMIUM, launch_chromium
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 from tiny import tiny_model
 
-from segan.data.faces import detect_faces
+import app  # the repository root and benchmarks/ are on pytest's path (pyproject.toml)
+from segan.photos.faces import detect_faces
 from segan.pipeline import EditPipeline, expression_preset
 from segan.studio import Studio, example_photos
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # app.py lives in the repository root
-import app  # noqa: E402
 
 RES = 64
 MODELS = {  # spec -> tiny config; the first is the app's default model
@@ -38,7 +38,6 @@ MODELS = {  # spec -> tiny config; the first is the app's default model
     "finegrained": "finegrained_synthfaces",  # relative action units
 }
 MAX_PIXELS = 2_000_000  # the pipelines' limit here, so an "over the limit" upload stays small
-CHROMIUM = Path("/usr/bin/chromium")
 N_AUS = 17
 
 
@@ -372,17 +371,8 @@ def test_browser_edits_an_uploaded_photo(served, tmp_path):
 
     shots = Path(os.environ.get("SEGAN_SCREENSHOT_DIR") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
-    args = [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-quic",
-    ]
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=args)
+        browser = launch_chromium(p)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1600})
             page.set_default_timeout(60_000)

@@ -13,19 +13,20 @@ import sys
 from pathlib import Path
 
 import pytest
+import quality
 import torch
+from PIL import Image
 from safetensors import safe_open
 from tiny import TINY, tiny_model
 
 import segan
 from segan import bundled
+from segan.cli import main as main_cli
+from segan.data import PreparedFaces
 from segan.labels import EXPRESSIONS
+from segan.synth.dataset import SynthFaces
 from segan.train.bundle import (
     CARD_START,
-    RECIPES,
-    Recipe,
-    command,
-    earlier_stages,
     export,
     export_critic,
     main,
@@ -37,10 +38,9 @@ from segan.train.bundle import (
 from segan.train.config import load_config
 from segan.train.publish import push
 from segan.train.quick import bundled_or_trained
+from segan.train.recipes import RECIPES, RealData, Recipe, command, earlier_stages
 from segan.train.trainer import latest_checkpoint, lr_factor, train
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import quality
+from segan.visualize import to_uint8
 
 
 @pytest.mark.parametrize("name", list(RECIPES))
@@ -539,3 +539,23 @@ def test_notebooks_take_the_bundled_model_only_at_its_training_resolution(tmp_pa
     )
     assert other == made / "model" and segan.load(other).image_size == 48
     assert bundled_or_trained("nope", 48, "stargan_synthfaces", made, tiny_args) == other
+
+
+def test_real_data_is_prepared_once_as_segan_prepare_prepares_it(tmp_path, monkeypatch):
+    faces = SynthFaces("test", 3, 32).batch([0, 1, 2])["image"]
+    for k, picture in enumerate(to_uint8(faces)):
+        (tmp_path / "photos" / "happy").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(picture).save(tmp_path / "photos" / "happy" / f"{k}.png")
+    monkeypatch.setenv("SEGAN_TEST_FOLDER", str(tmp_path / "photos"))
+    data = RealData("folder", "nowhere", "SEGAN_TEST_FOLDER", "all", 32, ("crop=none",))
+    folder = data.prepare(tmp_path / "runs" / "bundled")
+    assert folder == tmp_path / "runs" / "prepared" / "folder-all-32"
+    cli = ["prepare", "folder", str(tmp_path / "photos"), str(tmp_path / "cli"), "--split", "all"]
+    assert main_cli([*cli, "--resolution", "32", "--option", "crop=none"]) == 0
+    ours, theirs = PreparedFaces(folder), PreparedFaces(tmp_path / "cli")
+    assert len(ours) == len(theirs) == 3
+    for k in range(3):
+        assert torch.equal(ours[k]["image"], theirs[k]["image"])
+    stamp = (folder / "meta.json").stat().st_mtime_ns
+    assert data.prepare(tmp_path / "runs" / "bundled") == folder  # made once
+    assert (folder / "meta.json").stat().st_mtime_ns == stamp

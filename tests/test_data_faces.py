@@ -1,4 +1,4 @@
-"""Reading real-world photos (segan.data.images) and cutting/pasting faces (segan.data.faces).
+"""Reading real-world photos (segan.photos.images) and cutting/pasting faces (segan.photos.faces).
 
 Every odd file is written here with PIL; faces are SynthFaces renders pasted into bigger,
 textured "photos" at known places, so detection, crops and paste-back can be checked against
@@ -15,9 +15,9 @@ import pytest
 import torch
 from PIL import Image
 
-from segan.data import faces as faces_module
-from segan.data import images as images_module
-from segan.data.faces import (
+from segan.photos import faces as faces_module
+from segan.photos import images as images_module
+from segan.photos.faces import (
     CropBox,
     NoFaceError,
     centre_square,
@@ -30,8 +30,8 @@ from segan.data.faces import (
     seam_weights,
     square_box,
 )
-from segan.data.images import ImageReadError, Photo, SkipLog, read_photo, read_rgb, to_tensor
-from segan.data.synthfaces import SynthFaces
+from segan.photos.images import ImageReadError, Photo, SkipLog, read_photo, read_rgb, to_tensor
+from segan.synth.dataset import SynthFaces
 from segan.visualize import to_uint8
 
 FACE_SIDE = 256

@@ -1,6 +1,6 @@
 """Real-dataset loaders read the publishers' layouts, checked against the writers' manifests.
 
-The writers in `segan.data.writers` lay SynthFaces faces out exactly as CelebAMask-HQ, AffectNet,
+The writers in `segan.synth.writers` lay SynthFaces faces out exactly as CelebAMask-HQ, AffectNet,
 RaFD, KDEF and OpenFace publish them and return what they wrote (the truth). Every check here
 compares a loader's output with that truth, or with a value re-derived independently (a fresh
 SynthFaces render, hand-written label tables, the crop geometry from first principles), never
@@ -31,8 +31,9 @@ from segan.data.kdef import KDEF
 from segan.data.openface import OpenFaceAUs
 from segan.data.rafd import RaFD
 from segan.data.records import DataError
-from segan.data.synthfaces import SynthFaces, render
-from segan.data.writers import (
+from segan.labels import EXPRESSION_INDEX, EXPRESSIONS, PART_INDEX
+from segan.synth.dataset import SynthFaces, render
+from segan.synth.writers import (
     write_affectnet,
     write_affectnet_repackaged,
     write_celebamask_hq,
@@ -42,7 +43,6 @@ from segan.data.writers import (
     write_openface_videos,
     write_rafd,
 )
-from segan.labels import EXPRESSION_INDEX, EXPRESSIONS, PART_INDEX
 from segan.visualize import to_uint8
 
 CELEBA_N, CELEBA_IMAGE, CELEBA_MASK = 10, 64, 32
@@ -1177,7 +1177,6 @@ PUBLIC_NAMES = {
     "OpenFaceAUs": "segan.data.openface",
     "PreparedFaces": "segan.data.cache",
     "RaFD": "segan.data.rafd",
-    "SynthFaces": "segan.data.synthfaces",
     "open_dataset": "segan.data.catalog",
     "prepare": "segan.data.cache",
 }
@@ -1193,9 +1192,6 @@ def test_loaders_import_from_segan_data():
     assert set(PUBLIC_NAMES) <= set(dir(package))
     with pytest.raises(ImportError, match="Loader"):
         exec("from segan.data import Loader", {})
-    from segan.data import faces  # submodules still import as before
-
-    assert faces.__name__ == "segan.data.faces"
 
 
 def test_import_segan_data_stays_cheap():

@@ -17,14 +17,14 @@ from segan.data.affectnet import AffectNet
 from segan.data.cache import PreparedFaces, is_prepared, prepare
 from segan.data.openface import OpenFaceAUs
 from segan.data.records import DataError
-from segan.data.writers import (
+from segan.labels import EXPRESSION_INDEX
+from segan.synth.writers import (
     write_affectnet,
     write_kdef,
     write_openface_for_manifest,
     write_openface_videos,
     write_rafd,
 )
-from segan.labels import EXPRESSION_INDEX
 from segan.train.config import ConfigError, load_config
 from segan.train.data import PreparedSource, check_data
 from segan.train.trainer import Trainer
@@ -284,7 +284,7 @@ def test_landmarks_estimated_where_the_data_has_none_train_boxhgan(tmp_path, cap
     from PIL import Image
 
     from segan.data.catalog import open_dataset
-    from segan.data.images import read_photo
+    from segan.photos.images import read_photo
 
     root = tmp_path / "rafd"
     manifest = write_rafd(root, 2, resolution=256, gazes=("frontal",))

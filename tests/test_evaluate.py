@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from segan.cli import main as cli
-from segan.data.synthfaces import SynthFaces, au_region
 from segan.evaluate import EXPRESSION_PARTS, EvalData, evaluate
 from segan.labels import EXPRESSIONS, NUM_EXPRESSIONS
 from segan.metrics.fidelity import psnr
@@ -17,6 +16,7 @@ from segan.metrics.leakage import leakage
 from segan.metrics.realism import TINY_EXTRACTOR
 from segan.models.evaluators import AURegressor
 from segan.models.stargan import StarGAN
+from segan.synth.dataset import SynthFaces, au_region
 
 RES, N = 32, 16
 
@@ -148,7 +148,7 @@ def test_expression_parts_follow_the_action_units():
 def test_real_data_leakage_uses_parser_masks_and_fidelity_is_unavailable(tmp_path):
     from segan.data.affectnet import AffectNet
     from segan.data.cache import prepare
-    from segan.data.writers import write_affectnet
+    from segan.synth.writers import write_affectnet
 
     write_affectnet(tmp_path / "a", 8, resolution=64, extra_codes=False)
     prepare(AffectNet(tmp_path / "a", "training", RES), tmp_path / "p")

@@ -5,28 +5,25 @@ input, a tiny untrained StarGAN, missing judges, and the benchmark's README plac
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+import quality
 import torch
 from tiny import tiny_model
 
 from segan.cli import main as cli
 from segan.data.cache import CACHE_FORMAT
-from segan.data.faces import detect_faces
-from segan.data.synthfaces import SynthFaces
 from segan.evaluate import EXPRESSION_PARTS
 from segan.evaluate_real import Judges, evaluate_photos, evaluate_real, photo_targets
 from segan.labels import EXPRESSIONS, PART_INDEX
 from segan.models.base import EditOutput
+from segan.photos.faces import detect_faces
 from segan.pipeline import EditPipeline
+from segan.synth.dataset import SynthFaces
 from segan.visualize import to_uint8
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import quality
 
 RES, N = 128, 4
 UNKNOWN = 255

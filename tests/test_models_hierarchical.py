@@ -6,7 +6,6 @@ import pytest
 import torch
 
 import segan
-from segan.data.synthfaces import SPLITS, render
 from segan.models.hierarchical import (
     BoxHGAN,
     HierarchicalDiscriminator,
@@ -14,6 +13,7 @@ from segan.models.hierarchical import (
     blend,
     soft_dilate,
 )
+from segan.synth.dataset import SPLITS, render
 from segan.train.config import load_config
 
 TINY = {"global_conv_dim": 8, "global_repeat": 1, "local_conv_dim": 4, "local_repeat": 1}

@@ -12,7 +12,7 @@ from tiny import HD, HG, TINY
 
 from segan.cli import main as cli
 from segan.data.cache import PreparedFaces
-from segan.data.writers import write_affectnet, write_kdef, write_openface_for_manifest, write_rafd
+from segan.synth.writers import write_affectnet, write_kdef, write_openface_for_manifest, write_rafd
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 # Per-notebook overrides of the parameters cell that keep the run small.

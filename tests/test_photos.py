@@ -13,14 +13,14 @@ import torch
 from PIL import Image
 
 from segan.assets import Asset, AssetUnavailableError, Carrier, locate
-from segan.data.faces import NoFaceError
-from segan.data.synthfaces import EXPRESSION_AUS, SynthFaces
-from segan.labels import AU_IDS, EXPRESSIONS, PART_INDEX
+from segan.labels import AU_IDS, EXPRESSION_AUS, EXPRESSIONS, PART_INDEX
 from segan.photos.align import Alignment, eyes_and_mouth, ffhq_alignment
 from segan.photos.aus import aus_from_blendshapes, expression_from_aus
+from segan.photos.faces import NoFaceError
 from segan.photos.ibug import IBUG68_VERTICES, ibug68
 from segan.photos.mesh import BLENDSHAPES
 from segan.photos.parts import MESH_PARTS, UNKNOWN, mesh_part_mask
+from segan.synth.dataset import SynthFaces
 from segan.visualize import to_uint8
 
 

@@ -20,13 +20,12 @@ from tiny import tiny_model
 import segan
 import segan.bundled as bundled
 from segan.cli import main as cli
-from segan.data import faces as faces_module
-from segan.data.faces import CropBox, NoFaceError, centre_square, seam_weights, square_box
-from segan.data.images import ImageReadError, to_tensor
-from segan.data.synthfaces import SynthFaces, expression_aus
-from segan.labels import EXPRESSIONS, au_index
+from segan.labels import EXPRESSIONS, au_index, expression_aus
 from segan.models.base import Editor, EditOutput
 from segan.models.ganimation import GANimation
+from segan.photos import faces as faces_module
+from segan.photos.faces import CropBox, NoFaceError, centre_square, seam_weights, square_box
+from segan.photos.images import ImageReadError, to_tensor
 from segan.pipeline import (
     MAX_INTENSITY,
     EditPipeline,
@@ -35,6 +34,7 @@ from segan.pipeline import (
     expression_preset,
     parse_aus,
 )
+from segan.synth.dataset import SynthFaces
 from segan.train.bundle import half_precision_copy
 from segan.visualize import to_uint8
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from segan.data.synthfaces import EXPRESSION_AUS, SPLITS, SynthFaces, render, render_pair
-from segan.labels import PART_INDEX, au_index
+from segan.labels import EXPRESSION_AUS, PART_INDEX, au_index
+from segan.synth.dataset import SPLITS, SynthFaces, render, render_pair
 
 KEYS = {"image", "mask", "expression", "aus", "identity", "landmarks", "intensity"}
 
@@ -137,7 +137,7 @@ def test_bad_pair_targets_and_indices():
 
 
 def test_skin_tone_styles_keep_only_people_of_those_tones():
-    from segan.data.synth.identity import sample_identity
+    from segan.synth.identity import sample_identity
 
     dark = SynthFaces("test", 64, 32, skin_tones=(0.0, 0.3))
     light = SynthFaces("test", 64, 32, skin_tones=(0.7, 1.0))

@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from segan.data.synth.identity import sample_identity
-from segan.data.synthfaces import (
+from segan.labels import AU_IDS, EXPRESSIONS, NUM_PARTS, PART_INDEX, au_index
+from segan.synth.dataset import (
     AU_ZONES,
     EXPRESSION_AUS,
     SPLITS,
@@ -18,7 +18,7 @@ from segan.data.synthfaces import (
     identity_range,
     render,
 )
-from segan.labels import AU_IDS, EXPRESSIONS, NUM_PARTS, PART_INDEX, au_index
+from segan.synth.identity import sample_identity
 
 TEST_START = SPLITS["test"][0]
 

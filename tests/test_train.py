@@ -20,7 +20,7 @@ from tiny import TINY, tiny_widths
 
 import segan
 from segan.cli import main as cli
-from segan.data.synthfaces import SynthFaces
+from segan.synth.dataset import SynthFaces
 from segan.train import losses as L
 from segan.train.config import ConfigError, builtin_configs, load_config, read_yaml
 from segan.train.data import check_data

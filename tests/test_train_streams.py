@@ -12,8 +12,8 @@ from test_train import _resume_matches, ddp_reports, metrics, tiny
 
 from segan.cli import main as cli
 from segan.data.cache import PreparedFaces
-from segan.data.writers import write_affectnet, write_celebamask_hq, write_rafd
 from segan.metrics.segmentation import confusion, scores
+from segan.synth.writers import write_affectnet, write_celebamask_hq, write_rafd
 from segan.train.config import ConfigError, load_config
 from segan.train.trainer import Trainer, train
 

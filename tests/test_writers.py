@@ -16,8 +16,18 @@ import pytest
 import torch
 from PIL import Image
 
-from segan.data.synthfaces import EXPRESSION_AUS, render
-from segan.data.writers import (
+from segan.labels import (
+    AFFECTNET_NON_EXPRESSION_CODES,
+    AU_IDS,
+    EXPRESSION_AUS,
+    EXPRESSIONS,
+    FACE_PARTS,
+    KDEF_EXPRESSIONS,
+    PART_INDEX,
+    RAFD_EXPRESSIONS,
+)
+from segan.synth.dataset import render
+from segan.synth.writers import (
     write_affectnet,
     write_affectnet_repackaged,
     write_celebamask_hq,
@@ -26,15 +36,6 @@ from segan.data.writers import (
     write_openface_for_manifest,
     write_openface_videos,
     write_rafd,
-)
-from segan.labels import (
-    AFFECTNET_NON_EXPRESSION_CODES,
-    AU_IDS,
-    EXPRESSIONS,
-    FACE_PARTS,
-    KDEF_EXPRESSIONS,
-    PART_INDEX,
-    RAFD_EXPRESSIONS,
 )
 from segan.visualize import to_uint8
 

@@ -1,7 +1,9 @@
-"""Datasets: SynthFaces (procedural, exact ground truth), the public datasets' loaders
-(CelebAMaskHQ, AffectNet, RaFD, KDEF, FFHQ, ImageFolderExpressions, the OpenFaceAUs reader;
-also by name through `open_dataset`), prepared folders (`PreparedFaces`, `prepare`), and faces
-in photos (`faces`, `images`).
+"""The readers of real datasets (CelebAMaskHQ, AffectNet, RaFD, KDEF, FFHQ,
+ImageFolderExpressions, the OpenFaceAUs reader; also by name through `open_dataset`), the records
+they share (`FaceRecord`, `FaceDataset`) and prepared folders (`PreparedFaces`, `prepare`).
+
+SynthFaces, the procedural data, lives in `segan.synth`; reading photos and cutting faces from
+them in `segan.photos`.
 
 The names below are imported on first use (module `__getattr__`): each loader pulls in torch,
 OpenCV or MediaPipe, and `import segan.data` stays cheap for code that needs none of them.
@@ -25,7 +27,6 @@ _EXPORTS: dict[str, str] = {
     "OpenFaceAUs": "segan.data.openface",
     "PreparedFaces": "segan.data.cache",
     "RaFD": "segan.data.rafd",
-    "SynthFaces": "segan.data.synthfaces",
     "open_dataset": "segan.data.catalog",
     "prepare": "segan.data.cache",
 }
@@ -42,7 +43,6 @@ __all__ = [
     "OpenFaceAUs",
     "PreparedFaces",
     "RaFD",
-    "SynthFaces",
     "open_dataset",
     "prepare",
 ]
@@ -58,7 +58,6 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time __getattr__ impo
     from segan.data.openface import OpenFaceAUs
     from segan.data.rafd import RaFD
     from segan.data.records import DataError, FaceDataset, FaceRecord
-    from segan.data.synthfaces import SynthFaces
 
 
 def __getattr__(name: str) -> Any:

@@ -32,8 +32,6 @@ from pathlib import Path
 
 import numpy as np
 
-from segan.data.faces import CropBox, square_box
-from segan.data.images import Photo, SkipLog
 from segan.data.records import (
     DataError,
     FaceDataset,
@@ -43,6 +41,8 @@ from segan.data.records import (
     csv_int,
 )
 from segan.labels import AFFECTNET_NON_EXPRESSION_CODES, NUM_EXPRESSIONS
+from segan.photos.faces import CropBox, square_box
+from segan.photos.images import Photo, SkipLog
 
 __all__ = ["AFFECTNET_COLUMNS", "AffectNet", "affectnet_layout"]
 

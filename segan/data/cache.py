@@ -21,10 +21,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from segan.data.faces import NoFaceError
-from segan.data.images import ImageReadError, SkipLog
 from segan.data.records import DataError, FaceDataset, MaskError
 from segan.labels import EXPRESSIONS
+from segan.photos.faces import NoFaceError
+from segan.photos.images import ImageReadError, SkipLog
 from segan.visualize import to_uint8
 
 __all__ = ["CACHE_FORMAT", "PreparedFaces", "is_prepared", "prepare"]

@@ -23,8 +23,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from segan.data.faces import CropBox, centre_square, crop_mask
-from segan.data.images import ImageReadError, Photo, SkipLog
 from segan.data.records import (
     DataError,
     FaceDataset,
@@ -34,6 +32,8 @@ from segan.data.records import (
     check_split,
 )
 from segan.labels import FACE_PARTS, PART_INDEX
+from segan.photos.faces import CropBox, centre_square, crop_mask
+from segan.photos.images import ImageReadError, Photo, SkipLog
 
 __all__ = ["CELEBA_SPLIT_STARTS", "CelebAMaskHQ", "read_mapping"]
 

@@ -22,8 +22,6 @@ from pathlib import Path
 
 import numpy as np
 
-from segan.data.faces import CropBox, centre_square
-from segan.data.images import IMAGE_SUFFIXES, Photo, SkipLog
 from segan.data.records import (
     DataError,
     FaceDataset,
@@ -33,6 +31,8 @@ from segan.data.records import (
     check_split,
 )
 from segan.photos.annotate import AnnotationError, Annotations
+from segan.photos.faces import CropBox, centre_square
+from segan.photos.images import IMAGE_SUFFIXES, Photo, SkipLog
 from segan.photos.parts import mesh_part_mask
 
 __all__ = ["FFHQ", "HELD_OUT", "VALIDATION", "split_of"]

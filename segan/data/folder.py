@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from segan.data.faces import DEFAULT_SCALE, CropBox, centre_square
-from segan.data.images import IMAGE_SUFFIXES, Photo, SkipLog
 from segan.data.records import DataError, FaceDataset, FaceRecord, check_folder, detected_crop
 from segan.labels import EXPRESSION_INDEX, EXPRESSIONS, RAFD_EXPRESSIONS
+from segan.photos.faces import DEFAULT_SCALE, CropBox, centre_square
+from segan.photos.images import IMAGE_SUFFIXES, Photo, SkipLog
 
 __all__ = ["FOLDER_NAMES", "ImageFolderExpressions"]
 

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 
-from segan.data.images import SkipLog, is_blank
 from segan.data.records import (
     FaceDataset,
     FaceRecord,
@@ -32,6 +31,7 @@ from segan.data.records import (
     subject_split,
 )
 from segan.labels import EXPRESSION_INDEX, KDEF_EXPRESSIONS
+from segan.photos.images import SkipLog, is_blank
 
 __all__ = ["KDEF", "KDEF_NAME", "parse_kdef_name"]
 

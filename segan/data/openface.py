@@ -31,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from segan.data.images import IMAGE_SUFFIXES, SkipLog
 from segan.data.records import DataError, csv_float, csv_int
 from segan.labels import AU_MAX_INTENSITY, OPENFACE_AU_COLUMNS
+from segan.photos.images import IMAGE_SUFFIXES, SkipLog
 
 __all__ = ["OPENFACE_OPTIONS", "OpenFaceAUs", "check_frame_pattern"]
 

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-from segan.data.images import IMAGE_SUFFIXES, SkipLog
 from segan.data.records import (
     DataError,
     FaceDataset,
@@ -28,6 +27,7 @@ from segan.data.records import (
     subject_split,
 )
 from segan.labels import EXPRESSION_INDEX, RAFD_EXPRESSIONS
+from segan.photos.images import IMAGE_SUFFIXES, SkipLog
 
 __all__ = ["RAFD_NAME", "RaFD", "parse_rafd_name"]
 

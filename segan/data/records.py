@@ -23,7 +23,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from segan.data.faces import (
+from segan.labels import NUM_AUS
+from segan.photos.faces import (
     DEFAULT_SCALE,
     CropBox,
     NoFaceError,
@@ -31,8 +32,7 @@ from segan.data.faces import (
     find_face,
     square_box,
 )
-from segan.data.images import ImageReadError, Photo, SkipLog, read_photo, to_tensor
-from segan.labels import NUM_AUS
+from segan.photos.images import ImageReadError, Photo, SkipLog, read_photo, to_tensor
 
 __all__ = [
     "DataError",

@@ -46,8 +46,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from segan.assets import locate
-from segan.data.faces import face_cascade
 from segan.labels import EXPRESSIONS
+from segan.photos.faces import face_cascade
 
 __all__ = [
     "ALIGNED_FACE_REGION",

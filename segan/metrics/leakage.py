@@ -3,7 +3,7 @@
 Bodur et al.'s headline claim is that seghgan edits the parts an expression moves and leaves the
 rest alone. Leakage measures exactly that: the mean absolute change (0..255 grey levels) between
 the input and the edit over the pixels outside the region the target expression may touch. On
-SynthFaces the region is exact (`segan.data.synthfaces.au_region` of the AUs that differ); on
+SynthFaces the region is exact (`segan.synth.dataset.au_region` of the AUs that differ); on
 real data it comes from a parser's part masks (`region_from_parts`).
 """
 

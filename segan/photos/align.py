@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from segan.data.faces import seam_weights
+from segan.photos.faces import seam_weights
 
 __all__ = [
     "Alignment",

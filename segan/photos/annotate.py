@@ -181,7 +181,7 @@ def annotate_pictures(
 ) -> Annotations:
     """Run `detect` (picture -> faces, largest first, as `MeshLandmarker.detect`) over pictures;
     the largest face of each is kept. Pictures that cannot be read count as not found."""
-    from segan.data.images import ImageReadError, read_photo
+    from segan.photos.images import ImageReadError, read_photo
 
     names, sizes, points, shapes = [], [], [], []
     unreadable = 0

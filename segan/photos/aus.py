@@ -22,7 +22,7 @@ the scale relates to SynthFaces' exact AU intensities and how the expression rul
 the expression judge.
 
 Expression rule (`expression_from_aus`): each expression's EMFACS prototype
-(`segan.data.synthfaces.EXPRESSION_AUS`, weights w) is fulfilled to the degree
+(`segan.synth.dataset.EXPRESSION_AUS`, weights w) is fulfilled to the degree
 f = sum_k w_k min(AU_k / (w_k FULL), 1) / sum_k w_k over its AUs, each AU counting fully at its
 weight times `FULL` (FACS intensity C, "marked"); AU6 and AU9 are left out, as they copy AU7 and
 AU10. The face shows the expression fulfilled most (of equals, the one whose prototype holds more
@@ -127,7 +127,7 @@ def aus_from_blendshapes(blendshapes: np.ndarray) -> np.ndarray:
 
 def _prototypes() -> np.ndarray:
     """(8, 17) prototype weights without the copied AUs."""
-    from segan.data.synthfaces import EXPRESSION_AUS
+    from segan.labels import EXPRESSION_AUS
 
     protos = EXPRESSION_AUS.numpy().astype(np.float64).copy()
     protos[:, [AU_IDS.index(au) for au in COPIES]] = 0.0

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from segan.data.faces import CropBox, NoFaceError, crop_image
 from segan.photos.align import Alignment, eyes_and_mouth, ffhq_alignment
+from segan.photos.faces import CropBox, NoFaceError, crop_image
 from segan.photos.ibug import ibug68
 from segan.photos.landmarks import FaceMesh, MeshLandmarker, check_rgb
 

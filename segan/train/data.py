@@ -17,7 +17,7 @@ import torch
 from segan.data.cache import PreparedFaces, is_prepared
 from segan.data.catalog import DATASETS as REAL_DATASETS
 from segan.data.records import DataError
-from segan.data.synthfaces import SynthFaces
+from segan.synth.dataset import SynthFaces
 from segan.train.config import ConfigError, DataConfig
 
 DATASETS = ("synthfaces", *REAL_DATASETS)

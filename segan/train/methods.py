@@ -21,8 +21,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segan.data.synthfaces import EXPRESSION_AUS
-from segan.labels import AU_MAX_INTENSITY, EXPRESSIONS, NUM_EXPRESSIONS, PRESET_AU_INTENSITY
+from segan.labels import (
+    AU_MAX_INTENSITY,
+    EXPRESSION_AUS,
+    EXPRESSIONS,
+    NUM_EXPRESSIONS,
+    PRESET_AU_INTENSITY,
+)
 from segan.models.base import REGISTRY, EditOutput, SeganModel
 from segan.models.discriminators import PatchDiscriminator
 from segan.models.hierarchical import HierarchicalDiscriminator

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import torch
 
-from segan.data.synth import parts
-from segan.data.synth.canvas import Canvas
-from segan.data.synth.geometry import build_geometry
-from segan.data.synth.identity import sample_identity
-from segan.data.synth.landmarks import landmarks_pixels
-from segan.data.synth.shading import shade
-from segan.data.synth.textures import textures_for
 from segan.labels import AU_MAX_INTENSITY, NUM_AUS
+from segan.synth import parts
+from segan.synth.canvas import Canvas
+from segan.synth.geometry import build_geometry
+from segan.synth.identity import sample_identity
+from segan.synth.landmarks import landmarks_pixels
+from segan.synth.shading import shade
+from segan.synth.textures import textures_for
 
 MIN_RESOLUTION = 32
 MAX_RESOLUTION = 1024

@@ -12,9 +12,9 @@ import math
 
 import torch
 
-from segan.data.synth.canvas import pose_to_image
-from segan.data.synth.geometry import Geometry, brow_curve, lid_curves, lip_curves, outline_radius
-from segan.data.synth.identity import Identity
+from segan.synth.canvas import pose_to_image
+from segan.synth.geometry import Geometry, brow_curve, lid_curves, lip_curves, outline_radius
+from segan.synth.identity import Identity
 
 
 def _const(n: int, values: list[float], device) -> torch.Tensor:

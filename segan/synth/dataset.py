@@ -19,28 +19,27 @@ from torch.utils.data import (
     SequentialSampler,
 )
 
-from segan.data.synth.identity import sample_identity
-from segan.data.synth.random import hash_int, hash_uniform
-from segan.data.synth.render import check_resolution, render
-from segan.data.synth.zones import AU_ZONES, ZONES, au_region, zone_masks
 from segan.labels import (
-    AU_IDS,
     AU_MAX_INTENSITY,
+    EXPRESSION_AUS,
     EXPRESSIONS,
     NUM_AUS,
     NUM_EXPRESSIONS,
     PRESET_AU_INTENSITY,
+    expression_aus,
 )
+from segan.synth.identity import sample_identity
+from segan.synth.random import hash_int, hash_uniform
+from segan.synth.render import check_resolution, render
+from segan.synth.zones import AU_ZONES, ZONES, au_region, zone_masks
 
 __all__ = [
     "AU_ZONES",
-    "EXPRESSION_AUS",
     "SPLITS",
     "ZONES",
     "SynthFaces",
     "au_region",
     "contact_sheet",
-    "expression_aus",
     "identity_range",
     "render",
     "render_pair",
@@ -54,49 +53,12 @@ SPLITS: dict[str, tuple[int, int]] = {
     "test": (2_050_000_000, 2_100_000_000),
 }
 
-# EMFACS prototypes; contempt's AU14 is the one-sided dimpler (see synth.geometry).
-_PROTOTYPES: dict[str, dict[int, float]] = {
-    "neutral": {},
-    "happy": {6: 1.0, 12: 1.0},
-    "sad": {1: 1.0, 4: 0.8, 15: 1.0},
-    "surprise": {1: 1.0, 2: 1.0, 5: 1.0, 26: 1.0},
-    "fear": {1: 1.0, 2: 0.8, 4: 0.8, 5: 1.0, 7: 0.6, 20: 1.0, 26: 0.7},
-    "disgust": {9: 1.0, 10: 0.7, 15: 0.8},
-    "anger": {4: 1.0, 5: 0.7, 7: 1.0, 23: 1.0},
-    "contempt": {12: 0.35, 14: 1.0},
-}
-
-
-def _prototype_table() -> torch.Tensor:
-    out = torch.zeros(NUM_EXPRESSIONS, NUM_AUS)
-    for e, name in enumerate(EXPRESSIONS):
-        for au, weight in _PROTOTYPES[name].items():
-            out[e, AU_IDS.index(au)] = weight
-    return out
-
-
-# (8, 17): the AU prototype of each expression (EXPRESSIONS order), weights in [0, 1].
-EXPRESSION_AUS = _prototype_table()
-
 
 def identity_range(split: str) -> range:
     """The identity ids of a split."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {sorted(SPLITS)}, got {split!r}")
     return range(*SPLITS[split])
-
-
-def expression_aus(expression: torch.Tensor | int, intensity: torch.Tensor | float) -> torch.Tensor:
-    """AU intensities (..., 17) of expressions (AffectNet indices) at intensities in 0..5."""
-    e = torch.as_tensor(expression, dtype=torch.int64)
-    if e.numel() and (int(e.min()) < 0 or int(e.max()) >= NUM_EXPRESSIONS):
-        raise ValueError(
-            f"expression indices must lie in [0, {NUM_EXPRESSIONS - 1}], got {e.tolist()}"
-        )
-    i = torch.as_tensor(intensity, dtype=torch.float32, device=e.device)
-    if i.numel() and (float(i.min()) < 0 or float(i.max()) > AU_MAX_INTENSITY):
-        raise ValueError(f"intensity must lie in [0, {AU_MAX_INTENSITY:g}]")
-    return EXPRESSION_AUS.to(e.device)[e] * i[..., None]
 
 
 def render_pair(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from segan.data.synth.random import hash_uniform
+from segan.synth.random import hash_uniform
 
 # (name, kind, spec): uniform -> (low, high); choice -> probabilities; flag -> probability.
 _SPECS: tuple[tuple[str, str, tuple[float, ...]], ...] = (

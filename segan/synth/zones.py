@@ -11,10 +11,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from segan.data.synth.canvas import Canvas, bcast
-from segan.data.synth.geometry import Geometry, build_geometry
-from segan.data.synth.identity import Identity, sample_identity
 from segan.labels import AU_IDS
+from segan.synth.canvas import Canvas, bcast
+from segan.synth.geometry import Geometry, build_geometry
+from segan.synth.identity import Identity, sample_identity
 
 ZONES: tuple[str, ...] = ("brows", "forehead", "eyes", "nose", "cheeks", "mouth", "chin", "jaw")
 

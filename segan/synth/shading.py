@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from segan.data.synth.canvas import Canvas
-from segan.data.synth.identity import Identity
+from segan.synth.canvas import Canvas
+from segan.synth.identity import Identity
 
 
 def light_direction(p: Identity) -> torch.Tensor:

@@ -19,8 +19,8 @@ from dataclasses import dataclass, fields
 
 import torch
 
-from segan.data.synth.identity import Identity
 from segan.labels import AU_IDS, AU_MAX_INTENSITY
+from segan.synth.identity import Identity
 
 SIDES = torch.tensor([-1.0, 1.0])
 # Depth (toward the camera) of each feature, used for the 2.5-D yaw shift.

@@ -10,10 +10,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from segan.data.synth.canvas import Canvas, Coarse, Window, bcast, ellipse_sdf, inside
-from segan.data.synth.geometry import Geometry, brow_curve, lid_curves, lip_curves, outline_radius
-from segan.data.synth.identity import Identity
 from segan.labels import PART_INDEX
+from segan.synth.canvas import Canvas, Coarse, Window, bcast, ellipse_sdf, inside
+from segan.synth.geometry import Geometry, brow_curve, lid_curves, lip_curves, outline_radius
+from segan.synth.identity import Identity
 
 # Painter's order. A pixel's class is the class of the last layer covering more than half of it.
 LAYERS: tuple[tuple[str, str], ...] = (
