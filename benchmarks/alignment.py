@@ -18,7 +18,6 @@ Usage: python benchmarks/alignment.py [--ffhq FOLDER] [--repeats 20] [--out benc
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from report import RESULTS, write_results
 
 from segan.photos.align import eyes_and_mouth, ffhq_alignment
 from segan.photos.faces import NoFaceError
@@ -173,7 +173,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--ffhq", type=Path, help="FFHQ's aligned faces (ids 4500-4999 are read)")
     ap.add_argument("--repeats", type=int, default=20)
-    ap.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
     finder = FaceFinder.from_files()
     photos = sample_photos()
@@ -186,7 +186,6 @@ def main() -> None:
     result["unchanged_paste_back_pixels_differing"] = picture(
         finder, photos, args.out / "alignment.png"
     )
-    (args.out / "alignment.json").write_text(json.dumps(result, indent=1) + "\n")
     s = result["speed_1024"]
     lines = [
         f"# Real-photo alignment ({s['photo']} photo, {s['threads']} threads)",
@@ -218,7 +217,7 @@ def main() -> None:
         "Pixels an unchanged edit changes when pasted back: "
         + ", ".join(f"{k} {v}" for k, v in result["unchanged_paste_back_pixels_differing"].items()),
     ]
-    (args.out / "alignment.md").write_text("\n".join(lines) + "\n")
+    write_results(args.out, "alignment", result, "\n".join(lines))
     print("\n".join(lines))
 
 

@@ -17,11 +17,11 @@ Writes annotate.json + annotate.md.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
+from report import RESULTS, write_results
 
 from segan.labels import AU_IDS, EXPRESSIONS
 from segan.photos.annotate import Annotations
@@ -107,7 +107,7 @@ def main() -> None:
     ap.add_argument("folder", type=Path, help="the annotated pictures (e.g. FFHQ's 128 px)")
     ap.add_argument("--labels", type=Path, default=Path("labels/ffhq-128.npz"))
     ap.add_argument("--synth", type=int, default=400, help="SynthFaces renders (0: skip)")
-    ap.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
     labels = Annotations.load(args.labels)
     found = labels.found
@@ -129,8 +129,6 @@ def main() -> None:
     }
     if args.synth:
         result["synthfaces_spearman"] = synth_correlation(args.synth)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "annotate.json").write_text(json.dumps(result, indent=1) + "\n")
     j = result["judge_on_held_out"]
     lines = [
         f"# FFHQ labels ({args.labels})",
@@ -173,7 +171,7 @@ def main() -> None:
             "|" + "---|" * len(AU_IDS),
             "| " + " | ".join(f"{s[f'AU{a}']:.2f}" for a in AU_IDS) + " |",
         ]
-    (args.out / "annotate.md").write_text("\n".join(lines) + "\n")
+    write_results(args.out, "annotate", result, "\n".join(lines))
     print("\n".join(lines))
 
 

@@ -11,9 +11,7 @@ without HTTP and image encoding) is given beside it, with its detect / edit shar
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import socket
 import statistics
 import sys
@@ -25,6 +23,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import numpy as np
 from PIL import Image
+from report import RESULTS, machine, write_results
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -57,7 +56,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--models", nargs="*", help="model specs (default: every bundled editor)")
-    p.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args()
 
     from gradio_client import Client, handle_file
@@ -118,19 +117,15 @@ def main() -> int:
         f"{r['edit_ms']:.0f} |\n"
         for r in rows
     )
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores"
+    m = machine()
     note = (
         f"One /edit call through gradio_client (upload, detect, crop, edit, paste back, PNG "
         f"encoding of before/after/download/explanations, download), median of "
-        f"{args.repeats} after a warm-up; {machine}.\n\n"
+        f"{args.repeats} after a warm-up; {m['machine']}, {m['cpu_cores']} CPU cores.\n\n"
     )
     print(note + table)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "app_latency.json").write_text(
-        json.dumps({"machine": machine, "repeats": args.repeats, "rows": rows}, indent=2)
-    )
-    (out / "app_latency.md").write_text("# App latency\n\n" + note + table)
+    info = {**m, "repeats": args.repeats, "rows": rows}
+    write_results(args.out, "app_latency", info, "# App latency\n\n" + note + table)
     return 0
 
 

@@ -15,12 +15,12 @@ Writes critic_capacity.json and critic_capacity.md.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from report import RESULTS, write_results
 
 from segan.labels import NUM_EXPRESSIONS
 from segan.models.discriminators import PatchDiscriminator
@@ -64,15 +64,12 @@ def main() -> None:
     p.add_argument("--widths", type=int, nargs="+", default=[16, 32])
     p.add_argument("--steps", type=int, default=4000)
     p.add_argument("--test", type=int, default=1000, help="held-out test renders")
-    p.add_argument("--out", default="benchmarks/results")
+    p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args()
     test = SynthFaces("test", args.test, RES).batch(range(args.test))
     evals = sorted({s for s in (args.steps // 4, args.steps // 2, args.steps) if s > 0})
     rows = [probe(w, args.steps, test, evals) for w in args.widths]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     info = {"resolution": RES, "repeat_num": REPEAT, "batch": BATCH, "lr": LR, "rows": rows}
-    (out / "critic_capacity.json").write_text(json.dumps(info, indent=2) + "\n")
     head = " | ".join(f"step {s}" for s in evals)
     lines = [
         f"The editors' PatchGAN critic (repeat {REPEAT}, {RES} px) trained on its expression "
@@ -86,7 +83,7 @@ def main() -> None:
         lines.append(
             f"| {r['width']} | {r['params']:,} | {accs} | {r['seconds'] / args.steps:.3f} |"
         )
-    (out / "critic_capacity.md").write_text("\n".join(lines) + "\n")
+    write_results(args.out, "critic_capacity", info, "\n".join(lines))
     print("\n".join(lines))
 
 

@@ -12,14 +12,13 @@ them). Figures are medians over repeats; the ratio is prepared / originals.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from report import RESULTS, machine, write_results
 
 from segan.data.affectnet import AffectNet
 from segan.data.cache import PreparedFaces, prepare
@@ -86,7 +85,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=256, help="AffectNet faces (CelebA: n / 4)")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     torch.set_num_threads(1)  # a loader worker's view: one core each
     rows = []
@@ -132,16 +131,8 @@ def main() -> None:
     ]
     table = "\n".join(lines)
     print(table)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    info = {
-        "machine": platform.processor() or platform.machine(),
-        "torch": torch.__version__,
-        "repeats": args.repeats,
-        "results": rows,
-    }
-    (out / "data.json").write_text(json.dumps(info, indent=2) + "\n")
-    (out / "data.md").write_text(table + "\n")
+    info = {**machine(), "repeats": args.repeats, "results": rows}
+    write_results(args.out, "data", info, table)
 
 
 if __name__ == "__main__":

@@ -17,9 +17,7 @@ Prints markdown tables and writes detector.json + detector.md:
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -27,6 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from report import RESULTS, machine, write_results
 from skimage import data
 
 from segan.photos.retinaface import WORKING_SIDE, RetinaFaceDetector
@@ -113,7 +112,7 @@ def main() -> None:
     parser.add_argument("--ffhq", type=Path, help="a folder of FFHQ faces (*.jpg) to count")
     parser.add_argument("--repeats", type=int, default=25)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
     threads = args.threads
@@ -157,10 +156,7 @@ def main() -> None:
 
     torch.set_num_threads(threads)
     info: dict[str, object] = {
-        "machine": platform.processor() or platform.machine(),
-        "cpu_cores": os.cpu_count(),
-        "torch_threads": threads,
-        "torch": torch.__version__,
+        **machine(),
         "load_average_1min": loads,
         "working_side": WORKING_SIDE,
         "repeats": args.repeats,
@@ -215,10 +211,7 @@ def main() -> None:
         ]
     table = "\n".join(lines)
     print(table)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "detector.json").write_text(json.dumps(info, indent=2) + "\n")
-    (out / "detector.md").write_text(table + "\n")
+    write_results(args.out, "detector", info, table)
 
 
 if __name__ == "__main__":

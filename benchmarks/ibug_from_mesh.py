@@ -15,11 +15,11 @@ the table, the others score it).
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from report import RESULTS, write_results
 from scipy.optimize import nnls
 
 from segan.photos.landmarks import MeshLandmarker
@@ -89,7 +89,7 @@ def main() -> None:
     ap.add_argument("--fit-below", type=int, default=800)
     ap.add_argument("--k", type=int, default=4)
     ap.add_argument("--cache", type=Path, default=Path("runs/ibug/pairs.npz"))
-    ap.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
     data = collect(args.folder, args.cache)
     ids, dlib68, mesh = data["ids"], data["dlib"], data["mesh"]
@@ -118,8 +118,6 @@ def main() -> None:
         "vertices": vertices.tolist(),
         "weights": np.round(weights, 4).tolist(),
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "ibug_from_mesh.json").write_text(json.dumps(result, indent=1) + "\n")
     lines = [
         f"# iBUG 68 from the MediaPipe mesh, scored against dlib on {result['faces']['scored']} "
         f"faces ({result['image_side']} px; fitted on {result['faces']['fit']})",
@@ -134,7 +132,7 @@ def main() -> None:
         f"{result['mouth_corner_px']['median']:.2f} px, 95th percentile "
         f"{result['mouth_corner_px']['p95']:.2f} px.",
     ]
-    (args.out / "ibug_from_mesh.md").write_text("\n".join(lines) + "\n")
+    write_results(args.out, "ibug_from_mesh", result, "\n".join(lines))
     print("\n".join(lines))
     print("\nIBUG68_VERTICES = (")
     for p in range(68):

@@ -9,20 +9,20 @@ inference.json + inference.md. Figures are medians over repeats after a warm-up.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
 import time
 from pathlib import Path
 
 import torch
+from report import RESULTS, machine, write_results
 from torch.utils.flop_counter import FlopCounterMode
 
 from segan.labels import NUM_AUS
+from segan.models.boxhgan import BoxHGAN
 from segan.models.finegrained import FineGrained
 from segan.models.ganimation import GANimation
-from segan.models.hierarchical import BoxHGAN, SegHGAN
 from segan.models.sargan import SARGAN
+from segan.models.seghgan import SegHGAN
 from segan.models.stargan import StarGAN
 
 EDITORS = {
@@ -81,7 +81,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 32])
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
     devices = [("cpu", False)] + ([("cuda", True)] if torch.cuda.is_available() else [])
@@ -118,17 +118,7 @@ def main() -> None:
     lines += ["", f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, 128 px."]
     table = "\n".join(lines)
     print(table)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    info = {
-        "machine": platform.processor() or platform.machine(),
-        "cpu_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "results": rows,
-    }
-    (out / "inference.json").write_text(json.dumps(info, indent=2) + "\n")
-    (out / "inference.md").write_text(table + "\n")
+    write_results(args.out, "inference", {**machine(), "results": rows}, table)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
+from report import RESULTS, machine, write_results
 
 from segan.assets import locate
 from segan.judges.expression import (
@@ -50,7 +50,6 @@ from segan.judges.expression import (
     fer_face_crop,
     fer_region,
     haar_faces,
-    keras_reference_forward,
     load_expression_judge,
     to_gray_uint8,
 )
@@ -61,6 +60,7 @@ from segan.judges.identity import (
     load_identity_judge,
     to_rgb_uint8,
 )
+from segan.judges.mini_xception import keras_reference_forward
 
 ROOT = Path(__file__).resolve().parents[1]
 FIT_IDS, TEST_IDS = range(0, 550), range(550, 1100)
@@ -620,7 +620,7 @@ def main() -> None:
     parser.add_argument("--ffhq", default=str(ROOT.parent / "shared" / "data" / "ffhq"))
     parser.add_argument("--fer-tflite", default=None)
     parser.add_argument("--identity-faces", type=int, default=100)
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     torch.set_num_threads(1)
     t0 = time.time()
@@ -638,8 +638,7 @@ def main() -> None:
     has_ffhq = (ffhq / "256").is_dir() and (ffhq / "128").is_dir()
 
     info: dict[str, Any] = {
-        "machine": platform.processor() or platform.machine(),
-        "torch": torch.__version__,
+        **machine(),
         "tflite": tflite_status,
         "aligned_face_region": list(ALIGNED_FACE_REGION),
         "aligned_face_rect": list(ALIGNED_FACE_RECT),
@@ -655,10 +654,7 @@ def main() -> None:
     info["seconds"] = time.time() - t0
     table = _markdown(info)
     print(table)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "judges.json").write_text(json.dumps(info, indent=2) + "\n")
-    (out / "judges.md").write_text(table)
+    write_results(args.out, "judges", info, table)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import torch
+from report import RESULTS, machine, write_results
 from safetensors.torch import load_file
 
 import segan
@@ -261,7 +262,7 @@ def _markdown(r: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--runs", default="runs/learning_check", help="where the runs are kept")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every step count")
     parser.add_argument(
@@ -271,22 +272,20 @@ def main() -> None:
     )
     args = parser.parse_args()
     torch.set_grad_enabled(True)
-    runs, out = Path(args.runs), Path(args.out)
-    saved = out / "learning_check.json"
+    runs = Path(args.runs)
+    saved = args.out / "learning_check.json"
     result = json.loads(saved.read_text()) if args.only and saved.is_file() else {}
-    result.update(resolution=RES, torch=torch.__version__, threads=torch.get_num_threads())
+    result.update(resolution=RES, **machine())
     if args.only in (None, "expression"):
         result["expression"] = expression_check(runs, args.scale)
         print(json.dumps(result["expression"], indent=1), flush=True)
     if args.only in (None, "parser"):
         result["parser"] = parser_check(runs, args.scale)
         print(json.dumps(result["parser"], indent=1), flush=True)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "learning_check.json").write_text(json.dumps(result, indent=2) + "\n")
-    if "expression" in result and "parser" in result:
-        table = _markdown(result)
+    table = _markdown(result) if "expression" in result and "parser" in result else None
+    if table:
         print(table)
-        (out / "learning_check.md").write_text(table + "\n")
+    write_results(args.out, "learning_check", result, table)
 
 
 if __name__ == "__main__":

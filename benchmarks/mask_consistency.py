@@ -23,20 +23,18 @@ Writes mask_consistency.json + .md.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+from report import RESULTS, write_results
 
 from segan.labels import NUM_PARTS
 from segan.metrics.segmentation import confusion, scores
 from segan.photos.images import read_photo
 from segan.photos.parts import MESH_PARTS, UNKNOWN, mesh_part_mask
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def jittered_reading(landmarker, rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
@@ -163,10 +161,8 @@ def main() -> None:
     result = readings(args.root, list(range(4500, 4500 + args.faces)))
     result["grids"] = grid_ceilings(args.prepared)
     result["grid_faces"] = int(np.load(args.prepared / "mask.npy", mmap_mode="r").shape[0])
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "mask_consistency.json").write_text(json.dumps(result, indent=1) + "\n")
     table = markdown(result)
-    (RESULTS / "mask_consistency.md").write_text(table)
+    write_results(RESULTS, "mask_consistency", result, table)
     print(table)
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,7 @@ import tempfile
 from pathlib import Path
 
 import torch
+from report import RESULTS, machine, write_results
 from timing import rss_mib, time_cycles
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
@@ -202,7 +202,7 @@ def main() -> None:
     default_device = "cuda" if torch.cuda.is_available() else "cpu"
     p.add_argument("--device", default=default_device, choices=("cuda", "cpu"))
     p.add_argument("--peak-tflops", type=float, default=None)
-    p.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args()
     batch = args.batch or (16 if args.device == "cuda" else 4)
     if args.child:
@@ -245,27 +245,21 @@ def main() -> None:
             f"{1000 * r['tflop_per_cycle']:.1f} | {r['achieved_tflops']:.3f} | {mfu} | "
             f"{r['peak_memory_mib']:.0f} |"
         )
-    where = (
-        torch.cuda.get_device_name(0)
-        if args.device == "cuda"
-        else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
-    )
+    m = machine()
+    where = m["cuda"] if args.device == "cuda" else f"{m['machine']}, {m['cpu_threads']} threads"
     first = next((r for r in rows if "error" not in r), {})
     note = (
         f"\n{args.steps} steps a config, batch {batch}, {first.get('resolution', '?')} px, "
-        f"{first.get('precision', '?')}, {where}, torch {torch.__version__}"
+        f"{first.get('precision', '?')}, {where}, torch {m['torch']}"
         + ("; CPU: tiny widths, a check of the path, not of speed" if args.device == "cpu" else "")
         + (f"; MFU against {peak} TFLOP/s bf16 dense" if peak else "")
         + "."
     )
     table = "\n".join(lines) + "\n" + note
     print(table)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     stem = "paper_smoke" if args.device == "cuda" else "paper_smoke_cpu"
-    info = {"device": where, "torch": torch.__version__, "peak_tflops": peak, "results": rows}
-    (out / f"{stem}.json").write_text(json.dumps(info, indent=2) + "\n")
-    (out / f"{stem}.md").write_text(table + "\n")
+    info = {**m, "device": where, "peak_tflops": peak, "results": rows}
+    write_results(args.out, stem, info, table)
 
 
 if __name__ == "__main__":

@@ -18,21 +18,20 @@ Writes region_coverage.json and region_coverage.md.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from report import RESULTS, write_results
 
 import segan
 from segan.labels import EXPRESSIONS, FACE_PARTS
+from segan.models.boxhgan import box_inside, landmark_boxes
 from segan.models.hierarchical import (
     DEFAULT_DILATION,
     DEFAULT_REGIONS,
-    box_inside,
     dilation_radii,
     grouped_masks,
-    landmark_boxes,
     part_groups,
 )
 from segan.synth.dataset import SynthFaces
@@ -143,17 +142,14 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--faces", type=int, default=150)
     p.add_argument("--resolution", type=int, default=64)
-    p.add_argument("--out", default="benchmarks/results")
+    p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args()
     classifier = segan.load("bundled:classifier").eval()
     parser = segan.load("bundled:bisenet").eval()
     rows = oracle_scores(classifier, parser, args.faces, args.resolution)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     result = {"faces": args.faces, "resolution": args.resolution, "settings": rows}
-    (out / "region_coverage.json").write_text(json.dumps(result, indent=2) + "\n")
     md = to_markdown(rows, args.faces, args.resolution)
-    (out / "region_coverage.md").write_text(md)
+    write_results(args.out, "region_coverage", result, md)
     print(md)
 
 

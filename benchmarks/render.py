@@ -8,13 +8,12 @@ Prints a markdown table and writes render.json + render.md. Figures are medians 
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
 import time
 from pathlib import Path
 
 import torch
+from report import RESULTS, machine, write_results
 
 from segan.synth.dataset import SynthFaces, render
 
@@ -69,7 +68,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=25)
     parser.add_argument("--resolutions", type=int, nargs="+", default=[64, 128, 256])
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -93,10 +92,7 @@ def main() -> None:
     bandwidth = _memory_bandwidth()
     loaders = {w: _time_loader(128, args.batch, 12, w) for w in (0, 2)}
     info = {
-        "machine": platform.processor() or platform.machine(),
-        "cpu_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        **machine(),
         "memory_bandwidth_gb_s": bandwidth,
         "dataloader_128px_faces_per_s": {f"{w}_workers": v for w, v in loaders.items()},
         "results": rows,
@@ -120,10 +116,7 @@ def main() -> None:
     )
     table = "\n".join(lines)
     print(table)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "render.json").write_text(json.dumps(info, indent=2) + "\n")
-    (out / "render.md").write_text(table + "\n")
+    write_results(args.out, "render", info, table)
 
 
 if __name__ == "__main__":

@@ -46,9 +46,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
 import torchvision
 from PIL import Image
+from report import RESULTS, machine, write_results
 
 BATCH = 16
 RESOLUTION = 128  # the networks' input
@@ -343,8 +343,11 @@ def summarise(stamps: dict[int, float], iters: int, warmup: int) -> dict:
     }
 
 
-def machine(threads: int) -> dict:
-    cpu = platform.processor() or platform.machine()
+def describe_machine(threads: int) -> dict:
+    """The machine (the CPU's model name where /proc/cpuinfo gives it) and the threads torch
+    takes in a child process started with `threads`."""
+    m = machine()
+    cpu = m["machine"]
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -358,9 +361,9 @@ def machine(threads: int) -> dict:
     )
     return {
         "cpu": cpu,
-        "logical_cpus": os.cpu_count(),
+        "logical_cpus": m["cpu_cores"],
         "python": platform.python_version(),
-        "torch": torch.__version__,
+        "torch": m["torch"],
         "torchvision": torchvision.__version__,
         "threads": threads,
         "torch_threads_in_children": int(done.stdout.strip() or 0),
@@ -413,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--iters", type=int, default=22, help="iterations each side trains (22)")
     p.add_argument("--warmup", type=int, default=2, help="first iterations not timed (2)")
     p.add_argument("--threads", type=int, default=2, help="torch threads per side (2)")
-    p.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--timeout", type=float, default=7200.0, help="seconds per side (7200)")
     p.add_argument("--keep", action="store_true", help="keep the scratch folder")
     args = p.parse_args(argv)
@@ -477,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
         result = {
             "benchmark": "stargan_side_by_side",
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "machine": machine(args.threads),
+            "machine": describe_machine(args.threads),
             "settings": {
                 "iters": args.iters,
                 "warmup": args.warmup,
@@ -519,9 +522,7 @@ def main(argv: list[str] | None = None) -> int:
             "faster": "segan" if ratio_mean > 1 else "reference",
             "notes": notes,
         }
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "stargan_side_by_side.json").write_text(json.dumps(result, indent=2) + "\n")
-        (args.out / "stargan_side_by_side.md").write_text(markdown(result))
+        write_results(args.out, "stargan_side_by_side", result, markdown(result))
         print(markdown(result))
         print(f"wrote {args.out / 'stargan_side_by_side.json'} and .md")
     finally:

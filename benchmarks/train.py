@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import subprocess
 import sys
@@ -25,6 +24,7 @@ import tempfile
 from pathlib import Path
 
 import torch
+from report import RESULTS, machine, write_results
 from timing import rss_mib, time_cycles
 
 METHODS = [
@@ -149,7 +149,7 @@ def main() -> None:
         "--recipes", nargs="*", help="time bundled recipes instead (none named: every GAN's)"
     )
     parser.add_argument("--devices", nargs="+", default=None)
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     if args.child:
         recipe = args.recipes is not None
@@ -173,28 +173,23 @@ def main() -> None:
         if args.recipes is None
         else "the bundled recipes (64 px, CPU widths)"
     )
+    m = machine()
     note = (
         f"\nBatch {args.batch}, {what}; median of "
-        f"{args.cycles} update cycles; torch {torch.__version__}, {torch.get_num_threads()} "
-        f"CPU threads ({platform.processor() or platform.machine()})"
-        + (f", {torch.cuda.get_device_name(0)}" if "cuda" in devices else "")
+        f"{args.cycles} update cycles; torch {m['torch']}, {m['cpu_threads']} "
+        f"CPU threads ({m['machine']})"
+        + (f", {m['cuda']}" if "cuda" in devices else "")
         + ". Memory: CPU peak RSS above the post-import size; CUDA peak allocated."
     )
     print(table + "\n" + note)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     info = {
-        "machine": platform.processor() or platform.machine(),
-        "cpu_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        **m,
         "batch": args.batch,
         "cycles": args.cycles,
         "results": rows,
     }
     stem = "train" if args.recipes is None else "train_recipes"
-    (out / f"{stem}.json").write_text(json.dumps(info, indent=2) + "\n")
-    (out / f"{stem}.md").write_text(table + "\n" + note + "\n")
+    write_results(args.out, stem, info, table + "\n" + note)
 
 
 def _gan_recipes() -> list[str]:

@@ -22,17 +22,19 @@ from segan.judges import MissingPackageError, load_expression_judge, load_identi
 from segan.judges.expression import (
     ALIGNED_FACE_REGION,
     JUDGE_CLASSES,
-    KerasWeightsError,
-    MiniXception,
     fer_region,
     haar_faces,
-    keras_layout,
-    keras_reference_forward,
-    load_mini_xception,
     to_gray_uint8,
 )
 from segan.judges.identity import SAME_PERSON_BELOW
 from segan.judges.identity import to_rgb_uint8 as to_rgb
+from segan.judges.mini_xception import (
+    KerasWeightsError,
+    MiniXception,
+    keras_layout,
+    keras_reference_forward,
+    load_mini_xception,
+)
 from segan.labels import EXPRESSIONS
 from segan.metrics.fidelity import identity_distance
 from segan.metrics.judged import judged_expression, judged_identity

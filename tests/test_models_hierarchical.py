@@ -6,13 +6,9 @@ import pytest
 import torch
 
 import segan
-from segan.models.hierarchical import (
-    BoxHGAN,
-    HierarchicalDiscriminator,
-    SegHGAN,
-    blend,
-    soft_dilate,
-)
+from segan.models.boxhgan import BoxHGAN
+from segan.models.hierarchical import HierarchicalDiscriminator, blend, soft_dilate
+from segan.models.seghgan import SegHGAN
 from segan.synth.dataset import SPLITS, render
 from segan.train.config import load_config
 
@@ -212,7 +208,7 @@ def test_boxhgan_changes_nothing_outside_its_boxes():
 
 def test_box_crops_and_pastes_are_pixel_exact_at_the_box_size():
     """Cropping a box at its own size takes its pixels; pasting puts them back in place."""
-    from segan.models.hierarchical import _crop, _paste
+    from segan.models.boxhgan import _crop, _paste
 
     x = torch.rand(2, 3, 64, 64)
     box = torch.tensor([[10.0, 12.0, 41.0, 43.0], [0.0, 0.0, 31.0, 31.0]])  # 32 x 32 boxes
@@ -271,12 +267,12 @@ def test_a_first_boxhgan_edit_without_landmarks_renders_no_faces():
 
     code = (
         "import sys, torch\n"
-        "from segan.models.hierarchical import BoxHGAN\n"
+        "from segan.models.boxhgan import BoxHGAN\n"
         "m = BoxHGAN(image_size=32, global_conv_dim=8, global_repeat=1, local_conv_dim=4,"
         " crop_size=8).eval()\n"
         "c = torch.zeros(1, len(m.labels)); c[0, 1] = 1\n"
         "m(torch.zeros(1, 3, 32, 32), c)\n"
-        "print(sorted(k for k in sys.modules if k.startswith('segan.data')))\n"
+        "print(sorted(k for k in sys.modules if k.startswith(('segan.data', 'segan.synth'))))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]

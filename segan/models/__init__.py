@@ -7,12 +7,14 @@ converter (for `segan convert`).
 # Every architecture and converter registers itself on import.
 from segan.models import (  # noqa: F401
     bisenet,
+    boxhgan,
     discriminators,
     evaluators,
     finegrained,
     ganimation,
     hierarchical,
     sargan,
+    seghgan,
     stargan,
     unet,
 )

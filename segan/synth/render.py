@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from segan.labels import AU_MAX_INTENSITY, NUM_AUS
-from segan.synth import parts
+from segan.synth import body_parts, eye_parts, face_parts, hair_parts, mouth_parts, parts
 from segan.synth.canvas import Canvas
 from segan.synth.geometry import build_geometry
 from segan.synth.identity import sample_identity
@@ -20,20 +20,20 @@ MAX_IDENTITY = 2**31 - 1
 # Painters back to front; the second item names the identity flag of a part only some people
 # have, which is then painted on those samples alone.
 _PAINTERS = (
-    (parts.draw_hair_back, None),
-    (parts.draw_cloth, None),
-    (parts.draw_neck, None),
-    (parts.draw_necklace, "necklace"),
-    (parts.draw_ears, None),
-    (parts.draw_earrings, "earrings"),
-    (parts.draw_face, None),
-    (parts.draw_nose, None),
-    (parts.draw_mouth, None),
-    (parts.draw_eyes, None),
-    (parts.draw_brows, None),
-    (parts.draw_hair_front, None),
-    (parts.draw_glasses, "glasses"),
-    (parts.draw_hat, "hat"),
+    (hair_parts.draw_hair_back, None),
+    (body_parts.draw_cloth, None),
+    (body_parts.draw_neck, None),
+    (body_parts.draw_necklace, "necklace"),
+    (body_parts.draw_ears, None),
+    (body_parts.draw_earrings, "earrings"),
+    (face_parts.draw_face, None),
+    (face_parts.draw_nose, None),
+    (mouth_parts.draw_mouth, None),
+    (eye_parts.draw_eyes, None),
+    (eye_parts.draw_brows, None),
+    (hair_parts.draw_hair_front, None),
+    (eye_parts.draw_glasses, "glasses"),
+    (hair_parts.draw_hat, "hat"),
 )
 
 
