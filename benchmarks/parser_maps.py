@@ -12,27 +12,26 @@ Usage: python benchmarks/parser_maps.py [--parsers bisenet runs/bundled/bisenet-
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
+from quality import ParsedAt, open_model, trained_size
 
 from segan.photos.images import to_tensor
 from segan.synth.dataset import SynthFaces
 from segan.visualize import colorize_mask, to_uint8
 
 SIDE = 128
-sys.path.insert(0, str(Path(__file__).parent))  # the other benchmarks' helpers
 
 
 def open_parser(spec: str) -> torch.nn.Module:
-    """`bundled:NAME` or NAME, a model folder, or a run folder (its latest checkpoint)."""
-    from quality import open_model
-
+    """`bundled:NAME` or NAME, a model folder, or a run folder (its latest checkpoint), taking
+    pictures at any size (parsed at the size it was trained at)."""
     name = Path(spec.removeprefix("bundled:")).name
-    return open_model(name, {name: spec} if Path(spec).exists() else {})[0]
+    folders = {name: spec} if Path(spec).exists() else {}
+    return ParsedAt(open_model(name, folders)[0].eval(), trained_size(name, folders))
 
 
 def crops() -> list[np.ndarray]:
@@ -53,11 +52,7 @@ def main() -> None:
     ap.add_argument("--parsers", nargs="+", default=["bisenet", *runs])
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/real_parsers.png"))
     args = ap.parse_args()
-    from quality import ParsedAt, trained_size
-
-    parsers = [
-        ParsedAt(open_parser(spec).eval(), trained_size(Path(spec).name)) for spec in args.parsers
-    ]
+    parsers = [open_parser(spec) for spec in args.parsers]
     rows = []
     for crop in crops():
         x = to_tensor(crop)[None]

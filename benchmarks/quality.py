@@ -39,21 +39,25 @@ import torch.nn.functional as F
 import segan
 from segan import bundled
 from segan.data.ffhq import HELD_OUT
-from segan.evaluate import EvalData, apply_edit, edit_condition, evaluate_editor, evaluate_parser
+from segan.evaluate import (
+    DEFAULT_EVALUATORS,
+    EvalData,
+    apply_edit,
+    edit_condition,
+    evaluate_editor,
+    evaluate_parser,
+)
 from segan.evaluate_real import Judges, evaluate_photos, evaluate_real
 from segan.labels import AU_IDS, EXPRESSIONS, PRESET_AU_INTENSITY
+from segan.models.base import Parser
 from segan.models.hub import read_config
 from segan.photos.parts import MESH_PARTS
 from segan.synth.dataset import SynthFaces
 from segan.train.bundle import CARD_END, CARD_START, STASH_DIR, snapshot
+from segan.train.config import load_config
 from segan.train.recipes import RECIPES, earlier_stages
 
-EDITORS = ["stargan", "ganimation", "sargan", "finegrained", "seghgan-bisenet", "seghgan-unet"]
-EDITORS += ["boxhgan"]
-PARSERS = ["bisenet", "unet", "bisenet-ffhq", "unet-ffhq"]
-# the parsers trained on real faces (128 px FFHQ crops); the others are 64 px SynthFaces models
-REAL_PARSERS = ("bisenet-ffhq", "unet-ffhq")
-HIERARCHIES = ("seghgan", "boxhgan")
+EVALUATORS = tuple(DEFAULT_EVALUATORS)  # the bundled models that score the others
 CONTROL = " (continued alone)"  # the parser fine-tuned alone like the joint one (the control)
 CONTROL_TEXT = "continued alone for as many updates"
 ACCURACY_BAR = {"default": 80.0, "seghgan-bisenet": 90.0, "seghgan-unet": 90.0}
@@ -102,8 +106,7 @@ def parser_setup(parser: torch.nn.Module) -> dict[str, Any]:
 def editor_setup(editor: torch.nn.Module) -> dict[str, Any]:
     """What makes two hierarchies comparable beyond masks vs boxes: their branches' outputs."""
     config = getattr(editor, "config", {})
-    keys = ("global_attention", "local_attention")
-    return {k: bool(config.get(k)) for k in keys} if editor.architecture in HIERARCHIES else {}
+    return {k: bool(config[k]) for k in ("global_attention", "local_attention") if k in config}
 
 
 def setup_difference(
@@ -145,10 +148,22 @@ class ParsedAt(torch.nn.Module):
         return F.interpolate(self.parser(small), size=x.shape[-2:], mode="bilinear")
 
 
-def trained_size(name: str) -> int:
-    """The face size a bundled parser was trained at (the real-face ones 128 px, the
-    SynthFaces ones 64)."""
-    return 128 if name in REAL_PARSERS else 64
+def trained_size(name: str, folders: dict[str, str]) -> int:
+    """The face size a model was trained at, as its folder (or its run's config) records it;
+    for a folder saved without that record, the size the model takes (`image_size`, or a
+    parser's `resolution`)."""
+    folder = Path(folders[name]) if name in folders else bundled.resolve(f"bundled:{name}")
+    if (folder / "checkpoints").is_dir():  # a run of the recipe
+        return load_config(str(folder / "config.yaml")).data.resolution
+    config = read_config(folder)  # a published folder records it; else the model's own size
+    size = config.get("training", {}).get("resolution")
+    return int(size or config.get("image_size") or config["resolution"])
+
+
+def started_from(name: str) -> str | None:
+    """The bundled parser a recipe's joint parser starts from (its `model.parser_weights`)."""
+    spec = RECIPES[name].option("model.parser_weights") if name in RECIPES else None
+    return spec.removeprefix("bundled:") if spec else None
 
 
 @torch.no_grad()
@@ -276,10 +291,12 @@ def claims(results: dict[str, Any]) -> list[dict[str, Any]]:
                     continue
                 a, b = editors[seg]["metrics"][key], editors[base]["metrics"][key]
                 claim(text, f"{a:.3g} vs {b:.3g}", a < b)
-    for arch in PARSERS:
-        joint = parsers.get(f"seghgan-{arch} (joint parser)")
+    for joint in parsers.values():
+        arch = joint.get("started_from")
+        if arch is None:
+            continue
         for key, what in ((arch, "it started from"), (f"{arch}{CONTROL}", CONTROL_TEXT)):
-            if not (joint and key in parsers):
+            if key not in parsers:
                 continue
             text = f"jointly trained {arch} mIoU not below the {arch} trained alone ({what})"
             differ = setup_difference(joint.get("setup"), parsers[key].get("setup"))
@@ -290,9 +307,8 @@ def claims(results: dict[str, Any]) -> list[dict[str, Any]]:
             claim(text, f"{a:.1f} vs {b:.1f}", a >= b)
     single = results.get("single_au", {})
     if "finegrained" in single and "ganimation" in single:
-        # judged on the switched AU, the edit itself: the 17-AU mean rewards doing nothing
-        # (on the bundled models' 1050 edits the unedited input scored 0.418 on it, the true
-        # single-AU render 0.530); the kept AUs' error is shown beside it
+        # judged on the switched AU, the edit itself: the 17-AU mean rewards an editor that
+        # does nothing (the table's "unedited" row shows it); the kept AUs' error beside it
         text = "finegrained single-AU edits: error on the switched AU below ganimation's"
         steps = [editors.get(n, {}).get("steps") for n in ("finegrained", "ganimation")]
         # compared only when the baseline trained at least as long (a longer-trained
@@ -407,7 +423,7 @@ def replace_between(text: str, start: str, end: str, body: str) -> str:
 
 def card_section(name: str, results: dict[str, Any]) -> str:
     """What a bundled model's card says of its scores."""
-    if name in ("classifier", "regressor"):
+    if name in EVALUATORS:
         data = {k: v for k, v in results["evaluators"].items() if k != "classifier_confusion"}
     elif name in results["parsers"]:
         r = results["parsers"][name]
@@ -463,7 +479,8 @@ def real_scores(
         model, steps = open_model(name, folders)
         if model.role == "parser":
             data = EvalData("ffhq", prepared, 10**6, 128, 50)
-            r = evaluate_parser(ParsedAt(model.eval(), trained_size(name)), data)["metrics"]
+            size = trained_size(name, folders)
+            r = evaluate_parser(ParsedAt(model.eval(), size), data)["metrics"]
             results["parsers"][name] = {"steps": steps, **r}
             print(f"{name}: mIoU on real faces {r['miou']:.1f}", flush=True)
         if model.role != "editor":
@@ -662,9 +679,9 @@ def main(argv: list[str] | None = None) -> int:
     have = set(bundled.available()) | set(folders)
     wanted = [m for m in (args.models or list(RECIPES)) if m in have]
     if args.real:
-        real = [m for m in wanted if m in EDITORS or m in PARSERS or m in folders]
+        real = [m for m in wanted if m not in EVALUATORS]
         return real_main(args, real, folders)
-    for evaluator in ("classifier", "regressor"):
+    for evaluator in EVALUATORS:
         if evaluator not in have:
             raise SystemExit(
                 f"no bundled {evaluator}: `python -m segan.train.bundle train {evaluator}`"
@@ -688,15 +705,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"evaluators: {results['evaluators']['classifier_accuracy']:.1f}%", flush=True)
     fid = {"weights_path": args.inception_weights} if args.inception_weights else {}
     for name in wanted:
-        if name in ("classifier", "regressor"):
+        if name in EVALUATORS:
             continue
         model, steps = open_model(name, folders)
-        if model.role == "parser" or name.startswith("seghgan"):
+        joint = model.role == "editor" and isinstance(getattr(model, "parser", None), Parser)
+        if model.role == "parser" or joint:
             parser = model if model.role == "parser" else model.parser
             label = name if model.role == "parser" else f"{name} (joint parser)"
-            data = EvalData(n=args.parser_faces, resolution=trained_size(name), batch_size=50)
+            size = trained_size(name, folders)
+            data = EvalData(n=args.parser_faces, resolution=size, batch_size=50)
             r = evaluate_parser(parser.eval(), data)["metrics"]
             results["parsers"][label] = {"steps": steps, "setup": parser_setup(parser), **r}
+            if joint and started_from(name):
+                results["parsers"][label]["started_from"] = started_from(name)
             print(f"{label}: mIoU {r['miou']:.1f}", flush=True)
             control = open_control(name, steps, folders) if model.role == "parser" else None
             if control is not None:

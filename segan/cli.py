@@ -175,10 +175,6 @@ def _prepare(args: argparse.Namespace) -> int:
     return 0
 
 
-# the evaluators `segan eval` scores an editor with unless others are named
-DEFAULT_EVALUATORS = {"classifier": "bundled:classifier", "regressor": "bundled:regressor"}
-
-
 def _eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="a model folder or Hub repo id (an editor or a parser)")
     p.add_argument(
@@ -214,7 +210,7 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
 def _eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from segan.evaluate import EvalData, evaluate, markdown, write_results
+    from segan.evaluate import DEFAULT_EVALUATORS, EvalData, evaluate, markdown, write_results
     from segan.models.hub import load
 
     model = load(args.model)

@@ -37,6 +37,7 @@ from segan.synth.dataset import SynthFaces, au_region
 from segan.synth.zones import AU_ZONES
 
 __all__ = [
+    "DEFAULT_EVALUATORS",
     "EXPRESSION_PARTS",
     "EvalData",
     "apply_edit",
@@ -50,6 +51,12 @@ __all__ = [
 ]
 
 # Face parts each anatomical zone lies on, for leakage on real data (parser masks).
+# The evaluators an editor is scored with unless others are named: bundled name -> model spec.
+DEFAULT_EVALUATORS: dict[str, str] = {
+    "classifier": "bundled:classifier",
+    "regressor": "bundled:regressor",
+}
+
 _ZONE_PARTS = {
     "brows": ("l_brow", "r_brow"),
     "forehead": ("skin",),

@@ -385,10 +385,10 @@ def test_quality_claims_compare_the_right_way_round():
         },
         "parsers": {
             "bisenet": {"miou": 40.0},
-            "seghgan-bisenet (joint parser)": {"miou": 40.0},
+            "seghgan-bisenet (joint parser)": {"miou": 40.0, "started_from": "bisenet"},
             "bisenet (continued alone)": {"miou": 40.5},
             "unet": {"miou": 70.0},
-            "seghgan-unet (joint parser)": {"miou": 69.0},
+            "seghgan-unet (joint parser)": {"miou": 69.0, "started_from": "unet"},
         },
         "single_au": {  # finegrained edits the switched AU less but keeps the others
             "finegrained": {"au_mae_all": 0.2, "au_error_switched": 3.0, "au_mae_kept": 0.1},

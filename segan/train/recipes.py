@@ -112,6 +112,11 @@ class Recipe:
     resolution: int = 64
     data: RealData | None = None  # a real dataset (else the config's, SynthFaces)
 
+    def option(self, key: str) -> str | None:
+        """The value this recipe's overrides give `key` (the last one wins), or None."""
+        values = [o.partition("=")[2] for o in self.overrides if o.partition("=")[0] == key]
+        return values[-1] if values else None
+
     def all_overrides(
         self, steps: int | None = None, runs: str | Path = "runs/bundled"
     ) -> list[str]:
