@@ -26,6 +26,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from segan.data.cache import PreparedFaces
 from segan.labels import AU_IDS, AU_MAX_INTENSITY, EXPRESSIONS, NUM_EXPRESSIONS, expression_aus
 from segan.metrics.expression import au_error
 from segan.metrics.fidelity import identity_distance, psnr, ssim
@@ -115,7 +116,6 @@ class EvalData:
                 idx = list(range(s, min(s + self.batch_size, self.n)))
                 yield {**ds.batch(idx), "index": torch.tensor(idx)}
             return
-        from segan.data.cache import PreparedFaces
 
         if self.path is None:
             raise ValueError(f"{self.dataset}: give the folder `segan prepare` wrote (--path)")

@@ -43,6 +43,7 @@ import numpy as np
 import torch
 
 from segan.assets import AssetUnavailableError, locate
+from segan.data.cache import PreparedFaces
 from segan.evaluate import EXPRESSION_PARTS
 from segan.judges import MissingPackageError
 from segan.judges.expression import ExpressionJudge, ExpressionReading, load_expression_judge
@@ -203,7 +204,6 @@ def evaluate_real(
     real folder `path`, each edited to every other expression it knows (see the module
     docstring). `fid` holds keyword arguments for `fid_kid`; `dilate_px` widens the allowed
     regions (default: 1 px per 64 of the picture's side)."""
-    from segan.data.cache import PreparedFaces
 
     t0 = time.perf_counter()
     ds = PreparedFaces(path)

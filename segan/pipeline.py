@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from segan.bundled import available
 from segan.labels import (
     AU_IDS,
     AU_MAX_INTENSITY,
@@ -33,6 +34,7 @@ from segan.labels import (
     au_index,
     expression_aus,
 )
+from segan.models.hub import load
 from segan.photos.align import Alignment
 from segan.photos.aus import aus_from_blendshapes
 from segan.photos.faces import (
@@ -251,17 +253,13 @@ class EditPipeline:
     ) -> EditPipeline:
         """Open models by name: `bundled:NAME`, a Hub repo id or a local folder. "auto" takes
         the bundled parser / AU estimator where they are installed (None: go without)."""
-        import segan
-        from segan.bundled import available
 
         def pick(spec, bundled_name):
             if spec == "auto":
-                return (
-                    segan.load(f"bundled:{bundled_name}") if bundled_name in available() else None
-                )
-            return None if spec is None else segan.load(spec)
+                return load(f"bundled:{bundled_name}") if bundled_name in available() else None
+            return None if spec is None else load(spec)
 
-        model = segan.load(editor)
+        model = load(editor)
         kwargs.setdefault("name", str(editor).removeprefix("bundled:"))
         # the part map of a real-face model's crops comes from the parser trained on real faces
         own_parser = "bisenet-ffhq" if getattr(model, "alignment", "box") == "ffhq" else "bisenet"

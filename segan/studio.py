@@ -24,7 +24,11 @@ from PIL import Image
 
 from segan.bundled import PREFIX, WEIGHTS_DIR, available
 from segan.labels import AU_IDS, AU_NAMES
+from segan.models.base import REGISTRY
+from segan.photos.faces import detect_faces
 from segan.pipeline import EditPipeline, EditResult, compare, expression_preset
+from segan.synth.dataset import SynthFaces
+from segan.visualize import to_uint8
 
 __all__ = [
     "AU_SLIDERS",
@@ -73,7 +77,6 @@ AU_SLIDERS: tuple[AUSlider, ...] = tuple(AUSlider(a, f"AU{a} {AU_NAMES[a]}") for
 def bundled_editors() -> list[str]:
     """`bundled:NAME` of every bundled expression editor (parsers and evaluators left out)."""
     import segan.models  # noqa: F401  (registers every architecture)
-    from segan.models.base import REGISTRY
 
     names = []
     for name in available():
@@ -88,10 +91,6 @@ def example_photos(folder: str | Path | None = None, n_synth: int = 3) -> list[P
     512 px (neutral, chosen where the detector finds them) and scikit-image's astronaut
     (Eileen Collins, a NASA photo in the public domain, shipped inside scikit-image)."""
     from PIL import Image
-
-    from segan.photos.faces import detect_faces
-    from segan.synth.dataset import SynthFaces
-    from segan.visualize import to_uint8
 
     folder = Path(folder or Path(tempfile.gettempdir()) / "segan-examples")
     folder.mkdir(parents=True, exist_ok=True)
@@ -213,9 +212,6 @@ class Studio:
 
     def _probe_face(self, resolution: int) -> np.ndarray:
         if self._probe is None:
-            from segan.synth.dataset import SynthFaces
-            from segan.visualize import to_uint8
-
             self._probe = to_uint8(SynthFaces("test", 1, 512).batch([0])["image"])[0]
         return self._probe
 

@@ -32,7 +32,9 @@ from segan.photos.faces import (
     find_face,
     square_box,
 )
+from segan.photos.ibug import ibug68
 from segan.photos.images import ImageReadError, Photo, SkipLog, read_photo, to_tensor
+from segan.photos.landmarks import MeshLandmarker
 
 __all__ = [
     "DataError",
@@ -211,11 +213,8 @@ class FaceDataset(Dataset):
         self.keys = self._keys()
 
     def _estimated_landmarks(self, record: FaceRecord, photo: Photo, box: CropBox) -> np.ndarray:
-        from segan.photos.ibug import ibug68
 
         if self._landmarker is None:
-            from segan.photos.landmarks import MeshLandmarker
-
             self._landmarker = MeshLandmarker.from_file(max_faces=1)
         faces = self._landmarker.detect(crop_image(photo.rgb, box, LANDMARK_CROP))
         if not faces:

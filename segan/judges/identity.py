@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from segan.assets import locate
+from segan.judges.packages import require
 
 __all__ = [
     "ALIGNED_FACE_RECT",
@@ -92,7 +93,6 @@ class IdentityJudge:
         upsample: int = 1,
         region: Sequence[float] = ALIGNED_FACE_RECT,
     ):
-        from segan.judges import require
 
         dlib = require("dlib", "dlib-bin", "the identity judge (dlib's face descriptor)")
         if rect not in ("fixed", "detect"):

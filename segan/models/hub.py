@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from segan.bundled import is_bundled, resolve
 from segan.models.base import REGISTRY, SeganModel
 
 CONFIG_NAME = "config.json"
@@ -104,7 +105,6 @@ def load(
     match the architecture key for key.
     """
     import segan.models  # noqa: F401  (registers every architecture)
-    from segan.bundled import is_bundled, resolve
 
     if is_bundled(path_or_repo_id):
         path_or_repo_id = resolve(str(path_or_repo_id))

@@ -26,6 +26,7 @@ from segan.labels import EXPRESSIONS
 from segan.photos import mesh as m
 from segan.photos.aus import aus_from_blendshapes, expression_from_aus
 from segan.photos.ibug import IBUG68_VERTICES, ibug68
+from segan.photos.images import ImageReadError, read_photo
 
 __all__ = [
     "ANNOTATIONS_FORMAT",
@@ -181,7 +182,6 @@ def annotate_pictures(
 ) -> Annotations:
     """Run `detect` (picture -> faces, largest first, as `MeshLandmarker.detect`) over pictures;
     the largest face of each is kept. Pictures that cannot be read count as not found."""
-    from segan.photos.images import ImageReadError, read_photo
 
     names, sizes, points, shapes = [], [], [], []
     unreadable = 0

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from segan.labels import AU_IDS, AU_MAX_INTENSITY, EXPRESSIONS
+from segan.labels import AU_IDS, AU_MAX_INTENSITY, EXPRESSION_AUS, EXPRESSIONS
 from segan.photos.mesh import BLENDSHAPES
 
 __all__ = [
@@ -127,7 +127,6 @@ def aus_from_blendshapes(blendshapes: np.ndarray) -> np.ndarray:
 
 def _prototypes() -> np.ndarray:
     """(8, 17) prototype weights without the copied AUs."""
-    from segan.labels import EXPRESSION_AUS
 
     protos = EXPRESSION_AUS.numpy().astype(np.float64).copy()
     protos[:, [AU_IDS.index(au) for au in COPIES]] = 0.0

@@ -18,10 +18,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from segan.assets import AssetUnavailableError
 from segan.photos.align import Alignment, eyes_and_mouth, ffhq_alignment
 from segan.photos.faces import CropBox, NoFaceError, crop_image
 from segan.photos.ibug import ibug68
 from segan.photos.landmarks import FaceMesh, MeshLandmarker, check_rgb
+from segan.photos.retinaface import MIN_SIZES, WORKING_SIDE, RetinaFaceDetector
 
 __all__ = ["LANDMARK_SIDE", "MIN_FACE", "Face", "FaceFinder"]
 
@@ -81,8 +83,6 @@ class FaceFinder:
         """Open the RetinaFace detector and the Landmarker from their files (found by
         `segan.assets` when not given); the ones in `need` must be found, others are used
         when they are."""
-        from segan.assets import AssetUnavailableError
-        from segan.photos.retinaface import RetinaFaceDetector
 
         opened = {}
         for what, opener, path in (
@@ -155,8 +155,6 @@ class FaceFinder:
         if not faces:
             hint = ""
             if self.detector is not None:
-                from segan.photos.retinaface import MIN_SIZES, WORKING_SIDE
-
                 smallest = MIN_SIZES[0][0] * max(1.0, max(h, w) / WORKING_SIDE)
                 hint = f" (faces under about {smallest:.0f} px across are not found at this size)"
             raise NoFaceError(f"no face found in the {w}x{h} picture{hint}")

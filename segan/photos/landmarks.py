@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from segan.assets import locate
 from segan.photos.mesh import BLENDSHAPES, NUM_VERTICES
 
 __all__ = ["FaceMesh", "MeshLandmarker", "check_rgb"]
@@ -113,7 +114,6 @@ class MeshLandmarker:
     @classmethod
     def from_file(cls, path: str | Path | None = None, **kwargs) -> MeshLandmarker:
         """Open the Landmarker from `path`, or wherever `segan.assets` finds it."""
-        from segan.assets import locate
 
         return cls(locate("face_landmarker", path), **kwargs)
 

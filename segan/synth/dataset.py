@@ -32,6 +32,7 @@ from segan.synth.identity import sample_identity
 from segan.synth.random import hash_int, hash_uniform
 from segan.synth.render import check_resolution, render
 from segan.synth.zones import AU_ZONES, ZONES, au_region, zone_masks
+from segan.visualize import contact_sheet as sheet
 
 __all__ = [
     "AU_ZONES",
@@ -289,7 +290,6 @@ def contact_sheet(
 ):
     """A PIL contact sheet of n faces: rows of identities, columns of the 8 expressions,
     each row followed by its colour-coded class masks."""
-    from segan.visualize import contact_sheet as sheet
 
     if isinstance(n, bool) or not isinstance(n, int) or n <= 0 or n % NUM_EXPRESSIONS:
         raise ValueError(

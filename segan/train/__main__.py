@@ -12,6 +12,7 @@ from pathlib import Path
 
 from segan.train.checkpoint import CheckpointError
 from segan.train.config import ConfigError, builtin_configs, load_config, resume_config
+from segan.train.trainer import train
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -86,7 +87,6 @@ def check_launch(parent_cmdline: list[str] | None = None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Validate the config (before any work), train, report the model folder."""
-    from segan.train.trainer import train
 
     check_launch()
     config = config_from_args(args)

@@ -34,6 +34,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from segan.models.base import load_error
+
 FORMAT = "segan-checkpoint/1"
 STATE_FILE = "state.json"
 _STEP_NAME = re.compile(r"step_(\d+)")
@@ -263,7 +265,6 @@ def read_scaler(folder: Path) -> dict | None:
 
 def load_strict(module: nn.Module, state: dict[str, torch.Tensor], where: Path) -> None:
     """Load weights, naming the file when they do not fit the network the config builds."""
-    from segan.models.base import load_error
 
     try:
         module.load_state_dict(state)

@@ -16,6 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from segan.data.catalog import DATA_ALIGNMENT, DATA_TERMS
+from segan.models.hub import hub_unreachable
+
 if TYPE_CHECKING:
     from accelerate import Accelerator
 
@@ -64,7 +67,6 @@ def save_with_card(
         + (f", {config.data.path}" if config.data.path else "")
         + ")"
     )
-    from segan.data.catalog import DATA_ALIGNMENT, DATA_TERMS
 
     terms = DATA_TERMS.get(config.data.dataset)
     if config.data.synthfaces_share:
@@ -189,8 +191,6 @@ def push(model_dir: str | Path, target: str, cache_dir: str | Path | None = None
         return str(dest)
     _check_repo_id(target)
     from huggingface_hub import HfApi
-
-    from segan.models.hub import hub_unreachable
 
     why = hub_unreachable()
     if why is not None:

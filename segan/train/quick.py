@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from segan import bundled
+from segan.models.hub import read_config
 from segan.train.config import load_config
 from segan.train.trainer import train
 
@@ -42,8 +44,6 @@ def bundled_or_trained(
 ) -> Path:
     """The bundled model `name` when segan ships one trained at `resolution`; otherwise
     `trained_model(config, folder, overrides)`."""
-    from segan import bundled
-    from segan.models.hub import read_config
 
     if name in bundled.available():
         shipped = bundled.resolve(name)

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from segan.models.base import REGISTRY
+from segan.models.hub import load
 from segan.train.config import ConfigError, DataConfig, TrainConfig
 
 Terms = dict[str, torch.Tensor]
@@ -142,12 +143,10 @@ class Task:
 
     def _start_from_trained(self, nets: dict[str, nn.Module]) -> None:
         """Load each start-from folder into the network (or sub-network) it names."""
-        import segan
-
         for (section, key), folder in self.start_from.items():
             role, name = self.START_FROM[(section, key)]
             part = getattr(nets[role], name) if name else nets[role]
-            trained = segan.load(folder)
+            trained = load(folder)
             where = f"{role}'s {name}" if name else role
             misfit = (
                 f"{section}.{key}={folder}: its {type(trained).__name__} does not fit this "
