@@ -253,7 +253,8 @@ def single_au_scores(
 
 
 def claims(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """The issue's bars and the first paper's claims, each with the figures and a verdict."""
+    """The bundled models' quality bars and the first paper's claims, each with the figures
+    and a verdict."""
     out: list[dict[str, Any]] = []
     ev = results.get("evaluators")
     editors = results["editors"]

@@ -66,7 +66,6 @@ REFERENCE_FILES = ("main.py", "solver.py", "model.py", "data_loader.py", "logger
 SHIMS: list[tuple[str, str, str, str]] = []
 ITERATION_LINE = re.compile(r"Elapsed \[([^\]]*)\], Iteration \[(\d+)/(\d+)\]")
 PARAMETERS_LINE = re.compile(r"The number of parameters: (\d+)")
-ISSUE_REFERENCE_S = 14.7  # the issue's earlier measurement of the reference on this machine
 
 
 # --- data ---------------------------------------------------------------------------------
@@ -473,8 +472,6 @@ def main(argv: list[str] | None = None) -> int:
             f"Load average before/after: {', '.join(f'{x:.2f}' for x in load_before)} / "
             f"{', '.join(f'{x:.2f}' for x in load_after)} (other work on the machine slows "
             "both sides).",
-            f"The issue measured the reference at {ISSUE_REFERENCE_S} s/iteration on this "
-            "machine earlier (2 threads).",
             *([f"Reference files: {origin}"] if origin else []),
         ]
         result = {

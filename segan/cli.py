@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 from segan.labels import PRESET_AU_INTENSITY
 
-# name -> (help, add_arguments, run); later issues register train, eval, convert, push, edit.
+# name -> (help, add_arguments, run)
 Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
 
 

@@ -50,9 +50,9 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
 
     A server answers each request on one of many threads; glibc gives each thread an arena of
     its own and keeps what is freed there, so resident memory climbs with every new thread a
-    burst of sessions wakes although nothing is kept (20 sessions editing for a minute:
-    +40-50 MiB a minute with the default, a few MiB with 2). Call it before the threads
-    start; MALLOC_ARENA_MAX set in the environment wins.
+    burst of sessions wakes although nothing is kept; two arenas keep it flat
+    (docs/app-memory.md). Call it before the threads start; MALLOC_ARENA_MAX set in the
+    environment wins.
     """
     if os.environ.get("MALLOC_ARENA_MAX"):
         return False
