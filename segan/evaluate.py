@@ -32,8 +32,8 @@ from segan.metrics.expression import au_error
 from segan.metrics.fidelity import identity_distance, psnr, ssim
 from segan.metrics.leakage import leakage, region_from_parts
 from segan.metrics.realism import fid_kid, uint8_chw
-from segan.metrics.registry import unavailable
 from segan.metrics.segmentation import UNKNOWN, confusion, scores
+from segan.metrics.unavailable import unavailable
 from segan.synth.dataset import SynthFaces, au_region
 from segan.synth.zones import AU_ZONES
 

@@ -51,7 +51,7 @@ from segan.judges.identity import SAME_PERSON_BELOW, IdentityJudge, load_identit
 from segan.labels import EXPRESSIONS
 from segan.metrics.leakage import leakage, region_from_parts
 from segan.metrics.realism import fid_kid
-from segan.metrics.registry import unavailable
+from segan.metrics.unavailable import unavailable
 from segan.photos.faces import NoFaceError
 from segan.pipeline import EditPipeline
 

@@ -11,7 +11,7 @@ from segan.metrics.expression import au_error, expression_accuracy
 from segan.metrics.fidelity import identity_distance, l1, psnr, ssim
 from segan.metrics.leakage import leakage, region_from_parts
 from segan.metrics.realism import INCEPTION_URL, TinyFeatures, fid_kid, register_tiny_extractor
-from segan.metrics.registry import get_metric, is_available, register_metric
+from segan.metrics.unavailable import is_available
 
 # --- expression and AUs ----------------------------------------------------------------------
 
@@ -200,11 +200,3 @@ def test_fid_without_inception_weights_offline_is_unavailable_not_a_number(tmp_p
     assert not is_available(missing) and "nope.pth" in missing["reason"]
     monkeypatch.delenv("HF_HUB_OFFLINE")
     assert not is_available(fid_kid(images, images, download=False))
-
-
-def test_registry_names_every_metric_and_refuses_duplicates():
-    assert get_metric("ssim") is ssim and get_metric("segmentation")
-    with pytest.raises(KeyError, match=r"known: .*fid_kid"):
-        get_metric("sharpness")
-    with pytest.raises(ValueError, match="already registered"):
-        register_metric("ssim")(lambda a, b: {})

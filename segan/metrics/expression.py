@@ -9,12 +9,10 @@ from __future__ import annotations
 import torch
 
 from segan.labels import AU_IDS, EXPRESSIONS
-from segan.metrics.registry import register_metric
 
 __all__ = ["au_error", "expression_accuracy"]
 
 
-@register_metric("expression_accuracy")
 def expression_accuracy(
     predicted: torch.Tensor, target: torch.Tensor, names: tuple[str, ...] = EXPRESSIONS
 ) -> dict:
@@ -36,7 +34,6 @@ def expression_accuracy(
     return {"accuracy": 100 * float(hit.mean()), "per_class": per_class, "n": int(target.numel())}
 
 
-@register_metric("au_error")
 def au_error(predicted: torch.Tensor, target: torch.Tensor) -> dict:
     """Mean absolute error of (N, 17) AU intensities (0..5 scale), overall and per AU, with the
     root-mean-square error."""

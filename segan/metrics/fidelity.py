@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from segan.metrics.registry import register_metric, unavailable
+from segan.metrics.unavailable import unavailable
 
 __all__ = ["identity_distance", "l1", "psnr", "ssim"]
 
@@ -27,14 +27,12 @@ def _unit(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
     return (a.double().clamp(-1, 1) + 1) / 2, (b.double().clamp(-1, 1) + 1) / 2
 
 
-@register_metric("l1")
 def l1(a: torch.Tensor, b: torch.Tensor) -> dict:
     """Mean absolute difference on the [0, 1] scale."""
     x, y = _unit(a, b)
     return {"l1": float((x - y).abs().mean())}
 
 
-@register_metric("psnr")
 def psnr(a: torch.Tensor, b: torch.Tensor, max_db: float = 100.0) -> dict:
     """Peak signal-to-noise ratio in dB, per image then averaged (identical images: max_db)."""
     x, y = _unit(a, b)
@@ -49,7 +47,6 @@ def _gaussian(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     return g / g.sum()
 
 
-@register_metric("ssim")
 def ssim(a: torch.Tensor, b: torch.Tensor) -> dict:
     """Structural similarity (Wang et al. 2004), per image then averaged; 1 for equal images."""
     x, y = _unit(a, b)
@@ -69,7 +66,6 @@ def ssim(a: torch.Tensor, b: torch.Tensor) -> dict:
     return {"ssim": float(s.mean((1, 2, 3)).mean())}
 
 
-@register_metric("identity_distance")
 def identity_distance(
     a: torch.Tensor,
     b: torch.Tensor,

@@ -24,7 +24,7 @@ from segan.judges.expression import ExpressionJudge, load_expression_judge
 from segan.judges.identity import SAME_PERSON_BELOW, IdentityJudge, load_identity_judge
 from segan.labels import EXPRESSIONS
 from segan.metrics.expression import expression_accuracy
-from segan.metrics.registry import register_metric, unavailable
+from segan.metrics.unavailable import unavailable
 
 __all__ = ["judged_expression", "judged_identity"]
 
@@ -41,7 +41,6 @@ def _missing(err: Exception, fetch: str) -> dict[str, Any]:
     return unavailable(str(err), fix() if fix else fetch)
 
 
-@register_metric("judged_expression")
 def judged_expression(
     edits: torch.Tensor,
     targets: torch.Tensor,
@@ -79,7 +78,6 @@ def judged_expression(
     return out
 
 
-@register_metric("judged_identity")
 def judged_identity(
     originals: torch.Tensor,
     edits: torch.Tensor,

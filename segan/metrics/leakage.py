@@ -14,12 +14,10 @@ from collections.abc import Sequence
 import torch
 
 from segan.labels import PART_INDEX
-from segan.metrics.registry import register_metric
 
 __all__ = ["leakage", "region_from_parts"]
 
 
-@register_metric("leakage")
 def leakage(source: torch.Tensor, edited: torch.Tensor, allowed: torch.Tensor) -> dict:
     """Mean |edited - source| in grey levels outside `allowed` (N, H, W) bool, per image then
     averaged; also the change inside, and the share of all change that lies outside."""

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from segan.metrics.registry import register_metric, unavailable
+from segan.metrics.unavailable import unavailable
 
 __all__ = [
     "INCEPTION",
@@ -143,7 +143,6 @@ def inception_weights(weights_path: str | Path | None = None) -> Path | None:
     return cached if cached.is_file() else None
 
 
-@register_metric("fid_kid")
 def fid_kid(
     real: torch.Tensor | str | Path,
     fake: torch.Tensor | str | Path,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import torch
 
 from segan.labels import FACE_PARTS, NUM_PARTS
-from segan.metrics.registry import register_metric
 
 UNKNOWN = 255  # a pixel whose true class the labels do not say: not counted
 
@@ -58,7 +57,6 @@ def scores(
     }
 
 
-@register_metric("segmentation")
 def segmentation_scores(pred: torch.Tensor, target: torch.Tensor) -> dict:
     """`scores` of one batch of predicted and true class masks (accumulate `confusion` over
     batches for a whole test set)."""
