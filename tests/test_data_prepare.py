@@ -27,6 +27,7 @@ from segan.synth.writers import (
 )
 from segan.train.config import ConfigError, load_config
 from segan.train.data import PreparedSource, check_data
+from segan.train.methods import make_task
 from segan.train.trainer import Trainer
 
 RES = 32
@@ -251,13 +252,13 @@ def test_configs_naming_prepared_data_are_checked_before_training(prepared, tmp_
     root, _, _ = affectnet
     raw = _config("classifier_affectnet", root, tmp_path / "r")
     with pytest.raises(ConfigError, match=r"not a prepared affectnet folder.*segan prepare"):
-        check_data(raw.data, raw.method)
+        check_data(raw.data, make_task(raw))
     generic = _config("classifier_affectnet", root, tmp_path / "r", "data.dataset=folder")
     with pytest.raises(ConfigError, match=r"is not a prepared folder; run `segan prepare folder"):
-        check_data(generic.data, generic.method)
+        check_data(generic.data, make_task(generic))
     other = _config("classifier_affectnet", prepared, tmp_path / "r", "data.resolution=64")
     with pytest.raises(ConfigError, match="prepared at 32 px"):
-        check_data(other.data, other.method)
+        check_data(other.data, make_task(other))
     no_aus = tmp_path / "no_aus"
     prepare(AffectNet(root, "validation", RES), no_aus)
     ganimation = _config("ganimation_affectnet", no_aus, tmp_path / "g")
@@ -326,7 +327,7 @@ def test_landmarks_estimated_where_the_data_has_none_train_boxhgan(tmp_path, cap
     )
     plain = dataclasses.replace(config.data, path=str(without))
     with pytest.raises(ConfigError, match=r"lacks .*--option landmarks=mesh"):
-        check_data(plain, "boxhgan")
+        check_data(plain, make_task(config))
     config.data.path = str(out)
     Trainer(config).fit()
     assert (tmp_path / "run" / "model" / "model.safetensors").is_file()

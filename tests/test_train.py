@@ -75,7 +75,7 @@ def test_every_shipped_config_validates_and_names_its_data():
             check_data(config.data)
         else:  # paper datasets are read from a folder `segan prepare` writes
             with pytest.raises(ConfigError, match=r"data\.path: .*segan prepare|parser_dataset"):
-                check_data(config.data, config.method)
+                check_data(config.data, make_task(config))
 
 
 def test_paper_configs_extend_the_synthfaces_recipes():

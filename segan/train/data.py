@@ -10,6 +10,7 @@ same numbers.
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -20,20 +21,10 @@ from segan.data.records import DataError
 from segan.synth.dataset import SynthFaces
 from segan.train.config import ConfigError, DataConfig
 
+if TYPE_CHECKING:  # the methods import this module; a task is only passed in
+    from segan.train.methods.task import Task
+
 DATASETS = ("synthfaces", *REAL_DATASETS)
-# The item keys each method trains on (seghgan also uses `mask` when the data has it).
-METHOD_KEYS: dict[str, tuple[str, ...]] = {
-    "stargan": ("image", "expression"),
-    "sargan": ("image", "expression"),
-    "seghgan": ("image", "expression"),
-    "boxhgan": ("image", "expression", "landmarks"),
-    "ganimation": ("image", "aus"),
-    "finegrained": ("image", "aus"),
-    "bisenet": ("image", "mask"),
-    "unet": ("image", "mask"),
-    "classifier": ("image", "expression"),
-    "regressor": ("image", "aus"),
-}
 
 
 def _kind(dataset: str) -> str:
@@ -60,23 +51,25 @@ def parser_stream(config: DataConfig) -> DataConfig | None:
     )
 
 
-def check_data(
-    config: DataConfig, method: str | None = None, needs: dict[str, str] | None = None
-) -> None:
+def check_data(config: DataConfig, task: Task | None = None) -> None:
     """Stop before any work when the data a config names (and its parser stream's) cannot be
-    trained on here. `needs` maps further item keys the configured losses read to the setting
-    that asks for them."""
-    _check_folder(config, method, needs, "data.path")
+    trained on here: with `task`, the method that trains on it, also when the data lacks the
+    item keys the method trains on (`task.item_keys`) or its configured losses read
+    (`task.data_needs()`)."""
+    needs = {} if task is None else task.data_needs()
+    keys = () if task is None else task.item_keys
+    _check_folder(config, task.name if task else None, keys, needs, "data.path")
     stream = parser_stream(config)
     if stream is not None:
         needs = {"mask": "data.parser_dataset"}
-        _check_folder(stream, None, needs, "data.parser_path", "data.parser_dataset")
+        _check_folder(stream, None, (), needs, "data.parser_path", "data.parser_dataset")
 
 
 def _check_folder(
     config: DataConfig,
     method: str | None,
-    needs: dict[str, str] | None,
+    keys: tuple[str, ...],
+    needs: dict[str, str],
     path_key: str,
     dataset_key: str = "data.dataset",
 ) -> None:
@@ -101,7 +94,7 @@ def _check_folder(
             f"data.resolution={config.resolution} but {path_key}={config.path} was prepared at "
             f"{prepared.resolution} px; set data.resolution={prepared.resolution} or prepare again"
         )
-    missing = [k for k in METHOD_KEYS.get(method or "", ()) if k not in prepared.keys]
+    missing = [k for k in keys if k not in prepared.keys]
     if missing:
         raise ConfigError(
             f"{path_key}={config.path}: {method} trains on {missing}, which this prepared "
@@ -109,7 +102,7 @@ def _check_folder(
             + ("; prepare it with --aus OPENFACE_OUTPUT" if "aus" in missing else "")
             + ("; prepare it with --option landmarks=mesh" if "landmarks" in missing else "")
         )
-    for key, setting in (needs or {}).items():
+    for key, setting in needs.items():
         if key not in prepared.keys:
             raise ConfigError(
                 f"{setting}: needs each item's {key!r}, which {path_key}={config.path} "

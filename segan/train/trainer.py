@@ -133,7 +133,7 @@ class Trainer:
         self.config = config
         self.task: Task = make_task(config)
         # config errors surface before any work
-        check_data(config.data, config.method, self.task.data_needs())
+        check_data(config.data, self.task)
         self.resume_from = _resume_point(config)
         self.run_dir = Path(config.run.output_dir)
         ddp = DistributedDataParallelKwargs(find_unused_parameters=self.task.find_unused_parameters)

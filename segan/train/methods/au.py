@@ -36,6 +36,8 @@ def au_targets(aus: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 class AUGAN(Task):
     """Shared by the AU-conditioned editors: AU targets, AU-regression critic."""
 
+    item_keys = ("image", "aus")
+
     def networks(self) -> dict[str, nn.Module]:
         generator = REGISTRY[self.architecture](**self.model_kwargs())
         d_kwargs = kwargs_for(PatchDiscriminator, self._section("discriminator"), "discriminator")

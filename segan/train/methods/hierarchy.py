@@ -276,6 +276,7 @@ class SegHGANTask(HierarchyTask):
 
 class BoxHGANTask(HierarchyTask):
     name = "boxhgan"
+    item_keys = ("image", "expression", "landmarks")
     architecture = "boxhgan"
     paper = "Wu et al., Cascade EF-GAN, CVPR 2020 (landmark-box hierarchy baseline)"
 

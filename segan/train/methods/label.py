@@ -62,6 +62,8 @@ def label_g_loss(
 class LabelGAN(Task):
     """StarGAN-style training for label-conditioned editors."""
 
+    item_keys = ("image", "expression")
+
     def networks(self) -> dict[str, nn.Module]:
         kwargs = self.model_kwargs()
         kwargs.setdefault("labels", list(EXPRESSIONS))

@@ -39,6 +39,8 @@ def parser_loss(
 class ParserTask(Task):
     """A face parser alone on labelled masks (BiSeNet: OHEM on its three heads)."""
 
+    item_keys = ("image", "mask")
+
     gan = False
     can_freeze_bn = True
     can_augment = True
@@ -86,6 +88,7 @@ class ClassifierTask(Task):
     """The expression classifier used as an evaluator."""
 
     name = "classifier"
+    item_keys = ("image", "expression")
     architecture = "expression-classifier"
     paper = "He et al., ResNet-18 (segan's expression evaluator)"
     gan = False
@@ -107,6 +110,7 @@ class RegressorTask(ClassifierTask):
     """The AU-intensity regressor used as an evaluator."""
 
     name = "regressor"
+    item_keys = ("image", "aus")
     architecture = "au-regressor"
     paper = "He et al., ResNet-18 (segan's AU evaluator)"
 

@@ -58,6 +58,8 @@ class Task:
     """Base of every method."""
 
     name = ""
+    # the item keys every batch of its data holds (losses may read more: `data_needs`)
+    item_keys: ClassVar[tuple[str, ...]] = ("image",)
     paper = ""
     LOSS: ClassVar[dict[str, float]] = {}
     architecture = ""
@@ -110,7 +112,7 @@ class Task:
         }
 
     def data_needs(self) -> dict[str, str]:
-        """Item keys the configured losses read beyond the method's own (data.METHOD_KEYS),
+        """Item keys the configured losses read beyond the method's own (`item_keys`),
         each with the setting that asks for it."""
         return {}
 
