@@ -63,7 +63,7 @@ def snapshot(
         raise FileNotFoundError(f"no checkpoint in {run_dir / 'checkpoints'}")
     config = load_config(str(run_dir / "config.yaml"))
     task = make_task(config)
-    nets = task.build()
+    nets = task.networks()  # built only: the checkpoint gives every weight
     published = task.published(nets)
     role = role or published
     if role not in nets:
