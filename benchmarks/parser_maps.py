@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from quality import ParsedAt, open_model, trained_size
+from bundled_models import ParsedAt, open_model, trained_size
 
 from segan.photos.images import to_tensor
 from segan.synth.dataset import SynthFaces

@@ -28,145 +28,46 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from bundled_models import (
+    EVALUATORS,
+    AtResolution,
+    editor_setup,
+    fmt,
+    open_control,
+    open_model,
+    parser_setup,
+    replace_between,
+    setup_difference,
+    started_from,
+    trained_size,
+)
+from quality_real import README_END, README_START, REAL_PHOTOS, real_main
 
-import segan
 from segan import bundled
-from segan.data.ffhq import HELD_OUT
 from segan.evaluate import (
-    DEFAULT_EVALUATORS,
     EvalData,
     apply_edit,
     edit_condition,
     evaluate_editor,
     evaluate_parser,
 )
-from segan.evaluate_real import Judges, evaluate_photos, evaluate_real
 from segan.labels import AU_IDS, EXPRESSIONS, PRESET_AU_INTENSITY
 from segan.models.base import Parser
-from segan.models.hub import read_config
-from segan.photos.parts import MESH_PARTS
 from segan.synth.dataset import SynthFaces
-from segan.train.bundle import CARD_END, CARD_START, STASH_DIR, snapshot
-from segan.train.config import load_config
-from segan.train.recipes import RECIPES, earlier_stages
+from segan.train.bundle import CARD_END, CARD_START
+from segan.train.recipes import RECIPES
 
-EVALUATORS = tuple(DEFAULT_EVALUATORS)  # the bundled models that score the others
 CONTROL = " (continued alone)"  # the parser fine-tuned alone like the joint one (the control)
 CONTROL_TEXT = "continued alone for as many updates"
 ACCURACY_BAR = {"default": 80.0, "seghgan-bisenet": 90.0, "seghgan-unet": 90.0}
-README_START, README_END = "<!-- quality-table:start -->", "<!-- quality-table:end -->"
-REAL_START, REAL_END = "<!-- real-face-table:start -->", "<!-- real-face-table:end -->"
-REAL_PHOTOS = Path("runs/real_photos")
-SHOWN_PHOTOS = {"scikit-image/astronaut.png": "astronaut", "matplotlib/grace_hopper.jpg": "Hopper"}
 
 
-def open_model(name: str, folders: dict[str, str]) -> tuple[Any, int | str | None]:
-    """A bundled model, or the folder given for it (a model folder, or a run: its latest
-    checkpoint), and the training steps it has had ("30000+12000" after an earlier stage)."""
-    folder = Path(folders[name]) if name in folders else bundled.resolve(f"bundled:{name}")
-    if (folder / "checkpoints").is_dir():  # a run of the recipe
-        model, steps = snapshot(folder)
-        before = list(earlier_stages(name).values()) if name in RECIPES else []
-    else:  # a published folder says what it continued
-        made = read_config(folder).get("training", {})
-        model, steps = segan.load(str(folder)).eval(), made.get("steps")
-        before = list(made.get("after", {}).values())
-    if before and steps is not None:
-        steps = "+".join(str(n) for n in [*before, steps])
-    return model, steps
-
-
-def open_control(arch: str, steps: Any, folders: dict[str, str]) -> tuple[Any, str] | None:
-    """The parser `arch` trained on alone for as many updates as seghgan's joint parser
-    (recipe ARCH-continued, exported to checkpoints/), with its steps, if it is there."""
-    name = f"{arch}-continued"
-    folder = Path(folders[name]) if name in folders else STASH_DIR / name
-    if not (folder / "config.json").is_file():
-        return None
-    made = read_config(folder).get("training", {})  # what the export did
-    own = made.get("steps", RECIPES[name].steps)  # (older exports: the recipe's)
-    done = "+".join(str(n) for n in (steps, own) if n is not None)
-    return segan.load(str(folder)).eval(), done
-
-
-def parser_setup(parser: torch.nn.Module) -> dict[str, Any]:
-    """What makes two parsers comparable: the architecture and its constructor settings."""
-    config = dict(getattr(parser, "config", {}))
-    config.pop("labels", None)
-    return config
-
-
-def editor_setup(editor: torch.nn.Module) -> dict[str, Any]:
-    """What makes two hierarchies comparable beyond masks vs boxes: their branches' outputs."""
-    config = getattr(editor, "config", {})
-    return {k: bool(config[k]) for k in ("global_attention", "local_attention") if k in config}
-
-
-def setup_difference(
-    a: dict[str, Any] | None, b: dict[str, Any] | None, names: tuple[str, str] = ("joint", "alone")
-) -> str:
-    """'' when two setups agree, else what differs (e.g. a seghgan trained from an earlier
-    recipe's parser, or hierarchies with different branch outputs)."""
-    if a is None or b is None:
-        return ""
-    keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
-    return ", ".join(f"{k} {a.get(k)} ({names[0]}) vs {b.get(k)} ({names[1]})" for k in keys)
-
-
-class AtResolution(torch.nn.Module):
-    """An evaluator that takes pictures at any size (resized to the size it was trained at)."""
-
-    def __init__(self, model: torch.nn.Module, size: int):
-        super().__init__()
-        self.model, self.size, self.labels = model, size, getattr(model, "labels", None)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-1] != self.size:
-            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True)
-        return self.model(x)
-
-
-class ParsedAt(torch.nn.Module):
-    """A parser that takes pictures at any size: parsed at the size it was trained at, its
-    logits resized back."""
-
-    def __init__(self, parser: torch.nn.Module, size: int):
-        super().__init__()
-        self.parser, self.size = parser, size
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-1] == self.size:
-            return self.parser(x)
-        small = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True)
-        return F.interpolate(self.parser(small), size=x.shape[-2:], mode="bilinear")
-
-
-def trained_size(name: str, folders: dict[str, str]) -> int:
-    """The face size a model was trained at, as its folder (or its run's config) records it;
-    for a folder saved without that record, the size the model takes (`image_size`, or a
-    parser's `resolution`)."""
-    folder = Path(folders[name]) if name in folders else bundled.resolve(f"bundled:{name}")
-    if (folder / "checkpoints").is_dir():  # a run of the recipe
-        return load_config(str(folder / "config.yaml")).data.resolution
-    config = read_config(folder)  # a published folder records it; else the model's own size
-    size = config.get("training", {}).get("resolution")
-    return int(size or config.get("image_size") or config["resolution"])
-
-
-def started_from(name: str) -> str | None:
-    """The bundled parser a recipe's joint parser starts from (its `model.parser_weights`)."""
-    spec = RECIPES[name].option("model.parser_weights") if name in RECIPES else None
-    return spec.removeprefix("bundled:") if spec else None
-
-
-@torch.no_grad()
 def evaluator_scores(classifier, regressor, n: int, resolution: int) -> dict[str, Any]:
     """The evaluators on n held-out renders: classifier accuracy (overall, per class, and the
     confusion), regressor mean absolute AU error (0..5 scale)."""
@@ -326,10 +227,6 @@ def claims(results: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _f(value: Any, digits: int = 1) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
 def _truth_change(results: dict[str, Any]) -> str:
     """The true edits' own change inside and outside the regions, where it was measured."""
     metrics = [r["metrics"] for r in results["editors"].values()]
@@ -359,11 +256,11 @@ def markdown(results: dict[str, Any]) -> str:
         m = r["metrics"]
         lines.append(
             f"| {name} | {r.get('steps') or '-'} | {r['n_edits']} | "
-            f"{_f(m.get('expression_accuracy'))} | {_f(m.get('au_mae'), 3)} | "
-            f"{_f(m.get('psnr'), 2)} | {_f(m.get('ssim'), 3)} | {_f(m.get('l1'), 4)} | "
-            f"{_f(m.get('leakage'), 2)} | {_f(m.get('change_inside'), 2)} | "
-            f"{_f(m.get('outside_share'))} | "
-            f"{_f(m.get('fid'), 2)} | {_f(m.get('kid_x1000'), 2)} |"
+            f"{fmt(m.get('expression_accuracy'))} | {fmt(m.get('au_mae'), 3)} | "
+            f"{fmt(m.get('psnr'), 2)} | {fmt(m.get('ssim'), 3)} | {fmt(m.get('l1'), 4)} | "
+            f"{fmt(m.get('leakage'), 2)} | {fmt(m.get('change_inside'), 2)} | "
+            f"{fmt(m.get('outside_share'))} | "
+            f"{fmt(m.get('fid'), 2)} | {fmt(m.get('kid_x1000'), 2)} |"
         )
     fid = next((r["unavailable"].get("fid_kid") for r in results["editors"].values()), None)
     if fid:
@@ -372,7 +269,7 @@ def markdown(results: dict[str, Any]) -> str:
     lines += ["| model | " + " | ".join(EXPRESSIONS) + " |", "|---|" + "---|" * len(EXPRESSIONS)]
     for name, r in results["editors"].items():
         per = r["metrics"].get("expression_accuracy_per_target", {})
-        lines.append(f"| {name} | " + " | ".join(_f(per.get(e)) for e in EXPRESSIONS) + " |")
+        lines.append(f"| {name} | " + " | ".join(fmt(per.get(e)) for e in EXPRESSIONS) + " |")
     if results.get("single_au"):
         lines += [
             "",
@@ -414,14 +311,6 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def replace_between(text: str, start: str, end: str, body: str) -> str:
-    """`text` with what lies between the markers replaced (the markers appended if absent)."""
-    if start in text and end in text:
-        head, rest = text.split(start, 1)
-        return head + start + "\n" + body + end + rest.split(end, 1)[1]
-    return text.rstrip("\n") + f"\n\n{start}\n{body}{end}\n"
-
-
 def card_section(name: str, results: dict[str, Any]) -> str:
     """What a bundled model's card says of its scores."""
     if name in EVALUATORS:
@@ -440,224 +329,6 @@ def card_section(name: str, results: dict[str, Any]) -> str:
         + json.dumps(data, indent=2)
         + "\n```\n"
     )
-
-
-# --- real faces -------------------------------------------------------------------------------
-
-
-def real_scores(
-    names: list[str],
-    folders: dict[str, str],
-    prepared: str,
-    faces: int,
-    photos: Path | None,
-    fid: dict[str, Any],
-    skip_fid: bool,
-) -> dict[str, Any]:
-    """Every editor in `names` on `faces` held-out real faces of `prepared` and on the registry
-    photos in `photos`, edited through `EditPipeline` and scored by the judges."""
-    from segan.pipeline import EditPipeline
-
-    judges = Judges.load()
-    have = set(bundled.available()) | set(folders)
-    estimator = open_model("regressor", folders)[0] if "regressor" in have else None
-    results: dict[str, Any] = {
-        "faces": faces,
-        "prepared": prepared,
-        "photos": str(photos) if photos else None,
-        "date": time.strftime("%Y-%m-%d"),
-        "judges": judges.used,
-        "judges_missing": judges.missing,
-        "editors": {},
-    }
-    if photos is None:
-        results["photos_unavailable"] = {
-            "reason": f"no registry photos at {REAL_PHOTOS}",
-            "fix": "python benchmarks/real_photos.py",
-        }
-    results["parsers"] = {}
-    for name in names:
-        model, steps = open_model(name, folders)
-        if model.role == "parser":
-            data = EvalData("ffhq", prepared, 10**6, 128, 50)
-            size = trained_size(name, folders)
-            r = evaluate_parser(ParsedAt(model.eval(), size), data)["metrics"]
-            results["parsers"][name] = {"steps": steps, **r}
-            print(f"{name}: mIoU on real faces {r['miou']:.1f}", flush=True)
-        if model.role != "editor":
-            continue
-        # the app's pipeline: no parser (it only draws part maps), the AU estimator for the
-        # fine-grained model's source AUs
-        pipeline = EditPipeline(model, None, estimator, name=name)
-        r = evaluate_real(pipeline, prepared, faces, judges, fid=fid, skip_fid=skip_fid)
-        if photos is not None:
-            r["photos"] = evaluate_photos(pipeline, photos, judges, shown=list(SHOWN_PHOTOS))
-        results["editors"][name] = {"steps": steps, **r}
-        m = r["metrics"]
-        print(
-            f"{name}: judged {_f(m.get('judged_accuracy'))}% (unedited "
-            f"{_f(m.get('unedited_accuracy'))}%), identity {_f(m.get('identity_distance'), 3)}, "
-            f"{_seconds(r):.0f} s",
-            flush=True,
-        )
-    return results
-
-
-def _seconds(r: dict[str, Any]) -> float:
-    """An editor's time on the real faces and the registry photos."""
-    return r.get("seconds", 0.0) + r.get("photos", {}).get("seconds", 0.0)
-
-
-def real_markdown(results: dict[str, Any]) -> str:
-    """The real-face results as markdown tables."""
-    editors = results["editors"]
-    first = next(iter(editors.values()), {})
-    n = results["faces"]
-    where = f"{first.get('dataset', '?')} ({first.get('split')} split)"
-    if first.get("dataset") == "ffhq" and first.get("split") == "test":
-        where = f"held-out FFHQ faces (ids {HELD_OUT.start}-{HELD_OUT.stop - 1}"
-    lines = [
-        f"Today's editors, trained on SynthFaces only, on real faces: {n} {where}, "
-        f"{first.get('resolution', 128)} px), each edited as the app edits a photo (the face "
-        "found, cropped at the model's resolution, the change pasted back) to the 7 other "
-        "expressions and scored by models nobody here trained. Judged: fer's expression "
-        "classifier reads the edited photo as the target; unedited: it reads the input so (what "
-        "an editor that does nothing scores); changed: its reading of the edit differs from "
-        "the input's; identity distance: dlib's descriptor distance between input and edit "
-        "(the same person below 0.6); leakage and change inside: mean grey-level change "
-        "outside and inside the mesh regions the two expressions move.",
-        "",
-        "| model | steps | faces edited | edits | judged % | unedited % | changed % | identity "
-        "distance | same person % | leakage | change inside | outside share % | FID | "
-        "KID x1000 |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for name, r in editors.items():
-        m = r["metrics"]
-        lines.append(
-            f"| {name} | {r.get('steps') or '-'} | {r['faces_edited']} of {r['n_faces']} | "
-            f"{r['n_edits']} | {_f(m.get('judged_accuracy'))} | "
-            f"{_f(m.get('unedited_accuracy'))} | {_f(m.get('reading_changed'))} | "
-            f"{_f(m.get('identity_distance'), 3)} | {_f(m.get('same_person'))} | "
-            f"{_f(m.get('leakage'), 2)} | {_f(m.get('change_inside'), 2)} | "
-            f"{_f(m.get('outside_share'))} | {_f(m.get('fid'), 2)} | "
-            f"{_f(m.get('kid_x1000'), 2)} |"
-        )
-    judged = [e for e in EXPRESSIONS if e != "contempt"]
-    lines += [
-        "",
-        "Judged accuracy per target, edited / unedited (%; the judge has no contempt class: "
-        f"contempt edits, {first.get('unjudged_contempt', 0)} per editor, are not judged):",
-        "",
-        "| model | " + " | ".join(judged) + " |",
-        "|---|" + "---|" * len(judged),
-    ]
-    for name, r in editors.items():
-        edited = r["metrics"].get("judged_accuracy_per_target", {})
-        unedited = r["metrics"].get("unedited_accuracy_per_target", {})
-        cells = [f"{_f(edited.get(e))} / {_f(unedited.get(e))}" for e in judged]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    photo_rows = {k: r["photos"] for k, r in editors.items() if "photos" in r}
-    if photo_rows:
-        p = next(iter(photo_rows.values()))
-        shown = " | ".join(f"{label}: judged % / distance" for label in SHOWN_PHOTOS.values())
-        lines += [
-            "",
-            f"Registry photos (`benchmarks/real_photos.py`; {p['photos']} photos, "
-            f"{p['duplicates_left_out']} copies of another left out; the largest face of each "
-            "edited to the 7 expressions other than its posed one, or the one the judge reads; "
-            "both judges read the photo's part the crop covers; only the astronaut and Grace "
-            "Hopper may be shown, the others count in the totals):",
-            "",
-            "| model | photos edited | edits | judge found no face | judged % | unedited % | "
-            f"identity distance | same person % | {shown} |",
-            "|---|---|---|---|---|---|---|---|" + "---|" * len(SHOWN_PHOTOS),
-        ]
-        for name, r in photo_rows.items():
-            m = r["metrics"]
-            cells = []
-            for file in SHOWN_PHOTOS:
-                own = r["per_photo"].get(file, {}).get("metrics", {})
-                cells.append(
-                    f"{_f(own.get('judged_accuracy'))} / {_f(own.get('identity_distance'), 3)}"
-                )
-            lines.append(
-                f"| {name} | {r['photos_edited']} of {r['photos']} | {r['n_edits']} | "
-                f"{r['unread']['expression']} | {_f(m.get('judged_accuracy'))} | "
-                f"{_f(m.get('unedited_accuracy'))} | {_f(m.get('identity_distance'), 3)} | "
-                f"{_f(m.get('same_person'))} | " + " | ".join(cells) + " |"
-            )
-    elif results.get("photos_unavailable"):
-        why = results["photos_unavailable"]
-        lines += ["", f"Registry photos: unavailable: {why['reason']} (fix: {why['fix']})."]
-    if results.get("parsers"):
-        parts = list(MESH_PARTS)
-        lines += [
-            "",
-            "Parsers on the held-out FFHQ faces' mesh masks (IoU %, over the pixels and classes "
-            "the mesh labels; `-ffhq`: trained on real faces, the others on SynthFaces only):",
-            "",
-            "| parser | steps | mIoU | " + " | ".join(parts) + " |",
-            "|---|---|---|" + "---|" * len(parts),
-        ]
-        for name, r in results["parsers"].items():
-            cells = " | ".join(_f(r["iou"].get(part)) for part in parts)
-            lines.append(f"| {name} | {r.get('steps') or '-'} | {_f(r['miou'])} | {cells} |")
-    fid = next((r["unavailable"].get("fid_kid") for r in editors.values()), None)
-    if fid:
-        lines += ["", f"FID/KID: unavailable: {fid['reason']} (fix: {fid['fix']})."]
-    for judge, why in results.get("judges_missing", {}).items():
-        lines += ["", f"The {judge} judge: unavailable: {why['reason']} (fix: {why['fix']})."]
-    seconds = sum(_seconds(r) for r in editors.values())
-    lines += ["", f"Judges: {'; '.join(results['judges'].values()) or 'none'}."]
-    lines += [f"{results['date']}, {seconds / 60:.0f} min on {os.cpu_count()} CPU cores."]
-    return "\n".join(lines) + "\n"
-
-
-def real_main(args: argparse.Namespace, names: list[str], folders: dict[str, str]) -> int:
-    """The real-face table (`--real`): quality_real.json and .md, and README.md's copy."""
-    photos = Path(args.photos) if args.photos else None
-    if photos is not None and not (photos / "manifest.json").is_file():
-        print(f"no registry photos at {photos}: python benchmarks/real_photos.py", flush=True)
-        photos = None
-    fid = {"weights_path": args.inception_weights} if args.inception_weights else {}
-    results = real_scores(names, folders, args.real, args.faces, photos, fid, args.no_fid)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    results = merged(out / "quality_real.json", results)
-    (out / "quality_real.json").write_text(json.dumps(results, indent=2) + "\n")
-    table = real_markdown(results)
-    (out / "quality_real.md").write_text(table)
-    print(table)
-    if args.readme:
-        readme = Path("README.md")
-        readme.write_text(put_real_table(readme.read_text(), table))
-    return 0
-
-
-def merged(previous: Path, results: dict[str, Any]) -> dict[str, Any]:
-    """`results` with the models an earlier run of the same faces scored and this one did not
-    (so one model can be scored again without the others)."""
-    if not previous.is_file():
-        return results
-    old = json.loads(previous.read_text())
-    if (old.get("prepared"), old.get("faces")) != (results["prepared"], results["faces"]):
-        return results
-    for key in ("editors", "parsers"):
-        kept = {k: v for k, v in old.get(key, {}).items() if k not in results.get(key, {})}
-        results[key] = {**kept, **results.get(key, {})}
-    return results
-
-
-def put_real_table(text: str, table: str) -> str:
-    """README text with the real-face table between its markers, which go right after the
-    SynthFaces table's end marker when they are not there yet."""
-    if REAL_START in text and REAL_END in text:
-        return replace_between(text, REAL_START, REAL_END, table)
-    if README_END not in text:
-        return replace_between(text, REAL_START, REAL_END, table)
-    head, rest = text.split(README_END, 1)
-    return head + README_END + f"\n\n{REAL_START}\n{table}{REAL_END}" + rest
 
 
 def main(argv: list[str] | None = None) -> int:

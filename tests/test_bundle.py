@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import bundled_models
 import pytest
 import quality
 import torch
@@ -475,7 +476,7 @@ def test_quality_benchmark_scores_every_bundled_model_end_to_end(tmp_path, monke
             extra = ["model.parser={architecture: bisenet, base_width: 8, resolution: 128}"]
         tiny_model(config, 64, *extra).save_pretrained(weights / name)
     # the joint parser's control, exported like a first stage
-    monkeypatch.setattr(quality, "STASH_DIR", tmp_path / "checkpoints")
+    monkeypatch.setattr(bundled_models, "STASH_DIR", tmp_path / "checkpoints")
     tiny_model("bisenet_synthfaces", 64).save_pretrained(tmp_path / "checkpoints/bisenet-continued")
     monkeypatch.chdir(tmp_path)
     Path("README.md").write_text(f"# x\n{quality.README_START}\nold\n{quality.README_END}\nrest\n")

@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import quality
+import quality_real
 import torch
 from tiny import tiny_model
 
@@ -219,10 +219,10 @@ def test_segan_eval_scores_real_faces_with_the_judges(tmp_path, prepared, capsys
 
 
 def test_the_real_face_table_goes_right_after_the_synthfaces_table():
-    text = f"intro\n{quality.README_START}\nold\n{quality.README_END}\n\nlater text\n"
-    once = quality.put_real_table(text, "first\n")
-    assert once.index(quality.README_END) < once.index(quality.REAL_START)
-    assert once.index(quality.REAL_END) < once.index("later text")
-    twice = quality.put_real_table(once, "second\n")
-    assert "first" not in twice and twice.count(quality.REAL_START) == 1
-    assert "second\n" + quality.REAL_END in twice and "old" in twice
+    text = f"intro\n{quality_real.README_START}\nold\n{quality_real.README_END}\n\nlater text\n"
+    once = quality_real.put_real_table(text, "first\n")
+    assert once.index(quality_real.README_END) < once.index(quality_real.REAL_START)
+    assert once.index(quality_real.REAL_END) < once.index("later text")
+    twice = quality_real.put_real_table(once, "second\n")
+    assert "first" not in twice and twice.count(quality_real.REAL_START) == 1
+    assert "second\n" + quality_real.REAL_END in twice and "old" in twice

@@ -1,0 +1,246 @@
+"""The real-face table of `benchmarks/quality.py --real PREPARED`: every bundled editor edits
+held-out FFHQ faces through `EditPipeline`, as the app edits a photo, and then the registry
+photos `benchmarks/real_photos.py` gathers, scored by `segan.evaluate_real` with the judges
+nobody here trained; it writes quality_real.json + quality_real.md and, with `--readme`, puts
+the table into README.md right after the SynthFaces table."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from bundled_models import ParsedAt, fmt, open_model, replace_between, trained_size
+
+from segan import bundled
+from segan.data.ffhq import HELD_OUT
+from segan.evaluate import (
+    EvalData,
+    evaluate_parser,
+)
+from segan.evaluate_real import Judges, evaluate_photos, evaluate_real
+from segan.labels import EXPRESSIONS
+from segan.photos.parts import MESH_PARTS
+
+README_START, README_END = "<!-- quality-table:start -->", "<!-- quality-table:end -->"
+REAL_START, REAL_END = "<!-- real-face-table:start -->", "<!-- real-face-table:end -->"
+REAL_PHOTOS = Path("runs/real_photos")
+SHOWN_PHOTOS = {"scikit-image/astronaut.png": "astronaut", "matplotlib/grace_hopper.jpg": "Hopper"}
+
+
+def real_scores(
+    names: list[str],
+    folders: dict[str, str],
+    prepared: str,
+    faces: int,
+    photos: Path | None,
+    fid: dict[str, Any],
+    skip_fid: bool,
+) -> dict[str, Any]:
+    """Every editor in `names` on `faces` held-out real faces of `prepared` and on the registry
+    photos in `photos`, edited through `EditPipeline` and scored by the judges."""
+    from segan.pipeline import EditPipeline
+
+    judges = Judges.load()
+    have = set(bundled.available()) | set(folders)
+    estimator = open_model("regressor", folders)[0] if "regressor" in have else None
+    results: dict[str, Any] = {
+        "faces": faces,
+        "prepared": prepared,
+        "photos": str(photos) if photos else None,
+        "date": time.strftime("%Y-%m-%d"),
+        "judges": judges.used,
+        "judges_missing": judges.missing,
+        "editors": {},
+    }
+    if photos is None:
+        results["photos_unavailable"] = {
+            "reason": f"no registry photos at {REAL_PHOTOS}",
+            "fix": "python benchmarks/real_photos.py",
+        }
+    results["parsers"] = {}
+    for name in names:
+        model, steps = open_model(name, folders)
+        if model.role == "parser":
+            data = EvalData("ffhq", prepared, 10**6, 128, 50)
+            size = trained_size(name, folders)
+            r = evaluate_parser(ParsedAt(model.eval(), size), data)["metrics"]
+            results["parsers"][name] = {"steps": steps, **r}
+            print(f"{name}: mIoU on real faces {r['miou']:.1f}", flush=True)
+        if model.role != "editor":
+            continue
+        # the app's pipeline: no parser (it only draws part maps), the AU estimator for the
+        # fine-grained model's source AUs
+        pipeline = EditPipeline(model, None, estimator, name=name)
+        r = evaluate_real(pipeline, prepared, faces, judges, fid=fid, skip_fid=skip_fid)
+        if photos is not None:
+            r["photos"] = evaluate_photos(pipeline, photos, judges, shown=list(SHOWN_PHOTOS))
+        results["editors"][name] = {"steps": steps, **r}
+        m = r["metrics"]
+        print(
+            f"{name}: judged {fmt(m.get('judged_accuracy'))}% (unedited "
+            f"{fmt(m.get('unedited_accuracy'))}%), identity {fmt(m.get('identity_distance'), 3)}, "
+            f"{_seconds(r):.0f} s",
+            flush=True,
+        )
+    return results
+
+
+def _seconds(r: dict[str, Any]) -> float:
+    """An editor's time on the real faces and the registry photos."""
+    return r.get("seconds", 0.0) + r.get("photos", {}).get("seconds", 0.0)
+
+
+def real_markdown(results: dict[str, Any]) -> str:
+    """The real-face results as markdown tables."""
+    editors = results["editors"]
+    first = next(iter(editors.values()), {})
+    n = results["faces"]
+    where = f"{first.get('dataset', '?')} ({first.get('split')} split)"
+    if first.get("dataset") == "ffhq" and first.get("split") == "test":
+        where = f"held-out FFHQ faces (ids {HELD_OUT.start}-{HELD_OUT.stop - 1}"
+    lines = [
+        f"Today's editors, trained on SynthFaces only, on real faces: {n} {where}, "
+        f"{first.get('resolution', 128)} px), each edited as the app edits a photo (the face "
+        "found, cropped at the model's resolution, the change pasted back) to the 7 other "
+        "expressions and scored by models nobody here trained. Judged: fer's expression "
+        "classifier reads the edited photo as the target; unedited: it reads the input so (what "
+        "an editor that does nothing scores); changed: its reading of the edit differs from "
+        "the input's; identity distance: dlib's descriptor distance between input and edit "
+        "(the same person below 0.6); leakage and change inside: mean grey-level change "
+        "outside and inside the mesh regions the two expressions move.",
+        "",
+        "| model | steps | faces edited | edits | judged % | unedited % | changed % | identity "
+        "distance | same person % | leakage | change inside | outside share % | FID | "
+        "KID x1000 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in editors.items():
+        m = r["metrics"]
+        lines.append(
+            f"| {name} | {r.get('steps') or '-'} | {r['faces_edited']} of {r['n_faces']} | "
+            f"{r['n_edits']} | {fmt(m.get('judged_accuracy'))} | "
+            f"{fmt(m.get('unedited_accuracy'))} | {fmt(m.get('reading_changed'))} | "
+            f"{fmt(m.get('identity_distance'), 3)} | {fmt(m.get('same_person'))} | "
+            f"{fmt(m.get('leakage'), 2)} | {fmt(m.get('change_inside'), 2)} | "
+            f"{fmt(m.get('outside_share'))} | {fmt(m.get('fid'), 2)} | "
+            f"{fmt(m.get('kid_x1000'), 2)} |"
+        )
+    judged = [e for e in EXPRESSIONS if e != "contempt"]
+    lines += [
+        "",
+        "Judged accuracy per target, edited / unedited (%; the judge has no contempt class: "
+        f"contempt edits, {first.get('unjudged_contempt', 0)} per editor, are not judged):",
+        "",
+        "| model | " + " | ".join(judged) + " |",
+        "|---|" + "---|" * len(judged),
+    ]
+    for name, r in editors.items():
+        edited = r["metrics"].get("judged_accuracy_per_target", {})
+        unedited = r["metrics"].get("unedited_accuracy_per_target", {})
+        cells = [f"{fmt(edited.get(e))} / {fmt(unedited.get(e))}" for e in judged]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    photo_rows = {k: r["photos"] for k, r in editors.items() if "photos" in r}
+    if photo_rows:
+        p = next(iter(photo_rows.values()))
+        shown = " | ".join(f"{label}: judged % / distance" for label in SHOWN_PHOTOS.values())
+        lines += [
+            "",
+            f"Registry photos (`benchmarks/real_photos.py`; {p['photos']} photos, "
+            f"{p['duplicates_left_out']} copies of another left out; the largest face of each "
+            "edited to the 7 expressions other than its posed one, or the one the judge reads; "
+            "both judges read the photo's part the crop covers; only the astronaut and Grace "
+            "Hopper may be shown, the others count in the totals):",
+            "",
+            "| model | photos edited | edits | judge found no face | judged % | unedited % | "
+            f"identity distance | same person % | {shown} |",
+            "|---|---|---|---|---|---|---|---|" + "---|" * len(SHOWN_PHOTOS),
+        ]
+        for name, r in photo_rows.items():
+            m = r["metrics"]
+            cells = []
+            for file in SHOWN_PHOTOS:
+                own = r["per_photo"].get(file, {}).get("metrics", {})
+                cells.append(
+                    f"{fmt(own.get('judged_accuracy'))} / {fmt(own.get('identity_distance'), 3)}"
+                )
+            lines.append(
+                f"| {name} | {r['photos_edited']} of {r['photos']} | {r['n_edits']} | "
+                f"{r['unread']['expression']} | {fmt(m.get('judged_accuracy'))} | "
+                f"{fmt(m.get('unedited_accuracy'))} | {fmt(m.get('identity_distance'), 3)} | "
+                f"{fmt(m.get('same_person'))} | " + " | ".join(cells) + " |"
+            )
+    elif results.get("photos_unavailable"):
+        why = results["photos_unavailable"]
+        lines += ["", f"Registry photos: unavailable: {why['reason']} (fix: {why['fix']})."]
+    if results.get("parsers"):
+        parts = list(MESH_PARTS)
+        lines += [
+            "",
+            "Parsers on the held-out FFHQ faces' mesh masks (IoU %, over the pixels and classes "
+            "the mesh labels; `-ffhq`: trained on real faces, the others on SynthFaces only):",
+            "",
+            "| parser | steps | mIoU | " + " | ".join(parts) + " |",
+            "|---|---|---|" + "---|" * len(parts),
+        ]
+        for name, r in results["parsers"].items():
+            cells = " | ".join(fmt(r["iou"].get(part)) for part in parts)
+            lines.append(f"| {name} | {r.get('steps') or '-'} | {fmt(r['miou'])} | {cells} |")
+    fid = next((r["unavailable"].get("fid_kid") for r in editors.values()), None)
+    if fid:
+        lines += ["", f"FID/KID: unavailable: {fid['reason']} (fix: {fid['fix']})."]
+    for judge, why in results.get("judges_missing", {}).items():
+        lines += ["", f"The {judge} judge: unavailable: {why['reason']} (fix: {why['fix']})."]
+    seconds = sum(_seconds(r) for r in editors.values())
+    lines += ["", f"Judges: {'; '.join(results['judges'].values()) or 'none'}."]
+    lines += [f"{results['date']}, {seconds / 60:.0f} min on {os.cpu_count()} CPU cores."]
+    return "\n".join(lines) + "\n"
+
+
+def real_main(args: argparse.Namespace, names: list[str], folders: dict[str, str]) -> int:
+    """The real-face table (`--real`): quality_real.json and .md, and README.md's copy."""
+    photos = Path(args.photos) if args.photos else None
+    if photos is not None and not (photos / "manifest.json").is_file():
+        print(f"no registry photos at {photos}: python benchmarks/real_photos.py", flush=True)
+        photos = None
+    fid = {"weights_path": args.inception_weights} if args.inception_weights else {}
+    results = real_scores(names, folders, args.real, args.faces, photos, fid, args.no_fid)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = merged(out / "quality_real.json", results)
+    (out / "quality_real.json").write_text(json.dumps(results, indent=2) + "\n")
+    table = real_markdown(results)
+    (out / "quality_real.md").write_text(table)
+    print(table)
+    if args.readme:
+        readme = Path("README.md")
+        readme.write_text(put_real_table(readme.read_text(), table))
+    return 0
+
+
+def merged(previous: Path, results: dict[str, Any]) -> dict[str, Any]:
+    """`results` with the models an earlier run of the same faces scored and this one did not
+    (so one model can be scored again without the others)."""
+    if not previous.is_file():
+        return results
+    old = json.loads(previous.read_text())
+    if (old.get("prepared"), old.get("faces")) != (results["prepared"], results["faces"]):
+        return results
+    for key in ("editors", "parsers"):
+        kept = {k: v for k, v in old.get(key, {}).items() if k not in results.get(key, {})}
+        results[key] = {**kept, **results.get(key, {})}
+    return results
+
+
+def put_real_table(text: str, table: str) -> str:
+    """README text with the real-face table between its markers, which go right after the
+    SynthFaces table's end marker when they are not there yet."""
+    if REAL_START in text and REAL_END in text:
+        return replace_between(text, REAL_START, REAL_END, table)
+    if README_END not in text:
+        return replace_between(text, REAL_START, REAL_END, table)
+    head, rest = text.split(README_END, 1)
+    return head + README_END + f"\n\n{REAL_START}\n{table}{REAL_END}" + rest
