@@ -34,8 +34,7 @@ from segan.metrics.leakage import leakage, region_from_parts
 from segan.metrics.realism import fid_kid, uint8_chw
 from segan.metrics.segmentation import UNKNOWN, confusion, scores
 from segan.metrics.unavailable import unavailable
-from segan.synth.dataset import SynthFaces, au_region
-from segan.synth.zones import AU_ZONES
+from segan.synth.dataset import AU_ZONES, SynthFaces, au_region
 
 __all__ = [
     "DEFAULT_EVALUATORS",
