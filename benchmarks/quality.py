@@ -48,6 +48,7 @@ from bundled_models import (
     trained_size,
 )
 from quality_real import README_END, README_START, REAL_PHOTOS, real_main
+from report import write_results
 
 from segan import bundled
 from segan.evaluate import (
@@ -412,11 +413,8 @@ def main(argv: list[str] | None = None) -> int:
                 results["single_au_unedited"] = single_au_scores(None, regressor, args.faces, px)
     results["claims"] = claims(results)
     results["seconds"] = time.perf_counter() - t0
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "quality.json").write_text(json.dumps(results, indent=2) + "\n")
     table = markdown(results)
-    (out / "quality.md").write_text(table)
+    write_results(Path(args.out), "quality", results, table)
     print(table)
     if args.readme:
         readme = Path("README.md")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bundled_models import ParsedAt, fmt, open_model, replace_between, trained_size
+from report import write_results
 
 from segan import bundled
 from segan.data.ffhq import HELD_OUT
@@ -209,11 +210,9 @@ def real_main(args: argparse.Namespace, names: list[str], folders: dict[str, str
     fid = {"weights_path": args.inception_weights} if args.inception_weights else {}
     results = real_scores(names, folders, args.real, args.faces, photos, fid, args.no_fid)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     results = merged(out / "quality_real.json", results)
-    (out / "quality_real.json").write_text(json.dumps(results, indent=2) + "\n")
     table = real_markdown(results)
-    (out / "quality_real.md").write_text(table)
+    write_results(out, "quality_real", results, table)
     print(table)
     if args.readme:
         readme = Path("README.md")
