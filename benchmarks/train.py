@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/train.py [--batch 16] [--cycles 3] [--methods stargan_synthfaces ...]
                                    [--recipes [NAME ...]] [--out benchmarks/results]
-With --recipes the rows are the bundled recipes (segan.train.bundle: 64 px, CPU widths) instead
+With --recipes the rows are the bundled recipes (segan.train.recipes: 64 px, CPU widths) instead
 of the paper-width configs, written to train_recipes.json/md: what decides each recipe's
 precision.
 Each (method, device, precision) runs in a fresh process with the real Trainer and the shipped
