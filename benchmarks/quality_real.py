@@ -104,7 +104,7 @@ def real_markdown(results: dict[str, Any]) -> str:
     if first.get("dataset") == "ffhq" and first.get("split") == "test":
         where = f"held-out FFHQ faces (ids {HELD_OUT.start}-{HELD_OUT.stop - 1}"
     lines = [
-        f"Today's editors, trained on SynthFaces only, on real faces: {n} {where}, "
+        f"The editors on real faces: {n} {where}, "
         f"{first.get('resolution', 128)} px), each edited as the app edits a photo (the face "
         "found, cropped at the model's resolution, the change pasted back) to the 7 other "
         "expressions and scored by models nobody here trained. Judged: fer's expression "
