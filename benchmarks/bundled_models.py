@@ -24,10 +24,15 @@ from segan.train.recipes import RECIPES, earlier_stages
 EVALUATORS = tuple(DEFAULT_EVALUATORS)  # the bundled models that score the others
 
 
+def model_folder(name: str, folders: dict[str, str]) -> Path:
+    """The folder given for `name` (a model folder or a run), else the bundled model's."""
+    return Path(folders[name]) if name in folders else bundled.resolve(f"bundled:{name}")
+
+
 def open_model(name: str, folders: dict[str, str]) -> tuple[Any, int | str | None]:
     """A bundled model, or the folder given for it (a model folder, or a run: its latest
     checkpoint), and the training steps it has had ("30000+12000" after an earlier stage)."""
-    folder = Path(folders[name]) if name in folders else bundled.resolve(f"bundled:{name}")
+    folder = model_folder(name, folders)
     if (folder / "checkpoints").is_dir():  # a run of the recipe
         model, steps = snapshot(folder)
         before = list(earlier_stages(name).values()) if name in RECIPES else []
@@ -109,7 +114,7 @@ def trained_size(name: str, folders: dict[str, str]) -> int:
     """The face size a model was trained at, as its folder (or its run's config) records it;
     for a folder saved without that record, the size the model takes (`image_size`, or a
     parser's `resolution`)."""
-    folder = Path(folders[name]) if name in folders else bundled.resolve(f"bundled:{name}")
+    folder = model_folder(name, folders)
     if (folder / "checkpoints").is_dir():  # a run of the recipe
         return load_config(str(folder / "config.yaml")).data.resolution
     config = read_config(folder)  # a published folder records it; else the model's own size

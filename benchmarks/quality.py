@@ -389,8 +389,9 @@ def main(argv: list[str] | None = None) -> int:
             data = EvalData(n=args.parser_faces, resolution=size, batch_size=50)
             r = evaluate_parser(parser.eval(), data)["metrics"]
             results["parsers"][label] = {"steps": steps, "setup": parser_setup(parser), **r}
-            if joint and started_from(name):
-                results["parsers"][label]["started_from"] = started_from(name)
+            origin = started_from(name) if joint else None
+            if origin:
+                results["parsers"][label]["started_from"] = origin
             print(f"{label}: mIoU {r['miou']:.1f}", flush=True)
             control = open_control(name, steps, folders) if model.role == "parser" else None
             if control is not None:
