@@ -74,9 +74,7 @@ def readable(fn: Callable) -> Callable:
 
 def build_demo(studio: Studio, examples: Sequence[str] = ()) -> gr.Blocks:
     """The app over `studio` (tests pass a Studio of tiny models)."""
-    if not studio.editors:
-        raise ValueError("no editor to serve: install bundled weights or pass a model")
-    first = studio.load(studio.editors[0])
+    first = studio.load(studio.default())
 
     def controls_for(info):
         label = info.kind == "label"
@@ -98,7 +96,7 @@ def build_demo(studio: Studio, examples: Sequence[str] = ()) -> gr.Blocks:
         )
         with gr.Row():
             model_choice = gr.Dropdown(
-                studio.editors,
+                studio.choices(),
                 value=first.spec,
                 label="Model",
                 scale=2,
@@ -178,7 +176,7 @@ def build_demo(studio: Studio, examples: Sequence[str] = ()) -> gr.Blocks:
             )
             return (
                 info.spec,
-                gr.update(choices=studio.editors, value=info.spec),
+                gr.update(choices=studio.choices(), value=info.spec),
                 *controls_for(info),
                 *values,
             )
@@ -279,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--model", action="append", help="serve these models (default: bundled)")
     args = p.parse_args(argv)
     limit_malloc_arenas()  # before the server's threads start
-    studio = Studio(args.model)
+    studio = Studio(args.model, default=args.model[0] if args.model else None)
     demo = build_demo(studio, example_photos())
     demo.launch(
         server_name=args.host,

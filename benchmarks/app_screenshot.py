@@ -39,10 +39,7 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
 
     work = Path(tempfile.mkdtemp(prefix="segan-shot-"))
-    studio = Studio(out_dir=work)
-    if args.model in studio.editors:  # the model to show first
-        studio.editors.remove(args.model)
-        studio.editors.insert(0, args.model)
+    studio = Studio(out_dir=work, default=args.model)
     examples = example_photos(work / "examples")
     photo = next(e for e in examples if e.stem == args.photo)
     demo = app.build_demo(studio, examples)

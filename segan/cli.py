@@ -266,7 +266,9 @@ def _eval(args: argparse.Namespace) -> int:
 def _edit_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("photos", nargs="+", help="picture files with a face each")
     p.add_argument(
-        "--model", default="bundled:stargan", help="bundled:NAME, a Hub repo id or a folder"
+        "--model",
+        help="bundled:NAME, a Hub repo id or a folder (default: the first of the app's list, "
+        "a model trained on real faces when one is bundled)",
     )
     p.add_argument("--expression", help="target expression (neutral, happy, sad, ...)")
     p.add_argument(
@@ -312,6 +314,14 @@ def _edit(args: argparse.Namespace) -> int:
                 aus[key.strip()] = None
             if aus[key.strip()] is None:
                 raise ValueError(f"--aus items are AU=number such as 12=3.5, got {item!r}")
+    if args.model is None:
+        from segan.studio import bundled_editors
+
+        editors = bundled_editors()
+        if not editors:
+            raise ValueError("no bundled editor is installed; give --model")
+        args.model = editors[0]
+        print(f"model: {args.model} (give --model to choose)", file=sys.stderr)
     none = {"none": None}
     pipe = EditPipeline.load(
         args.model,

@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from segan.bundled import PREFIX, WEIGHTS_DIR, available
+from segan.data.catalog import DATASETS
 from segan.labels import AU_IDS, AU_NAMES
 from segan.models.base import REGISTRY
 from segan.photos.faces import detect_faces
@@ -37,7 +38,10 @@ __all__ = [
     "ModelInfo",
     "Studio",
     "bundled_editors",
+    "editor_label",
+    "editor_order",
     "example_photos",
+    "faces_of",
     "limit_malloc_arenas",
 ]
 
@@ -74,16 +78,40 @@ class AUSlider:
 AU_SLIDERS: tuple[AUSlider, ...] = tuple(AUSlider(a, f"AU{a} {AU_NAMES[a]}") for a in AU_IDS)
 
 
+def faces_of(dataset: str | None) -> str:
+    """What kind of faces a model trained on `dataset` has seen: "real", "synthetic" or
+    "unrecorded" (its config names no dataset)."""
+    if dataset is None:
+        return "unrecorded"
+    return "real" if dataset in DATASETS else "synthetic"
+
+
+def editor_order(dataset: str | None, resolution: int, name: str) -> tuple:
+    """How the app lists editors: trained on real faces first, then the larger crops, then by
+    name; the first one, when trained on real faces, is the one recommended for photos."""
+    return (faces_of(dataset) != "real", -resolution, name)
+
+
+def editor_label(name: str, dataset: str | None, resolution: int, recommended: bool) -> str:
+    """The model list's entry: name, the faces it learnt from, its crop size."""
+    faces = {"real": "real faces", "synthetic": "synthetic faces"}.get(faces_of(dataset))
+    facts = ", ".join(f for f in (faces, f"{resolution} px" if resolution else None) if f)
+    return name + (f" ({facts})" if facts else "") + (", recommended" if recommended else "")
+
+
 def bundled_editors() -> list[str]:
-    """`bundled:NAME` of every bundled expression editor (parsers and evaluators left out)."""
+    """`bundled:NAME` of every bundled expression editor (parsers and evaluators left out), in
+    the app's order (`editor_order`)."""
     import segan.models  # noqa: F401  (registers every architecture)
 
-    names = []
+    keyed = []
     for name in available():
-        arch = json.loads((WEIGHTS_DIR / name / "config.json").read_text()).get("architecture")
+        config = json.loads((WEIGHTS_DIR / name / "config.json").read_text())
+        arch, training = config.get("architecture"), config.get("training") or {}
         if arch in REGISTRY and REGISTRY[arch].role == "editor":
-            names.append(PREFIX + name)
-    return names
+            resolution = int(training.get("resolution") or config.get("image_size") or 0)
+            keyed.append((editor_order(training.get("dataset"), resolution, name), PREFIX + name))
+    return [spec for _, spec in sorted(keyed)]
 
 
 def example_photos(folder: str | Path | None = None, n_synth: int = 3) -> list[Path]:
@@ -125,13 +153,27 @@ class ModelInfo:
     seconds: float  # one warm edit of a 512 px face, measured at load
     live: bool  # fast enough to edit while sliding
     has_au_estimator: bool
+    trained_on: str | None = None  # the dataset its training record names
+    resolution: int = 64  # the crop size it edits
+
+    @property
+    def faces(self) -> str:
+        """ "real", "synthetic" or "unrecorded" (see faces_of)."""
+        return faces_of(self.trained_on)
 
     def describe(self) -> str:
         what = "expression labels" if self.kind == "label" else "action units"
         mode = "live while sliding" if self.live else "press Edit"
+        learnt = {
+            "real": f"trained on real photos ({self.trained_on}) at {self.resolution} px",
+            "synthetic": (
+                f"trained on synthetic faces ({self.trained_on}) at {self.resolution} px, so "
+                "on a photo of a real person it changes little"
+            ),
+        }.get(self.faces, f"its training data is not recorded; it edits {self.resolution} px")
         return (
-            f"**{self.name}** edits by {what}; one edit takes {self.seconds * 1000:.0f} ms "
-            f"here ({mode})."
+            f"**{self.name}** edits by {what}; {learnt}. One edit takes "
+            f"{self.seconds * 1000:.0f} ms here ({mode})."
         )
 
 
@@ -150,8 +192,10 @@ class Studio:
         au_estimator: str | None = "auto",
         out_dir: str | Path | None = None,
         probe: np.ndarray | None = None,
+        default: str | None = None,
     ):
         self.editors = list(editors) if editors is not None else bundled_editors()
+        self._default = default  # the editor to open with, when the caller names one
         self.parser, self.au_estimator = parser, au_estimator
         self.out_dir = Path(out_dir or tempfile.mkdtemp(prefix="segan-app-"))
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -185,6 +229,48 @@ class Studio:
             raise ValueError(f"cannot load {spec!r}: {err}") from None
         return self.add(spec, pipeline)
 
+    def facts(self, spec: str) -> tuple[str | None, int]:
+        """(training dataset, crop size) of editor `spec`, from the loaded pipeline or, without
+        loading, from the config.json of a bundled model or local folder ((None, 0) else)."""
+        if spec in self._pipelines:
+            pipe = self._pipelines[spec]
+            return getattr(pipe.editor, "trained_on", None), pipe.resolution
+        folder = WEIGHTS_DIR / spec.removeprefix(PREFIX) if spec.startswith(PREFIX) else Path(spec)
+        try:
+            config = json.loads((folder / "config.json").read_text())
+        except (OSError, ValueError):
+            return None, 0
+        training = config.get("training") or {}
+        resolution = training.get("resolution") or config.get("image_size") or 0
+        return training.get("dataset"), int(resolution)
+
+    def recommended(self) -> str | None:
+        """The editor recommended for photos of people: the first in `editor_order` when it
+        was trained on real faces, else None."""
+        if not self.editors:
+            return None
+        keyed = {spec: editor_order(*self.facts(spec), spec) for spec in self.editors}
+        best = min(self.editors, key=keyed.__getitem__)
+        return best if faces_of(self.facts(best)[0]) == "real" else None
+
+    def default(self) -> str:
+        """The editor the app opens with: the one the caller named, else the recommended one,
+        else the first listed."""
+        if not self.editors:
+            raise ValueError("no editor to serve: install bundled weights or pass a model")
+        if self._default is not None:
+            return self._default
+        return self.recommended() or self.editors[0]
+
+    def choices(self) -> list[tuple[str, str]]:
+        """The model list as (label, spec) pairs: each editor's faces, crop size, and which
+        one is recommended."""
+        best = self.recommended()
+        return [
+            (editor_label(spec.removeprefix(PREFIX), *self.facts(spec), spec == best), spec)
+            for spec in self.editors
+        ]
+
     def pipeline(self, spec: str) -> EditPipeline:
         self.load(spec)
         return self._pipelines[spec]
@@ -200,6 +286,7 @@ class Studio:
             pipeline.edit(crop, expression, whole=True)
             times.append(time.perf_counter() - t)
         seconds = float(np.median(times))
+        trained_on = getattr(pipeline.editor, "trained_on", None)
         return ModelInfo(
             spec,
             spec.removeprefix(PREFIX),
@@ -208,6 +295,8 @@ class Studio:
             seconds,
             seconds < LIVE_SECONDS,
             pipeline.au_estimator is not None,
+            trained_on,
+            pipeline.resolution,
         )
 
     def _probe_face(self, resolution: int) -> np.ndarray:

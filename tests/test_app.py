@@ -233,7 +233,9 @@ def test_load_model_switches_and_survives_a_bad_spec(served):
     loaded = client.predict("ganimation", "", "surprise", 0.8, api_name="/load_model")
     dropdown, expression, note, *sliders = loaded
     assert dropdown["value"] == "ganimation"
-    assert [c[0] for c in dropdown["choices"]] == list(MODELS)
+    assert [c[1] for c in dropdown["choices"]] == list(MODELS)
+    # untrained models record no training data: the list gives name and crop size only
+    assert [c[0] for c in dropdown["choices"]] == [f"{spec} (64 px)" for spec in MODELS]
     assert "**ganimation** edits by action units" in note
     assert np.allclose(sliders, expression_preset("surprise", 0.8), atol=0.006)
     assert [c[0] for c in expression["choices"]][:2] == ["neutral", "happy"]

@@ -269,6 +269,7 @@ def test_snapshot_is_the_published_ema_network_and_publish_round_trips(tmp_path,
     torch.testing.assert_close(loaded(x, c), final(x, c), atol=2e-2, rtol=0)  # float16 storage
     made = json.loads((target / "config.json").read_text())["training"]
     assert made["steps"] == 4 and made["after"] == {"stargan-base": 30000}
+    assert made["dataset"] == "synthfaces" and loaded.trained_on == "synthfaces"
     card = (target / "README.md").read_text()
     assert "4 of 4 steps" in card and "accelerate launch" in card
     assert "after the 30000 steps of recipe `stargan-base`" in card

@@ -62,6 +62,9 @@ class SeganModel(
     # face, as SynthFaces and the publishers' crops are) or "ffhq" (FFHQ's landmark alignment);
     # `segan.load` reads it from the training record in config.json
     alignment: str = "box"
+    # the dataset it learnt from, as its training record in config.json names it ("synthfaces",
+    # "ffhq", ...); None when the record names none
+    trained_on: str | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

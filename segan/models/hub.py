@@ -119,7 +119,9 @@ def load(
     model = REGISTRY[arch].from_pretrained(
         str(path_or_repo_id), revision=revision, map_location=device
     )
-    alignment = (config.get("training") or {}).get("alignment")
-    if alignment is not None:
-        model.alignment = str(alignment)
+    training = config.get("training") or {}
+    if training.get("alignment") is not None:
+        model.alignment = str(training["alignment"])
+    if training.get("dataset") is not None:
+        model.trained_on = str(training["dataset"])
     return model

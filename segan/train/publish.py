@@ -84,6 +84,7 @@ def save_with_card(
         "method": config.method,
         "steps": step,
         "resolution": config.data.resolution,
+        "dataset": config.data.dataset,
         "alignment": DATA_ALIGNMENT.get(config.data.dataset, "box"),
     }
     if after:

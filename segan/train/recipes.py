@@ -267,13 +267,14 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
         resolution=128,
         data=FFHQ_128,
     ),
+    # twice the SynthFaces parser's width, from scratch (docs/real-faces.md: width 16 stops at
+    # 78 mIoU on held-out FFHQ)
     "unet-ffhq": Recipe(
         "unet_ffhq",
-        9600,
-        ("model.base_width=16", "model.init_weights=bundled:unet"),
+        6000,
+        ("model.base_width=32",),
         resolution=128,
         data=FFHQ_128,
-        restarted_at=8000,
     ),
     # the real-face editors' first stage: FFHQ at 64 px (with a quarter of every batch
     # SynthFaces), started from the SynthFaces editor at its recipe's widths; fp32
