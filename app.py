@@ -18,7 +18,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # read when gradio i
 import gradio as gr
 
 from segan.labels import EXPRESSIONS
-from segan.photos.faces import NoFaceError
+from segan.photos.faces import NoFaceError, parse_box
 from segan.photos.images import ImageReadError, read_photo
 from segan.pipeline import MAX_INTENSITY, MAX_PIXELS
 from segan.studio import AU_SLIDERS, Studio, example_photos, limit_malloc_arenas
@@ -53,6 +53,21 @@ def photo_input(**kwargs) -> gr.Image:
     return image
 
 
+def intensity_slider() -> gr.Slider:
+    """The intensity control: a value typed outside 0..MAX_INTENSITY gets one message that
+    names the control and its range."""
+    slider = gr.Slider(0.0, MAX_INTENSITY, value=1.0, step=0.05, label="Intensity")
+    plain = slider.preprocess
+
+    def preprocess(payload):
+        if isinstance(payload, int | float) and not 0.0 <= payload <= MAX_INTENSITY:
+            raise gr.Error(f"intensity {payload:g} lies outside 0..{MAX_INTENSITY:g}")
+        return plain(payload)
+
+    slider.preprocess = preprocess
+    return slider
+
+
 def readable(fn: Callable) -> Callable:
     """Run `fn`; turn known failures into a gr.Error with their message (no stack trace)."""
 
@@ -62,7 +77,9 @@ def readable(fn: Callable) -> Callable:
         except gr.Error:
             raise
         except READABLE as err:
-            raise gr.Error(str(err).strip("'\"")) from None
+            # a KeyError's str() quotes its message
+            message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+            raise gr.Error(message) from None
         except Exception as err:
             traceback.print_exc()
             raise gr.Error(f"the edit failed unexpectedly ({type(err).__name__}: {err})") from None
@@ -119,10 +136,12 @@ def build_demo(studio: Studio, examples: Sequence[str] = ()) -> gr.Blocks:
                         height=360,
                     )
                     face_mode = gr.Radio(list(FACE_MODES), value=FACE_MODES[0], label="Face")
-                    expression = gr.Radio(list(first.labels), value="happy", label="Expression")
-                    intensity = gr.Slider(
-                        0.0, MAX_INTENSITY, value=1.0, step=0.05, label="Intensity"
+                    face_box = gr.Textbox(
+                        label="Face box x, y, w, h in pixels (blank: found automatically)",
+                        placeholder="e.g. 120, 80, 300, 300",
                     )
+                    expression = gr.Radio(list(first.labels), value="happy", label="Expression")
+                    intensity = intensity_slider()
                     with gr.Accordion(
                         "Action units (0-5)", open=True, visible=first.kind != "label"
                     ) as au_box:
@@ -146,15 +165,32 @@ def build_demo(studio: Studio, examples: Sequence[str] = ()) -> gr.Blocks:
                     after = gr.Image(label="After", format="jpeg")
                     status = gr.Markdown()
                     download = gr.File(label="Download the edited photo (PNG)")
-            explain = gr.Gallery(label="What the model saw", columns=6, height=220)
+            explain = gr.Gallery(
+                label="What the model saw", columns=6, height="auto", object_fit="contain"
+            )
             if examples:
                 gr.Examples([[str(p)] for p in examples], inputs=[photo], label="Examples")
-        with gr.Tab("Compare all methods"):
-            compare_button = gr.Button("Edit with every bundled model", variant="primary")
-            comparison = gr.Gallery(label="Same face, same target", columns=4, height=420)
+        with gr.Tab("Compare all methods"), gr.Row():
+            with gr.Column(scale=1):
+                compare_photo = photo_input(label="Photo to compare on", height=300)
+                compare_mode = gr.Radio(list(FACE_MODES), value=FACE_MODES[0], label="Face")
+                compare_expression = gr.Radio(list(EXPRESSIONS), value="happy", label="Expression")
+                compare_intensity = intensity_slider()
+                compare_button = gr.Button("Edit with every model", variant="primary")
+                if examples:
+                    gr.Examples(
+                        [[str(p)] for p in examples], inputs=[compare_photo], label="Examples"
+                    )
+            with gr.Column(scale=3):
+                comparison = gr.Gallery(
+                    label="The same face, cut the same way from every model's edit",
+                    columns=3,
+                    height="auto",
+                    object_fit="contain",
+                )
 
         # --- actions ------------------------------------------------------------------
-        def load_model(choice, path, current, expr, amount):
+        def load_model(choice, path, current, expr, amount, *aus):
             spec = (path or "").strip() or choice
             try:
                 info = studio.load(spec)
@@ -167,28 +203,26 @@ def build_demo(studio: Studio, examples: Sequence[str] = ()) -> gr.Blocks:
                     *controls_for(previous)[:3],
                     previous.live,
                     f"⚠️ {err}. Still using **{previous.name}**.",
-                    *[gr.skip()] * len(sliders),
+                    *aus,  # the sliders as they were
                 )
-            if info.kind != "label" and expr not in EXPRESSIONS:
+            if expr not in EXPRESSIONS:
                 expr = "happy"
-            values = (
-                studio.preset(expr, amount) if info.kind != "label" else [gr.skip()] * len(sliders)
-            )
             return (
                 info.spec,
                 gr.update(choices=studio.choices(), value=info.spec),
                 *controls_for(info),
-                *values,
+                *studio.preset(expr, amount),
             )
 
-        def do_edit(spec, image, mode, expr, amount, *aus):
-            result = studio.edit(spec, image, expr, amount, aus, mode == FACE_MODES[1])
+        def do_edit(spec, image, mode, box, expr, amount, *aus):
+            whole = mode == FACE_MODES[1]
+            result = studio.edit(spec, image, expr, amount, aus, whole, parse_box(box))
             info = studio.load(spec)
             seconds = result.seconds
             x, y, w, h = result.face
             note = (
                 f"{info.name}: face at x={x}, y={y}, {w}x{h} px in a "
-                f"{result.photo.size[0]}x{result.photo.size[1]} photo; "
+                f"{result.photo.size[0]}x{result.photo.size[1]} photo; intensity {amount:g}; "
                 f"{seconds['total'] * 1000:.0f} ms (detect {seconds['detect'] * 1000:.0f}, "
                 f"edit {seconds['edit'] * 1000:.0f})"
             )
@@ -197,28 +231,34 @@ def build_demo(studio: Studio, examples: Sequence[str] = ()) -> gr.Blocks:
             download = str(studio.save(result))
             return str(shown["before"]), str(shown["after"]), note, download, gallery
 
-        def live_edit(live, spec, image, mode, expr, amount, *aus):
+        def live_edit(live, spec, image, mode, box, expr, amount, *aus):
             if not live or image is None:
                 return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-            return do_edit(spec, image, mode, expr, amount, *aus)
+            return do_edit(spec, image, mode, box, expr, amount, *aus)
 
-        def preset(spec, expr, amount):
+        def live_slider_edit(live, spec, *args):
+            # a label model's sliders are hidden and unused: moving them edits nothing anew
             if studio.load(spec).kind == "label":
-                return [gr.skip()] * len(sliders)
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return live_edit(live, spec, *args)
+
+        def preset(expr, amount):
+            # raw values (preprocess=False): the edit that the same change triggers reports
+            # an intensity out of range, once; the preset takes the nearest bound
+            try:
+                amount = min(max(float(amount), 0.0), MAX_INTENSITY)
+            except (TypeError, ValueError):
+                raise ValueError(f"intensity must be a number, got {amount!r}") from None
             return studio.preset(expr, amount)
 
         def transfer(spec, image, mode):
             return studio.transfer(spec, image, mode == FACE_MODES[1])
 
         def compare_all(image, mode, expr, amount):
-            pairs = studio.compare(image, expr, amount, mode == FACE_MODES[1])
-            named = {
-                f"{spec.removeprefix('bundled:')} ({r.seconds['total'] * 1000:.0f} ms)": r.output
-                for spec, r in pairs
-            }
-            return [(str(path), name) for name, path in studio.pictures(named, "jpeg").items()]
+            faces = studio.compare_faces(image, expr, amount, mode == FACE_MODES[1])
+            return [(str(path), name) for name, path in studio.pictures(faces, "jpeg").items()]
 
-        edit_inputs = [model_choice, photo, face_mode, expression, intensity, *sliders]
+        edit_inputs = [model_choice, photo, face_mode, face_box, expression, intensity, *sliders]
         edit_outputs = [before, after, status, download, explain]
         model_outputs = [
             model_state,
@@ -232,7 +272,7 @@ def build_demo(studio: Studio, examples: Sequence[str] = ()) -> gr.Blocks:
         gr.on(
             [load_button.click, model_path.submit, model_choice.input],
             readable(load_model),
-            [model_choice, model_path, model_state, expression, intensity],
+            [model_choice, model_path, model_state, expression, intensity, *sliders],
             [*model_outputs, *sliders],
             api_name="load_model",
         )
@@ -242,26 +282,30 @@ def build_demo(studio: Studio, examples: Sequence[str] = ()) -> gr.Blocks:
         gr.on(
             [expression.change, intensity.change],
             readable(preset),
-            [model_choice, expression, intensity],
+            [expression, intensity],
             sliders,
             api_name="preset",
+            preprocess=False,
         )
-        gr.on(
-            [photo.change, face_mode.change, expression.change, intensity.change]
-            + [s.change for s in sliders],
-            readable(live_edit),
-            [live_state, *edit_inputs],
-            edit_outputs,
-            api_visibility="undocumented",
-            trigger_mode="always_last",
-            concurrency_id="edit",
-        )
+        for triggers, live in (
+            ([photo.change, face_mode.change, expression.change, intensity.change], live_edit),
+            ([s.change for s in sliders], live_slider_edit),
+        ):
+            gr.on(
+                triggers,
+                readable(live),
+                [live_state, *edit_inputs],
+                edit_outputs,
+                api_visibility="undocumented",
+                trigger_mode="always_last",
+                concurrency_id="edit",
+            )
         transfer_button.click(
             readable(transfer), [model_choice, reference, face_mode], sliders, api_name="transfer"
         )
         compare_button.click(
             readable(compare_all),
-            [photo, face_mode, expression, intensity],
+            [compare_photo, compare_mode, compare_expression, compare_intensity],
             comparison,
             api_name="compare",
             concurrency_id="edit",

@@ -79,7 +79,7 @@ def main() -> int:
             pipe = studio.pipeline(spec)
             for name, path in pictures.items():
                 aus = studio.preset("happy", 1.0)
-                call = (spec, handle_file(str(path)), app.FACE_MODES[0], "happy", 1.0, *aus)
+                call = (spec, handle_file(str(path)), app.FACE_MODES[0], "", "happy", 1.0, *aus)
                 client.predict(*call, api_name="/edit")  # warm-up
                 api, inner, detect, edit = [], [], [], []
                 for _ in range(args.repeats):

@@ -291,18 +291,14 @@ def _edit(args: argparse.Namespace) -> int:
 
     from PIL import Image
 
-    from segan.photos.faces import NoFaceError
+    from segan.photos.faces import NoFaceError, parse_box
     from segan.photos.images import ImageReadError
     from segan.pipeline import EditPipeline
 
-    box = None
-    if args.box:
-        try:
-            box = tuple(int(v) for v in args.box.split(","))
-        except ValueError:
-            box = ()
-        if len(box) != 4:
-            raise ValueError(f"--box must be x,y,w,h in pixels, got {args.box!r}")
+    try:
+        box = parse_box(args.box)
+    except ValueError:
+        raise ValueError(f"--box must be x,y,w,h in pixels, got {args.box!r}") from None
     aus = None
     if args.aus:
         aus = {}

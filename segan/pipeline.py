@@ -136,15 +136,25 @@ def draw_box(
     """A copy of the photo with the detected face box (green) and the crop square (yellow):
     the aligned square when there is one."""
     out = np.ascontiguousarray(rgb.copy())
-    thick = max(2, round(max(rgb.shape[:2]) / 300))
+    height, width = rgb.shape[:2]
+    thick = max(2, round(max(height, width) / 300))
     x, y, w, h = face
     cv2.rectangle(out, (x, y), (x + w - 1, y + h - 1), (40, 220, 60), thick)
     if alignment is not None:
-        corners = np.rint(alignment.quad).astype(np.int32).reshape(1, -1, 2)
-        cv2.polylines(out, corners, True, (250, 200, 30), max(1, thick // 2))
+        corners = np.asarray(alignment.quad, np.float32)
     elif crop is not None:
-        end = (crop.left + crop.side - 1, crop.top + crop.side - 1)
-        cv2.rectangle(out, (crop.left, crop.top), end, (250, 200, 30), max(1, thick // 2))
+        left, top, end = crop.left, crop.top, crop.side - 1
+        corners = np.float32(
+            [[left, top], [left + end, top], [left + end, top + end], [left, top + end]]
+        )
+    else:
+        return out
+    # the square's part inside the photo: where it runs past an edge, the edge is its outline
+    frame = np.float32([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]])
+    area, inside = cv2.intersectConvexConvex(corners, frame)
+    if area > 0 and inside is not None:
+        outline = np.rint(inside).astype(np.int32).reshape(1, -1, 2)
+        cv2.polylines(out, outline, True, (250, 200, 30), max(1, thick // 2))
     return out
 
 

@@ -22,12 +22,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from segan.assets import AssetUnavailableError
 from segan.bundled import PREFIX, WEIGHTS_DIR, available
 from segan.data.catalog import DATASETS
 from segan.labels import AU_IDS, AU_NAMES
 from segan.models.base import REGISTRY
-from segan.photos.faces import detect_faces
-from segan.pipeline import EditPipeline, EditResult, compare, expression_preset
+from segan.photos.aus import aus_from_blendshapes
+from segan.photos.faces import NoFaceError, crop_image, detect_faces, square_box
+from segan.pipeline import EditPipeline, EditResult, FaceBox, compare, expression_preset
 from segan.synth.dataset import SynthFaces
 from segan.visualize import to_uint8
 
@@ -46,6 +48,8 @@ __all__ = [
 ]
 
 LIVE_SECONDS = 0.35  # edits faster than this (measured at load) update while sliding
+COMPARE_SIZE = 320  # px of each face in the comparison
+COMPARE_SCALE = 1.6  # its square: this many face-box sides around the face
 _M_ARENA_MAX = -8  # glibc's mallopt parameter
 
 
@@ -313,13 +317,15 @@ class Studio:
         intensity: float,
         aus: Sequence[float] | None = None,
         whole: bool = False,
+        box: FaceBox | None = None,
     ) -> EditResult:
-        """One edit with the model `spec`: AU models take `aus` (17 values, 0..5) when given."""
+        """One edit with the model `spec`: AU models take `aus` (17 values, 0..5) when given;
+        `box` is the face box given by hand (x, y, w, h)."""
         if image is None:
             raise ValueError("upload a photo (or pick an example) first")
         pipe = self.pipeline(spec)
         use_aus = np.asarray(aus, dtype=np.float64) if pipe.uses_aus and aus is not None else None
-        return pipe.edit(image, expression, intensity, use_aus, whole=whole)
+        return pipe.edit(image, expression, intensity, use_aus, box, whole=whole)
 
     def save(self, result: EditResult, stem: str = "segan-edit") -> Path:
         """The edited photo as a PNG for download (alpha and grayscale kept)."""
@@ -344,17 +350,29 @@ class Studio:
         return [round(float(v), 2) for v in expression_preset(expression, intensity)]
 
     def transfer(self, spec: str, reference, whole: bool = False) -> list[float]:
-        """The AUs the model's AU estimator reads off the face in `reference`."""
+        """The AUs of the face in `reference`: read from the Face Landmarker's blendshapes
+        (segan.photos.aus, calibrated on real photos) when it is installed and finds a face,
+        else by the model's AU estimator (trained on SynthFaces)."""
         if reference is None:
             raise ValueError("upload a reference face to read action units from")
         pipe = self.pipeline(spec)
-        if pipe.au_estimator is None:
-            raise ValueError("no AU estimator is installed, so AUs cannot be read from a face")
         photo = pipe.read(reference)
-        face = pipe.find(photo, whole=whole)
-        _, crop = pipe.crop(photo, face, whole)
-        aus = pipe.estimate_aus(crop)
-        return [round(float(v), 2) for v in aus]  # estimate_aus keeps them in 0..5
+        try:
+            mesh = pipe.finder.largest(photo.rgb).mesh
+        except (AssetUnavailableError, NoFaceError):
+            mesh = None
+        if mesh is not None:
+            aus = aus_from_blendshapes(mesh.blendshapes)
+        elif pipe.au_estimator is None:
+            raise ValueError(
+                "no face landmarker or AU estimator is installed, so AUs cannot be read from "
+                "a face (`segan fetch face_landmarker` finds the landmarker)"
+            )
+        else:
+            face = pipe.find(photo, whole=whole)
+            _, crop = pipe.crop(photo, face, whole)
+            aus = pipe.estimate_aus(crop)
+        return [round(float(v), 2) for v in np.clip(aus, 0.0, 5.0)]
 
     def compare(
         self,
@@ -371,3 +389,29 @@ class Studio:
         pipelines = {spec: self.pipeline(spec) for spec in specs}
         _, _, results = compare(pipelines, image, expression, intensity, whole=whole)
         return list(results.items())
+
+    def compare_faces(
+        self,
+        image,
+        expression: str,
+        intensity: float,
+        whole: bool = False,
+        specs: Sequence[str] | None = None,
+        size: int = COMPARE_SIZE,
+    ) -> dict[str, np.ndarray]:
+        """The face of `image` and every model's edit of it, each cut as the same square of
+        the photo (around the face found once) at `size` px and labelled with the model's
+        list entry and its time: pictures that compare at one scale."""
+        pairs = self.compare(image, expression, intensity, whole, specs)
+        if not pairs:
+            raise ValueError(f"no model here edits towards {expression!r}")
+        first = pairs[0][1]
+        region = square_box(first.face, COMPARE_SCALE) if not whole else first.box
+        best = self.recommended()
+        faces = {"input": crop_image(first.photo.rgb, region, size)}
+        for spec, result in pairs:
+            label = editor_label(spec.removeprefix(PREFIX), *self.facts(spec), spec == best)
+            faces[f"{label}: {result.seconds['total'] * 1000:.0f} ms"] = crop_image(
+                result.output, region, size
+            )
+        return faces

@@ -25,9 +25,11 @@ from PIL import Image
 from tiny import tiny_model
 
 import app  # the repository root and benchmarks/ are on pytest's path (pyproject.toml)
-from segan.photos.faces import detect_faces
+from segan.labels import AU_IDS
+from segan.photos.aus import aus_from_blendshapes
+from segan.photos.faces import NoFaceError, crop_image, detect_faces, square_box
 from segan.pipeline import EditPipeline, expression_preset
-from segan.studio import Studio, example_photos
+from segan.studio import COMPARE_SCALE, COMPARE_SIZE, Studio, example_photos
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -117,11 +119,12 @@ def neutral_aus() -> list[float]:
     return [0.0] * N_AUS
 
 
-def edit(client, model, photo, expression="happy", intensity=1.0, aus=None, mode=None):
+def edit(client, model, photo, expression="happy", intensity=1.0, aus=None, mode=None, box=""):
     return client.predict(
         model,
         None if photo is None else handle_file(str(photo)),
         mode or app.FACE_MODES[0],
+        box,
         expression,
         intensity,
         *(neutral_aus() if aus is None else aus),
@@ -146,8 +149,15 @@ def test_api_lists_exactly_the_five_named_endpoints(client):
     }
     assert not api["unnamed_endpoints"]  # live edits and examples stay undocumented
     edit_inputs = [p["label"] for p in api["named_endpoints"]["/edit"]["parameters"]]
-    assert edit_inputs[:5] == ["Model", "Photo", "Face", "Expression", "Intensity"]
-    assert len(edit_inputs) == 5 + N_AUS
+    assert edit_inputs[:6] == [
+        "Model",
+        "Photo",
+        "Face",
+        "Face box x, y, w, h in pixels (blank: found automatically)",
+        "Expression",
+        "Intensity",
+    ]
+    assert len(edit_inputs) == 6 + N_AUS
 
 
 def test_edit_returns_the_photo_edited_in_place(client, served):
@@ -185,6 +195,18 @@ def test_edit_with_action_units_uses_the_sliders(client, served):
     assert {"part map", "attention (bright = edited)"} <= {item["caption"] for item in gallery}
 
 
+def test_edit_takes_a_face_box_typed_by_hand(client, served):
+    _, _, status, download, _ = edit(client, "stargan", served.photos[0], box="100, 120 200 200")
+    assert "face at x=100, y=120, 200x200 px" in status
+    expected = served.studio.edit("stargan", str(served.photos[0]), "happy", 1.0, None, False,
+                                  (100, 120, 200, 200))  # fmt: skip
+    assert np.array_equal(pixels(download), expected.output)
+    with pytest.raises(AppError, match=r"a face box is x,y,w,h in whole pixels, got '1, 2'"):
+        edit(client, "stargan", served.photos[0], box="1, 2")
+    with pytest.raises(AppError, match=r"face box \(900, 0, 50, 50\) does not overlap"):
+        edit(client, "stargan", served.photos[0], box="900 0 50 50")
+
+
 def test_edit_whole_picture_mode_skips_detection(client, served):
     face = Image.open(served.photos[0]).resize((200, 160))
     path = served.folder / "face-crop.png"
@@ -219,13 +241,24 @@ def test_edit_keeps_grayscale_and_alpha_in_the_download(client, served, mode):
             assert np.array_equal(np.asarray(saved), gray)
 
 
-def test_preset_gives_the_expression_prototype_to_au_models_only(client):
-    values = client.predict("ganimation", "sad", 0.5, api_name="/preset")
+def test_preset_gives_the_expression_prototype(client):
+    values = client.predict("sad", 0.5, api_name="/preset")
     assert len(values) == N_AUS
     assert np.allclose(values, expression_preset("sad", 0.5), atol=0.006)
-    assert values != client.predict("ganimation", "happy", 0.5, api_name="/preset")
-    unchanged = client.predict("stargan", "sad", 0.5, api_name="/preset")
-    assert len(unchanged) == N_AUS and all(is_skip(v) for v in unchanged)
+    assert values != client.predict("happy", 0.5, api_name="/preset")
+
+
+@pytest.mark.parametrize("model", ["stargan", "ganimation"])
+def test_every_route_accepts_what_the_others_return(served, model):
+    """/load_model's and /preset's slider values go into /edit as they came, for label and
+    AU models alike."""
+    client = new_client(served, f"routes-{model}")
+    _, _, _, *loaded = client.predict(model, "", "sad", 1.0, api_name="/load_model")
+    preset = client.predict("surprise", 0.8, api_name="/preset")
+    for values in (loaded, preset):
+        assert not any(is_skip(v) for v in values)
+        _, after, status, _, _ = edit(client, model, served.photos[0], "sad", 1.0, values)
+        assert status.startswith(f"{model}:") and Path(after).is_file()
 
 
 def test_load_model_switches_and_survives_a_bad_spec(served):
@@ -241,14 +274,15 @@ def test_load_model_switches_and_survives_a_bad_spec(served):
     assert [c[0] for c in expression["choices"]][:2] == ["neutral", "happy"]
 
     editors = list(served.studio.editors)
+    mine = [round(0.1 * k, 1) for k in range(N_AUS)]
     for bad in ("/no/such/folder", "not a repo!!"):
         dropdown, _, note, *sliders = client.predict(
-            "ganimation", bad, "sad", 1.0, api_name="/load_model"
+            "ganimation", bad, "sad", 1.0, *mine, api_name="/load_model"
         )
         assert f"cannot load '{bad}'" in note
         assert "Still using **ganimation**" in note
         assert dropdown["value"] == "ganimation"
-        assert len(sliders) == N_AUS and all(is_skip(v) for v in sliders)
+        assert sliders == mine  # the sliders as they were
     assert served.studio.editors == editors  # a failed load joins nothing
 
     _, after, status, _, _ = edit(client, "ganimation", served.photos[0])
@@ -256,30 +290,56 @@ def test_load_model_switches_and_survives_a_bad_spec(served):
 
     dropdown, _, note, *sliders = client.predict("stargan", "", "sad", 1.0, api_name="/load_model")
     assert dropdown["value"] == "stargan" and "expression labels" in note
-    assert all(is_skip(v) for v in sliders)  # a label model leaves the AU sliders alone
+    assert np.allclose(sliders, expression_preset("sad", 1.0), atol=0.006)  # hidden, usable
 
 
-def test_transfer_reads_the_reference_faces_action_units(client, served):
+def test_transfer_reads_a_real_face_with_the_landmarkers_blendshapes(client, served):
+    astronaut = served.photos[-1]  # Eileen Collins, smiling
+    values = client.predict(
+        "ganimation", handle_file(str(astronaut)), app.FACE_MODES[0], api_name="/transfer"
+    )
+    pipe = served.studio.pipeline("ganimation")
+    mesh = pipe.finder.largest(pipe.read(str(astronaut)).rgb).mesh
+    assert np.allclose(values, aus_from_blendshapes(mesh.blendshapes), atol=0.006)
+    au = dict(zip(AU_IDS, values, strict=True))
+    assert au[12] > 2.0 and au[12] > 2 * max(au[4], au[23])  # a smile, not anger
+
+
+def test_transfer_falls_back_to_the_au_estimator_without_a_face_mesh(client, served, monkeypatch):
     photo = served.photos[2]
+    pipe = served.studio.pipeline("ganimation")
+
+    class NoMesh:
+        def largest(self, rgb):
+            raise NoFaceError("no face landmarks")
+
+    monkeypatch.setattr(pipe, "_finder", NoMesh())
     values = client.predict(
         "ganimation", handle_file(str(photo)), app.FACE_MODES[0], api_name="/transfer"
     )
-    assert len(values) == N_AUS
-    assert all(0.0 <= v <= 5.0 for v in values)
-    pipe = served.studio.pipeline("ganimation")
+    assert len(values) == N_AUS and all(0.0 <= v <= 5.0 for v in values)
     picture = pipe.read(str(photo))
     _, crop = pipe.crop(picture, pipe.find(picture))
     assert np.allclose(values, pipe.estimate_aus(crop), atol=0.006)
 
 
-def test_compare_edits_with_every_model(client, served):
+def test_compare_shows_the_same_face_region_from_every_model(client, served):
+    photo = served.photos[0]
     items = client.predict(
-        handle_file(str(served.photos[0])), app.FACE_MODES[0], "happy", 1.0, api_name="/compare"
+        handle_file(str(photo)), app.FACE_MODES[0], "happy", 1.0, api_name="/compare"
     )
-    assert [item["caption"].split(" (")[0] for item in items] == list(MODELS)
-    assert all(item["caption"].endswith(" ms)") for item in items)
-    shapes = {pixels(item["image"]).shape for item in items}
-    assert shapes == {(512, 512, 3)}
+    captions = [item["caption"] for item in items]
+    assert captions[0] == "input"
+    assert [c.split(" (")[0] for c in captions[1:]] == list(MODELS)
+    assert all(c.endswith(" ms") and "64 px" in c for c in captions[1:])
+    faces = [pixels(item["image"]) for item in items]
+    assert {f.shape for f in faces} == {(COMPARE_SIZE, COMPARE_SIZE, 3)}
+    # the input's face cut from the photo at the size shown, and edits that differ from it
+    pairs = served.studio.compare(str(photo), "happy", 1.0)
+    region = square_box(pairs[0][1].face, COMPARE_SCALE)
+    assert preview_of(faces[0], crop_image(pixels(photo), region, COMPARE_SIZE))
+    assert preview_of(faces[1], crop_image(pairs[0][1].output, region, COMPARE_SIZE))
+    assert all(np.abs(f.astype(int) - faces[0]).mean() > 1 for f in faces[1:])
 
 
 # --- readable errors --------------------------------------------------------------------
@@ -329,7 +389,7 @@ def test_bad_uploads_give_readable_errors(client, served, kind, message):
     [
         (
             "/edit",
-            ("stargan", None, app.FACE_MODES[0], "happy", 1.0, *neutral_aus()),
+            ("stargan", None, app.FACE_MODES[0], "", "happy", 1.0, *neutral_aus()),
             "upload a photo",
         ),
         ("/compare", (None, app.FACE_MODES[0], "happy", 1.0), "upload a photo"),
@@ -357,7 +417,7 @@ def is_edit_job(request) -> bool:
     if not request.url.split("?")[0].endswith("/queue/join"):
         return False
     data = (request.post_data_json or {}).get("data") or []
-    return len(data) == 5 + N_AUS
+    return len(data) == 6 + N_AUS
 
 
 def block(page, label: str):
@@ -386,7 +446,7 @@ def test_browser_edits_an_uploaded_photo(served, tmp_path):
             with page.expect_request(is_edit_job) as job:
                 page.get_by_role("button", name="Edit", exact=True).click()
             sent = job.value.post_data_json["data"]
-            assert sent[0] == "stargan" and sent[3:5] == ["sad", 1]
+            assert sent[0] == "stargan" and sent[4:6] == ["sad", 1]
             page.wait_for_function(IDLE)
             expect(block(page, "After").locator("img").first).to_be_visible()
             expect(page.get_by_text("stargan: face at x=")).to_contain_text("512x512 photo")
@@ -415,7 +475,8 @@ def test_browser_edits_an_uploaded_photo(served, tmp_path):
         ({"expression": "ecstatic"}, "ecstatic"),
         ({"expression": 123}, "123"),
         ({"intensity": "strong"}, "'strong'"),
-        ({"intensity": 1e308}, "greater than maximum value 1.25"),
+        ({"intensity": 1e308}, "intensity 1e+308 lies outside 0..1.25"),
+        ({"intensity": -0.5}, "intensity -0.5 lies outside 0..1.25"),
         ({"intensity": "nan"}, "'nan'"),
         ({"model": "ganimation", "aus": ["NaN"] * N_AUS}, "'NaN'"),
         ({"model": "ganimation", "aus": [1e9] * N_AUS}, "greater than maximum value 5"),
@@ -551,6 +612,7 @@ def test_the_queue_serves_edits_in_the_order_they_arrive(served, monkeypatch):
             "stargan",
             handle_file(str(served.photos[0])),
             app.FACE_MODES[0],
+            "",
             "happy",
             amount,
             *neutral_aus(),

@@ -8,6 +8,8 @@ where the face really is.
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 
 import cv2
 import numpy as np
@@ -276,6 +278,33 @@ def test_too_many_pixels_is_refused(tmp_path, monkeypatch):
         read_photo(path)
     monkeypatch.setattr(images_module, "MAX_PIXELS", 400)
     assert read_photo(path).size == (20, 20)
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that declares width x height RGB pixels and holds none: PIL opens it (the header
+    says its size) and fails only when decoding."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize(
+    ("side", "message"),
+    [
+        (12_000, r"12000x12000 \(144.0 megapixels\); at most 50.0 megapixels"),  # PIL warns
+        (20_000, r"more than 179 megapixels; at most 50.0 megapixels"),  # PIL refuses
+    ],
+)
+def test_a_picture_pil_calls_a_decompression_bomb_gets_our_size_message(tmp_path, side, message):
+    path = tmp_path / "huge.png"
+    path.write_bytes(png_header(side, side))
+    with pytest.raises(ImageReadError, match=message) as err:
+        read_photo(path, 50_000_000)
+    assert "DOS" not in str(err.value) and str(path) in str(err.value)
 
 
 def test_to_pil_checks_the_pixels():

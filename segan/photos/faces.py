@@ -185,6 +185,21 @@ def detect_faces(rgb: np.ndarray, min_fraction: float = 0.1) -> list[tuple[int, 
     return sorted(boxes, key=lambda b: b[2] * b[3], reverse=True)
 
 
+def parse_box(text: str | None) -> tuple[int, int, int, int] | None:
+    """A face box typed as "x, y, w, h" (pixels; commas, spaces or both); None when blank.
+    ValueError quoting the text when it is not four whole numbers."""
+    if text is None or not text.strip():
+        return None
+    parts = [p for p in text.replace(",", " ").split() if p]
+    try:
+        box = tuple(int(p) for p in parts)
+    except ValueError:
+        box = ()
+    if len(box) != 4:
+        raise ValueError(f"a face box is x,y,w,h in whole pixels, got {text!r}")
+    return box  # type: ignore[return-value]
+
+
 def find_face(
     rgb: np.ndarray, box: tuple[int, int, int, int] | None = None
 ) -> tuple[int, int, int, int]:

@@ -119,17 +119,26 @@ def read_photo(source: str | Path | bytes, max_pixels: int = MAX_PIXELS) -> Phot
     name = "<bytes>" if isinstance(source, bytes) else str(source)
     if not isinstance(source, bytes) and not Path(source).is_file():
         raise ImageReadError(name, "no such file" if not Path(source).exists() else "not a file")
+    limit = min(max_pixels, MAX_PIXELS)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # opening reads the header only; check_pixels refuses a large picture before it
+            # is decoded, with its size, so PIL's own warning has nothing to add
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             handle = io.BytesIO(source) if isinstance(source, bytes) else source
             with Image.open(handle) as image:
-                return _decode(image, name, min(max_pixels, MAX_PIXELS))
+                return _decode(image, name, limit)
     except ImageReadError:
         raise
     except UnidentifiedImageError:
         raise ImageReadError(name, "not an image PIL can read") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Warning) as err:
+    except Image.DecompressionBombError:  # PIL refuses to open it at all
+        raise ImageReadError(
+            name,
+            f"the picture has more than {2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6:.0f} megapixels;"
+            f" at most {limit / 1e6:.1f} megapixels are accepted, so scale it down first",
+        ) from None
+    except (OSError, SyntaxError, ValueError, Warning) as err:
         raise ImageReadError(name, f"cannot decode ({err})") from None
 
 

@@ -271,7 +271,7 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
     # 78 mIoU on held-out FFHQ)
     "unet-ffhq": Recipe(
         "unet_ffhq",
-        6000,
+        5000,
         ("model.base_width=32",),
         resolution=128,
         data=FFHQ_128,
