@@ -275,7 +275,7 @@ def test_load_model_switches_and_survives_a_bad_spec(served):
 
     editors = list(served.studio.editors)
     mine = [round(0.1 * k, 1) for k in range(N_AUS)]
-    for bad in ("/no/such/folder", "not a repo!!"):
+    for bad in ("/no/such/folder", "not a repo!!", "nobody/no-such-model"):
         dropdown, _, note, *sliders = client.predict(
             "ganimation", bad, "sad", 1.0, *mine, api_name="/load_model"
         )
@@ -283,6 +283,7 @@ def test_load_model_switches_and_survives_a_bad_spec(served):
         assert "Still using **ganimation**" in note
         assert dropdown["value"] == "ganimation"
         assert sliders == mine  # the sliders as they were
+    assert "the Hub cannot be reached: HF_HUB_OFFLINE is set" in note  # no download tried
     assert served.studio.editors == editors  # a failed load joins nothing
 
     _, after, status, _, _ = edit(client, "ganimation", served.photos[0])
