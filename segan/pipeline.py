@@ -72,6 +72,12 @@ __all__ = [
 ]
 
 ALIGNMENTS = ("box", "ffhq")
+# The bundled parsers that draw the part map of a model's crops, by how its crops are cut (the
+# first one installed): a real-face model's crops go to the parsers trained on real faces.
+PART_MAP_PARSERS: dict[str, tuple[str, ...]] = {
+    "box": ("bisenet", "unet"),
+    "ffhq": ("unet-ffhq", "bisenet-ffhq"),
+}
 MAX_INTENSITY = 1.25
 MAX_PIXELS = 50_000_000  # photos above this are refused with their size (the app's bound)
 EXPLAIN_SIZE = 256  # explanation pictures are enlarged (nearest) to this side for viewing
@@ -264,16 +270,16 @@ class EditPipeline:
         """Open models by name: `bundled:NAME`, a Hub repo id or a local folder. "auto" takes
         the bundled parser / AU estimator where they are installed (None: go without)."""
 
-        def pick(spec, bundled_name):
+        def pick(spec, bundled_names):
             if spec == "auto":
-                return load(f"bundled:{bundled_name}") if bundled_name in available() else None
+                there = [name for name in bundled_names if name in available()]
+                return load(f"bundled:{there[0]}") if there else None
             return None if spec is None else load(spec)
 
         model = load(editor)
         kwargs.setdefault("name", str(editor).removeprefix("bundled:"))
-        # the part map of a real-face model's crops comes from the parser trained on real faces
-        own_parser = "bisenet-ffhq" if getattr(model, "alignment", "box") == "ffhq" else "bisenet"
-        return cls(model, pick(parser, own_parser), pick(au_estimator, "regressor"), **kwargs)
+        parsers = PART_MAP_PARSERS.get(getattr(model, "alignment", "box"), ())
+        return cls(model, pick(parser, parsers), pick(au_estimator, ("regressor",)), **kwargs)
 
     # --- what the model wants ----------------------------------------------------------
     @property

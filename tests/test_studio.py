@@ -128,3 +128,13 @@ def test_segan_edit_without_a_model_uses_the_recommended_editor(weights, tmp_pat
     assert "model: bundled:ganimation-ffhq" in capsys.readouterr().err
     edited = np.asarray(Image.open(out / "face_happy.png"))
     assert edited.shape == face.shape and not np.array_equal(edited, face)
+
+
+def test_a_real_face_editor_draws_part_maps_with_a_parser_trained_on_real_faces(weights):
+    from segan.pipeline import EditPipeline
+
+    assert EditPipeline.load("bundled:stargan").parser.architecture == "bisenet"
+    assert EditPipeline.load("bundled:ganimation-ffhq").parser is None  # none for real faces
+    save(weights / "unet-ffhq", "unet_synthfaces", 128, "ffhq", alignment="ffhq")
+    assert EditPipeline.load("bundled:ganimation-ffhq").parser.architecture == "unet"
+    assert EditPipeline.load("bundled:stargan").parser.architecture == "bisenet"
