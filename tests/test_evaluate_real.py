@@ -114,6 +114,16 @@ def test_an_editor_that_changes_nothing_scores_the_unedited_baseline(prepared, f
         if t != int(faces["expression"][k]) and EXPRESSIONS[t] != "contempt"
     ]
     assert m["unedited_accuracy"] == pytest.approx(np.mean(hits))
+
+    # out of neutral and out of happy: the inputs' own readings, as nothing changed
+    def share(source, hit):
+        rows = [hit(reads[j]) for j, k in enumerate(found) if faces["expression"][k] == source]
+        return 100.0 * np.mean(rows) if rows else None
+
+    happy, neutral = EXPRESSIONS.index("happy"), EXPRESSIONS.index("neutral")
+    assert m["neutral_to_happy"] == share(neutral, lambda r: r == happy)
+    assert m["happy_to_not_happy"] == share(happy, lambda r: r != happy)
+    assert m["identity_close"] == 100.0
     assert result["judges"]["expression"].startswith("fer's mini-Xception")
     assert result["unavailable"]["fid_kid"]["reason"] == "FID/KID were not asked for"
     assert result["key"] == f"ffhq_judged_{RES}px_n{N}"
