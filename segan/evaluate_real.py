@@ -16,7 +16,8 @@ back into the whole photo, and the whole photo is what is scored.
   input and edit (mean, and the share below 0.6, dlib's same-person threshold, and below
   CLOSE_IDENTITY, 0.45); leakage, the mean grey-level change outside the mesh regions the
   source and target expressions move (the prepared part masks, `EXPRESSION_PARTS`, dilated a
-  little; pixels the mesh does not label count as outside), and the change inside; FID/KID of the edits against the inputs where torch-fidelity can run.
+  little; pixels the mesh does not label count as outside), and the change inside; FID/KID
+  of the edits against the inputs where torch-fidelity can run.
 - `evaluate_photos`: the registry photos `benchmarks/real_photos.py` gathers (the largest face
   of each), edited to the seven expressions other than the posed one (or the one the judge
   reads); scored by the judge's photo path (`read_photo`: fer's cascade and cut) and dlib's
