@@ -23,6 +23,7 @@ import segan.models.ganimation
 import segan.models.sargan
 import segan.models.stargan
 from segan.labels import AU_IDS, EXPRESSIONS
+from segan.models.blocks import ResizeConv
 from segan.models.convert import ConvertOptions, convert
 from segan.models.ganimation import GANimation
 from segan.models.sargan import SARGAN
@@ -517,3 +518,31 @@ def test_sargan_key_names_round_trip() -> None:
         original = original_sargan_key(key)
         assert original in reference, (key, original)
         assert sargan_key(original) == key
+
+
+@pytest.mark.parametrize("kind", ["stargan", "ganimation"])
+def test_resize_upsampling_replaces_every_transposed_convolution(tmp_path: Path, kind: str):
+    model = tiny(kind, image_size=64, upsample="resize").eval()
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in model.modules())
+    resize = [m for m in model.modules() if isinstance(m, ResizeConv)]
+    assert len(resize) == 2 and resize[0].conv.kernel_size == (3, 3)
+    plain = tiny(kind, image_size=64)
+    assert sum(isinstance(m, torch.nn.ConvTranspose2d) for m in plain.modules()) == 2
+    # the same module numbering: only the two upsampling layers' keys differ
+    keys, plain_keys = set(model.state_dict()), set(plain.state_dict())
+    r = model.repeat_num
+    assert {".".join(k.split(".")[:2]) for k in keys ^ plain_keys} == {
+        f"main.{9 + r}",
+        f"main.{12 + r}",
+    }
+    x, c = images(2, 64), condition_for(model, 2)
+    with torch.no_grad():
+        out = model(x, c)
+    assert out.shape == x.shape and out.abs().max() <= 1
+    model.save_pretrained(tmp_path / kind)
+    assert json.loads((tmp_path / kind / "config.json").read_text())["upsample"] == "resize"
+    loaded = segan.load(tmp_path / kind)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x, c), out, rtol=0, atol=0)
+    with pytest.raises(ValueError, match=r"upsample must be one of \('transposed', 'resize'\)"):
+        tiny(kind, upsample="bilinear")

@@ -277,3 +277,22 @@ def test_a_first_boxhgan_edit_without_landmarks_renders_no_faces():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("kind", ["seghgan", "boxhgan"])
+def test_hierarchies_take_resize_upsampling_in_every_generator(tmp_path, kind):
+    torch.manual_seed(0)
+    model = (
+        _seghgan(upsample="resize")
+        if kind == "seghgan"
+        else BoxHGAN(image_size=64, upsample="resize", **TINY)
+    ).eval()
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in model.modules())
+    assert model.global_g.upsample == "resize"
+    x, c = _inputs(2, 64)
+    with torch.no_grad():
+        out = model(x, c)
+    assert out.shape == x.shape
+    model.save_pretrained(tmp_path / kind)
+    with torch.no_grad():
+        torch.testing.assert_close(segan.load(tmp_path / kind)(x, c), out, rtol=0, atol=0)

@@ -28,3 +28,35 @@ class ResidualBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.main(x)
+
+
+# How a decoder doubles its feature maps: the papers' 4x4 stride-2 transposed convolution, or
+# a nearest-neighbour resize followed by a 3x3 convolution (Odena, Dumoulin and Olah,
+# "Deconvolution and Checkerboard Artifacts", Distill 2016): a transposed convolution whose
+# kernel size is not a multiple of its stride overlaps unevenly and can print a checkerboard
+# on the output; a resize-convolution spreads every input pixel evenly.
+UPSAMPLING = ("transposed", "resize")
+
+
+class ResizeConv(nn.Module):
+    """Nearest-neighbour x2 resize, then a 3x3 convolution (parameters `conv.*`)."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, 1, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(nn.functional.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+def check_upsampling(kind: str) -> str:
+    if kind not in UPSAMPLING:
+        raise ValueError(f"upsample must be one of {UPSAMPLING}, got {kind!r}")
+    return kind
+
+
+def upsampling(in_channels: int, out_channels: int, kind: str = "transposed") -> nn.Module:
+    """One x2 upsampling convolution of kind `kind` (see UPSAMPLING), without bias."""
+    if check_upsampling(kind) == "resize":
+        return ResizeConv(in_channels, out_channels)
+    return nn.ConvTranspose2d(in_channels, out_channels, 4, 2, 1, bias=False)

@@ -72,6 +72,7 @@ class BoxHGAN(Hierarchy):
         refiner: bool = False,
         global_attention: bool = True,
         local_attention: bool = False,
+        upsample: str = "transposed",
     ):
         super().__init__()
         unknown = [r for r in regions if r not in REGION_LANDMARKS]

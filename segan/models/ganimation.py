@@ -22,7 +22,7 @@ from torch import nn
 
 from segan.labels import AU_IDS
 from segan.models.base import Editor, EditOutput, tile
-from segan.models.blocks import ResidualBlock
+from segan.models.blocks import ResidualBlock, check_upsampling
 from segan.models.convert import ConvertOptions, register_converter, require
 from segan.models.stargan import (
     check_edit_inputs,
@@ -61,7 +61,8 @@ class GANimation(Editor):
 
     `conv_dim` is the first layer's width (64), `repeat_num` the number of residual blocks (6),
     `aus` the FACS numbers of the condition's entries in order, `image_size` the training
-    resolution (the network is fully convolutional and edits any size divisible by 4).
+    resolution (the network is fully convolutional and edits any size divisible by 4),
+    `upsample` the decoder's upsampling (the paper's "transposed", or "resize").
     `explain` fills `attention` (A, 1 keeps the input pixel) and `color` (C).
     """
 
@@ -78,6 +79,7 @@ class GANimation(Editor):
         repeat_num: int = 6,
         aus: Sequence[int] = AU_IDS,
         image_size: int = 128,
+        upsample: str = "transposed",
     ):
         super().__init__()
         if conv_dim <= 0 or repeat_num < 0:
@@ -85,11 +87,12 @@ class GANimation(Editor):
         self.aus = check_aus(aus)
         self.image_size = check_size(image_size)
         self.conv_dim, self.repeat_num = conv_dim, repeat_num
+        self.upsample = check_upsampling(upsample)
         width = 4 * conv_dim
         self.main = nn.Sequential(
             *encoder_layers(3 + len(self.aus), conv_dim),
             *(ResidualBlock(width) for _ in range(repeat_num)),
-            *decoder_layers(width),
+            *decoder_layers(width, self.upsample),
         )
         self.color_head = nn.Conv2d(conv_dim, 3, 7, 1, 3, bias=False)
         self.attention_head = nn.Conv2d(conv_dim, 1, 7, 1, 3, bias=False)

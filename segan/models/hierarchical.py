@@ -34,7 +34,7 @@ from segan.models.base import (
     check_image,
     tile,
 )
-from segan.models.blocks import ResidualBlock, instance_norm
+from segan.models.blocks import ResidualBlock, instance_norm, upsampling
 from segan.models.discriminators import PatchDiscriminator
 from segan.models.stargan import StarGAN, check_edit_inputs
 
@@ -67,7 +67,13 @@ class LocalGenerator(nn.Module):
     """
 
     def __init__(
-        self, in_channels: int, conv_dim: int, n_down: int, repeat_num: int, attention: bool = False
+        self,
+        in_channels: int,
+        conv_dim: int,
+        n_down: int,
+        repeat_num: int,
+        attention: bool = False,
+        upsample: str = "transposed",
     ):
         super().__init__()
         layers: list[nn.Module] = [
@@ -82,7 +88,7 @@ class LocalGenerator(nn.Module):
             c *= 2
         layers += [ResidualBlock(c) for _ in range(repeat_num)]
         for _ in range(n_down):
-            layers += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False), instance_norm(c // 2)]
+            layers += [upsampling(c, c // 2, upsample), instance_norm(c // 2)]
             layers += [nn.ReLU(inplace=True)]
             c //= 2
         layers += [nn.Conv2d(c, 3, 7, 1, 3, bias=False), nn.Tanh()]
@@ -197,8 +203,9 @@ class AttentiveStarGAN(StarGAN):
         repeat_num: int = 6,
         labels: Sequence[str] = EXPRESSIONS,
         image_size: int = 128,
+        upsample: str = "transposed",
     ):
-        super().__init__(conv_dim, repeat_num, labels, image_size)
+        super().__init__(conv_dim, repeat_num, labels, image_size, upsample)
         self.attention_head = nn.Conv2d(conv_dim, 1, 7, 1, 3)
         nn.init.zeros_(self.attention_head.weight)
         nn.init.constant_(self.attention_head.bias, self.INITIAL_KEEP_LOGIT)
@@ -235,8 +242,9 @@ class Hierarchy(Editor):
         self.labels = tuple(labels)
         self.image_size = image_size
         self.region_names = tuple(regions)
+        upsample = c.get("upsample", "transposed")
         self.global_g = global_cls(
-            c["global_conv_dim"], c["global_repeat"], list(labels), image_size
+            c["global_conv_dim"], c["global_repeat"], list(labels), image_size, upsample
         )
         in_ch = 3 + 1 + len(labels)  # masked image, its mask, the tiled label
         self.local_g = nn.ModuleDict(
@@ -247,6 +255,7 @@ class Hierarchy(Editor):
                     c["local_down"],
                     c["local_repeat"],
                     c["local_attention"],
+                    upsample,
                 )
                 for r in regions
             }

@@ -65,6 +65,7 @@ class SegHGAN(Hierarchy):
         refiner: bool = False,
         global_attention: bool = True,
         local_attention: bool = False,
+        upsample: str = "transposed",
         freeze_parser: bool = False,
         freeze_parser_bn: bool = True,
     ):

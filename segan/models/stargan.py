@@ -21,7 +21,7 @@ from torch import nn
 
 from segan.labels import EXPRESSIONS, RAFD_EXPRESSIONS
 from segan.models.base import Editor, EditOutput, check_condition, check_image, tile
-from segan.models.blocks import ResidualBlock, instance_norm
+from segan.models.blocks import ResidualBlock, check_upsampling, instance_norm, upsampling
 from segan.models.convert import ConvertOptions, load_strict, register_converter, require
 
 # The attributes of yunjey's downloadable CelebA checkpoints (`--selected_attrs`, c_dim=5).
@@ -53,12 +53,13 @@ def encoder_layers(in_channels: int, conv_dim: int) -> list[nn.Module]:
     return layers
 
 
-def decoder_layers(channels: int) -> list[nn.Module]:
-    """Two convT4x4/2-IN-ReLU (6 modules) taking `channels` down to `channels // 4`."""
+def decoder_layers(channels: int, upsample: str = "transposed") -> list[nn.Module]:
+    """Two x2 upsamplings (convT4x4/2, or a resize-convolution: blocks.UPSAMPLING), each with
+    IN and ReLU (6 modules), taking `channels` down to `channels // 4`."""
     layers: list[nn.Module] = []
     for _ in range(2):
         layers += [
-            nn.ConvTranspose2d(channels, channels // 2, 4, 2, 1, bias=False),
+            upsampling(channels, channels // 2, upsample),
             instance_norm(channels // 2),
             nn.ReLU(inplace=True),
         ]
@@ -104,7 +105,8 @@ class StarGAN(Editor):
     `conv_dim` is the first layer's width (64 in the paper; the bottleneck has 4 * conv_dim
     channels), `repeat_num` the number of residual blocks (6), `labels` the condition names in
     the order of the one-hot condition, `image_size` the training resolution (the network is
-    fully convolutional and edits any size divisible by 4).
+    fully convolutional and edits any size divisible by 4), `upsample` the decoder's
+    upsampling (the paper's "transposed" convolutions, or "resize": blocks.UPSAMPLING).
     """
 
     architecture = "stargan"
@@ -120,6 +122,7 @@ class StarGAN(Editor):
         repeat_num: int = 6,
         labels: Sequence[str] = EXPRESSIONS,
         image_size: int = 128,
+        upsample: str = "transposed",
     ):
         super().__init__()
         if conv_dim <= 0 or repeat_num < 0:
@@ -127,11 +130,12 @@ class StarGAN(Editor):
         self.labels = check_labels(labels)
         self.image_size = check_size(image_size)
         self.conv_dim, self.repeat_num = conv_dim, repeat_num
+        self.upsample = check_upsampling(upsample)
         width = 4 * conv_dim
         self.main = nn.Sequential(
             *encoder_layers(3 + len(self.labels), conv_dim),
             *(ResidualBlock(width) for _ in range(repeat_num)),
-            *decoder_layers(width),
+            *decoder_layers(width, self.upsample),
             nn.Conv2d(conv_dim, 3, 7, 1, 3, bias=False),
             nn.Tanh(),
         )
