@@ -14,7 +14,7 @@ from tiny import TINY
 
 from segan.cli import main as cli
 from segan.data.affectnet import AffectNet
-from segan.data.cache import PreparedFaces, is_prepared, prepare
+from segan.data.cache import CACHE_FORMAT, PreparedFaces, is_prepared, prepare
 from segan.data.openface import OpenFaceAUs
 from segan.data.records import DataError
 from segan.labels import EXPRESSION_INDEX
@@ -246,6 +246,36 @@ def test_prepared_source_draws_every_item_once_per_pass_and_splits_ranks(prepare
     again = PreparedSource(config, 3, rank=1, world=2)
     assert torch.equal(again.indices(5), ranks[1].indices(5))  # a pure function of the step
     assert not torch.equal(ranks[0].indices(0), ranks[1].indices(0))
+
+
+def test_balance_draws_every_expression_about_equally_often(tmp_path):
+    """A prepared folder of 40 faces, 30 neutral, 6 happy and 4 sad."""
+    labels = np.array([0] * 30 + [1] * 6 + [2] * 4)
+    np.random.default_rng(0).shuffle(labels)
+    folder = tmp_path / "skewed"
+    folder.mkdir()
+    np.save(folder / "image.npy", np.zeros((40, 8, 8, 3), np.uint8))
+    np.save(folder / "expression.npy", labels)
+    meta = {"format": CACHE_FORMAT, "dataset": "affectnet", "split": "train", "resolution": 8}
+    meta |= {"count": 40, "keys": ["image", "expression"]}
+    (folder / "meta.json").write_text(json.dumps(meta))
+    counts = np.bincount(labels, minlength=8)
+
+    def drawn(balance: float) -> np.ndarray:
+        config = load_config(
+            "classifier_affectnet", [f"data.path={folder}", f"data.balance={balance}"]
+        ).data
+        source = PreparedSource(config, 4)
+        items = np.concatenate([source.indices(s).numpy() for s in range(2000)])
+        return np.bincount(labels[items], minlength=8)[counts > 0] / len(items)
+
+    plain, balanced = drawn(0.0), drawn(1.0)
+    share = counts[counts > 0] / counts.sum()
+    assert np.abs(plain - share).max() < 0.02  # every face once a pass: the set's own shares
+    assert np.abs(balanced - 1 / len(share)).max() < 0.03  # every expression alike
+    config = load_config("classifier_affectnet", [f"data.path={folder}", "data.balance=2"])
+    with pytest.raises(ConfigError, match=r"data.balance must lie in 0..1, got 2"):
+        PreparedSource(config.data, 4)
 
 
 def test_configs_naming_prepared_data_are_checked_before_training(prepared, tmp_path, affectnet):

@@ -65,6 +65,10 @@ class DataConfig:
     # real datasets: this share of every batch is SynthFaces faces (train split, same
     # resolution), for what the real labels lack (classes, rare expressions); 0 for none
     synthfaces_share: float = 0.0
+    # real datasets with expression labels: each pass draws faces with weights
+    # count(expression) ** -balance (0: every face once, as given; 1: every expression equally
+    # often), so rare expressions are seen more often
+    balance: float = 0.0
     # parsers: the share of faces mirrored, and the size of a random similarity jitter
     # (segan.train.augment.augment_parts); 0 for none
     flip: float = 0.0

@@ -46,6 +46,7 @@ def parser_stream(config: DataConfig) -> DataConfig | None:
         parser_dataset=None,
         parser_path=None,
         synthfaces_share=0.0,
+        balance=0.0,
         flip=0.0,
         jitter=0.0,
     )
@@ -180,16 +181,25 @@ class PreparedSource(BatchSource):
     def _open(self, config: DataConfig) -> PreparedFaces:
         self._orders: dict[int, np.ndarray] = {}
         try:
-            return PreparedFaces(config.path)
+            dataset = PreparedFaces(config.path)
         except DataError as err:
             raise ConfigError(f"data.path: {err}") from None
+        self._weights = None
+        if config.balance:
+            self._weights = balance_weights(dataset, config.balance, config.path)
+        return dataset
 
     def _order(self, epoch: int) -> np.ndarray:
+        """The items of pass `epoch`: a permutation, or with data.balance a weighted draw."""
         if epoch not in self._orders:
             if len(self._orders) > 2:
                 self._orders.clear()
             rng = np.random.default_rng([self.seed, epoch])
-            self._orders[epoch] = rng.permutation(len(self.dataset))
+            n = len(self.dataset)
+            if self._weights is None:
+                self._orders[epoch] = rng.permutation(n)
+            else:
+                self._orders[epoch] = rng.choice(n, size=n, replace=True, p=self._weights)
         return self._orders[epoch]
 
     def indices(self, step: int, micro: int = 0) -> torch.Tensor:
@@ -210,6 +220,22 @@ class PreparedSource(BatchSource):
         """The first n items (the same for every sample grid of a run)."""
         out = self.dataset.batch(range(min(n, len(self.dataset))))
         return {k: v.to(self.device) for k, v in out.items()}
+
+
+def balance_weights(dataset: PreparedFaces, balance: float, path: str | None) -> np.ndarray:
+    """Per-item draw probabilities count(expression) ** -balance, normalised; ConfigError when
+    `balance` lies outside 0..1 or the folder has no expression labels."""
+    if not 0.0 <= balance <= 1.0:
+        raise ConfigError(f"data.balance must lie in 0..1, got {balance}")
+    if "expression" not in dataset.keys:
+        raise ConfigError(
+            f"data.balance={balance}: {path} has no expression labels to balance "
+            f"(it has {list(dataset.keys)})"
+        )
+    labels = np.asarray(dataset.arrays["expression"], np.int64)
+    counts = np.bincount(labels)
+    weights = counts[labels].astype(np.float64) ** -float(balance)
+    return weights / weights.sum()
 
 
 class MixedSource:
