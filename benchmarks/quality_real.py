@@ -25,6 +25,7 @@ from segan.evaluate import (
 from segan.evaluate_real import CLOSE_IDENTITY, Judges, evaluate_photos, evaluate_real
 from segan.labels import EXPRESSIONS
 from segan.photos.parts import MESH_PARTS
+from segan.studio import editor_order, faces_of
 
 README_START, README_END = "<!-- quality-table:start -->", "<!-- quality-table:end -->"
 REAL_START, REAL_END = "<!-- real-face-table:start -->", "<!-- real-face-table:end -->"
@@ -88,6 +89,65 @@ def real_scores(
             flush=True,
         )
     return results
+
+
+# The bars the editor recommended for photos must clear on held-out faces: (metric, what it
+# says, threshold, whether higher is better)
+REAL_BARS = (
+    ("neutral_to_happy", "neutral -> happy edits read as happy", 80.0, True),
+    ("happy_to_not_happy", "happy -> neutral edits read as not happy", 70.0, True),
+    ("surprise", "surprise edits read as surprise", 60.0, True),
+    ("identity_close", f"edits within {CLOSE_IDENTITY} of the input's identity", 95.0, True),
+    ("leakage", "leakage outside the regions the expression moves (grey levels)", 2.0, False),
+)
+
+
+def _metric(r: dict[str, Any], key: str) -> float | None:
+    m = r["metrics"]
+    return m.get("judged_accuracy_per_target", {}).get(key) if key == "surprise" else m.get(key)
+
+
+def real_claims(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The bars of the editor the app recommends for photos (the first real-face editor in
+    the app's order) and the first paper's claims among editors trained on real faces:
+    seghgan's leakage and identity distance below stargan's and boxhgan's."""
+    out: list[dict[str, Any]] = []
+
+    def claim(text: str, figures: str, ok: bool | None) -> None:
+        verdict = "not measured" if ok is None else ("holds" if ok else "does not hold")
+        out.append({"claim": text, "figures": figures, "verdict": verdict})
+
+    real = {
+        name: r for name, r in results["editors"].items() if faces_of(r.get("trained_on")) == "real"
+    }
+    if not real:
+        claim(
+            "the recommended real-face editor clears its bars",
+            "no editor trained on real faces",
+            None,
+        )
+        return out
+    best = min(
+        real, key=lambda n: editor_order(real[n]["trained_on"], real[n]["editor_resolution"], n)
+    )
+    for key, text, bar, higher in REAL_BARS:
+        value = _metric(real[best], key)
+        sign = ">=" if higher else "<="
+        ok = None if value is None else (value >= bar if higher else value <= bar)
+        claim(f"{best}: {text} {sign} {bar:g}", fmt(value, 2), ok)
+    by_arch: dict[str, list[str]] = {}
+    for name, r in real.items():
+        by_arch.setdefault(r.get("architecture", ""), []).append(name)
+    for seg in by_arch.get("seghgan", []):
+        for base in by_arch.get("stargan", []) + by_arch.get("boxhgan", []):
+            for key, what in (("leakage", "leakage"), ("identity_distance", "identity distance")):
+                a, b = real[seg]["metrics"].get(key), real[base]["metrics"].get(key)
+                text = f"{seg} {what} lower than {base}'s (real faces)"
+                if a is None or b is None:
+                    claim(text, "-", None)
+                else:
+                    claim(text, f"{a:.3g} vs {b:.3g}", a < b)
+    return out
 
 
 def _seconds(r: dict[str, Any]) -> float:
@@ -213,6 +273,8 @@ def real_markdown(results: dict[str, Any]) -> str:
         lines += ["", f"FID/KID: unavailable: {fid['reason']} (fix: {fid['fix']})."]
     for judge, why in results.get("judges_missing", {}).items():
         lines += ["", f"The {judge} judge: unavailable: {why['reason']} (fix: {why['fix']})."]
+    lines += ["", "| claim | figures | verdict |", "|---|---|---|"]
+    lines += [f"| {c['claim']} | {c['figures']} | {c['verdict']} |" for c in real_claims(results)]
     seconds = sum(_seconds(r) for r in editors.values())
     lines += ["", f"Judges: {'; '.join(results['judges'].values()) or 'none'}."]
     lines += [f"{results['date']}, {seconds / 60:.0f} min on {os.cpu_count()} CPU cores."]

@@ -301,6 +301,8 @@ def evaluate_real(
     return {
         "model": pipeline.name,
         "architecture": getattr(pipeline.editor, "architecture", pipeline.name),
+        "trained_on": getattr(pipeline.editor, "trained_on", None),
+        "editor_resolution": pipeline.resolution,
         "alignment": pipeline.alignment,
         "dataset": ds.name,
         "split": ds.meta.get("split"),

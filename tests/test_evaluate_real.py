@@ -236,3 +236,55 @@ def test_the_real_face_table_goes_right_after_the_synthfaces_table():
     twice = quality_real.put_real_table(once, "second\n")
     assert "first" not in twice and twice.count(quality_real.REAL_START) == 1
     assert "second\n" + quality_real.REAL_END in twice and "old" in twice
+
+
+def _row(arch: str, trained_on: str | None, size: int, **metrics) -> dict:
+    return {"architecture": arch, "trained_on": trained_on, "editor_resolution": size,
+            "metrics": metrics}  # fmt: skip
+
+
+def test_real_claims_judge_the_recommended_editor_and_the_papers_claims():
+    good = {"neutral_to_happy": 85.0, "happy_to_not_happy": 71.0, "identity_close": 96.0}
+    results = {
+        "editors": {
+            "ganimation": _row("ganimation", "synthfaces", 64, leakage=0.1),
+            "stargan-ffhq": _row("stargan", "ffhq", 128, leakage=9.0, identity_distance=0.4),
+            "ganimation-ffhq": _row("ganimation", "ffhq", 64, leakage=0.5),
+            "seghgan-ffhq": _row(
+                "seghgan",
+                "ffhq",
+                128,
+                leakage=2.5,
+                identity_distance=0.3,
+                judged_accuracy_per_target={"surprise": 40.0},
+                **good,
+            ),  # fmt: skip
+        }
+    }
+    verdicts = {c["claim"]: (c["figures"], c["verdict"]) for c in quality_real.real_claims(results)}
+    assert verdicts == {
+        "seghgan-ffhq: neutral -> happy edits read as happy >= 80": ("85.00", "holds"),
+        "seghgan-ffhq: happy -> neutral edits read as not happy >= 70": ("71.00", "holds"),
+        "seghgan-ffhq: surprise edits read as surprise >= 60": ("40.00", "does not hold"),
+        "seghgan-ffhq: edits within 0.45 of the input's identity >= 95": ("96.00", "holds"),
+        "seghgan-ffhq: leakage outside the regions the expression moves (grey levels) <= 2": (
+            "2.50",
+            "does not hold",
+        ),
+        "seghgan-ffhq leakage lower than stargan-ffhq's (real faces)": ("2.5 vs 9", "holds"),
+        "seghgan-ffhq identity distance lower than stargan-ffhq's (real faces)": (
+            "0.3 vs 0.4",
+            "holds",
+        ),
+    }
+    del results["editors"]["seghgan-ffhq"], results["editors"]["stargan-ffhq"]
+    (only,) = quality_real.real_claims(results)[:1]
+    assert only["claim"].startswith("ganimation-ffhq:")  # the real-face editor left
+    results["editors"].pop("ganimation-ffhq")
+    assert quality_real.real_claims(results) == [
+        {
+            "claim": "the recommended real-face editor clears its bars",
+            "figures": "no editor trained on real faces",
+            "verdict": "not measured",
+        }
+    ]
