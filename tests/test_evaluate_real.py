@@ -239,8 +239,9 @@ def test_the_real_face_table_goes_right_after_the_synthfaces_table():
 
 
 def _row(arch: str, trained_on: str | None, size: int, **metrics) -> dict:
-    return {"architecture": arch, "trained_on": trained_on, "editor_resolution": size,
-            "metrics": metrics}  # fmt: skip
+    return {"architecture": arch, "trained_on": trained_on, "editor_resolution": size} | {
+        "metrics": metrics
+    }
 
 
 def test_real_claims_judge_the_recommended_editor_and_the_papers_claims():
@@ -258,7 +259,7 @@ def test_real_claims_judge_the_recommended_editor_and_the_papers_claims():
                 identity_distance=0.3,
                 judged_accuracy_per_target={"surprise": 40.0},
                 **good,
-            ),  # fmt: skip
+            ),
         }
     }
     verdicts = {c["claim"]: (c["figures"], c["verdict"]) for c in quality_real.real_claims(results)}
