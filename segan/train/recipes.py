@@ -276,12 +276,20 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
         resolution=128,
         data=FFHQ_128,
     ),
-    # the real-face editors' first stage: FFHQ at 64 px (with a quarter of every batch
-    # SynthFaces), started from the SynthFaces editor at its recipe's widths; fp32
+    # the real-face editors' first stage: FFHQ at 64 px from scratch (a quarter of every
+    # batch SynthFaces, FFHQ's faces drawn with weights count(expression)^-0.5), the SynthFaces
+    # recipe's widths with resize-convolution upsampling (docs/real-faces.md: the transposed
+    # convolutions' checkerboard); fp32
     "ganimation-ffhq-64": Recipe(
         "ganimation_ffhq",
-        8000,
-        ("model.conv_dim=32", "model.repeat_num=3", *_D32, "model.init_weights=bundled:ganimation"),
+        20000,
+        (
+            "model.conv_dim=32",
+            "model.repeat_num=3",
+            "model.upsample=resize",
+            "data.balance=0.5",
+            *_D32,
+        ),
         ship=False,
         data=FFHQ_64,
     ),
