@@ -24,6 +24,14 @@ from segan.pipeline import MAX_INTENSITY, MAX_PIXELS
 from segan.studio import AU_SLIDERS, Studio, example_photos, limit_malloc_arenas
 
 MAX_UPLOAD = "25mb"
+# Gradio sizes a gallery's columns by its number of pictures (one picture spans the row and
+# its box cuts it off): the pictures keep a size of their own, as many to a row as fit.
+CSS = """
+#explain .grid-container { grid-template-columns: repeat(auto-fill, 200px) !important; }
+#comparison .grid-container { grid-template-columns: repeat(auto-fill, 320px) !important; }
+"""
+# What every launch of the app passes (app.main, the tests, the benchmarks).
+LAUNCH = {"max_file_size": MAX_UPLOAD, "css": CSS}
 FACE_MODES = ("find the face", "whole picture is the face")
 READABLE = (ImageReadError, NoFaceError, ValueError, FileNotFoundError, KeyError, TypeError)
 
@@ -166,7 +174,10 @@ def build_demo(studio: Studio, examples: Sequence[str] = ()) -> gr.Blocks:
                     status = gr.Markdown()
                     download = gr.File(label="Download the edited photo (PNG)")
             explain = gr.Gallery(
-                label="What the model saw", columns=6, height="auto", object_fit="contain"
+                label="What the model saw",
+                height=270,  # a row of 200 px pictures with captions; more rows scroll
+                object_fit="contain",
+                elem_id="explain",
             )
             if examples:
                 gr.Examples([[str(p)] for p in examples], inputs=[photo], label="Examples")
@@ -184,9 +195,9 @@ def build_demo(studio: Studio, examples: Sequence[str] = ()) -> gr.Blocks:
             with gr.Column(scale=3):
                 comparison = gr.Gallery(
                     label="The same face, cut the same way from every model's edit",
-                    columns=3,
                     height="auto",
                     object_fit="contain",
+                    elem_id="comparison",
                 )
 
         # --- actions ------------------------------------------------------------------
@@ -287,9 +298,14 @@ def build_demo(studio: Studio, examples: Sequence[str] = ()) -> gr.Blocks:
             api_name="preset",
             preprocess=False,
         )
-        for triggers, live in (
-            ([photo.change, face_mode.change, expression.change, intensity.change], live_edit),
-            ([s.change for s in sliders], live_slider_edit),
+        # live edits; those the sliders trigger show no progress (a preset moves all 17)
+        for triggers, live, progress in (
+            (
+                [photo.change, face_mode.change, expression.change, intensity.change],
+                live_edit,
+                "full",
+            ),
+            ([s.change for s in sliders], live_slider_edit, "hidden"),
         ):
             gr.on(
                 triggers,
@@ -299,6 +315,7 @@ def build_demo(studio: Studio, examples: Sequence[str] = ()) -> gr.Blocks:
                 api_visibility="undocumented",
                 trigger_mode="always_last",
                 concurrency_id="edit",
+                show_progress=progress,
             )
         transfer_button.click(
             readable(transfer), [model_choice, reference, face_mode], sliders, api_name="transfer"
@@ -326,8 +343,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.launch(
         server_name=args.host,
         server_port=args.port,
-        max_file_size=MAX_UPLOAD,
         show_error=True,
+        **LAUNCH,
         footer_links=["api"],
     )
     return 0

@@ -70,7 +70,7 @@ def main() -> int:
         server_port=free_port(),
         prevent_thread_lock=True,
         quiet=True,
-        max_file_size=app.MAX_UPLOAD,
+        **app.LAUNCH,
     )
     rows = []
     try:

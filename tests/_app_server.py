@@ -38,7 +38,7 @@ def main(port: int, folder: Path) -> None:
         server_port=port,
         prevent_thread_lock=True,
         quiet=True,
-        max_file_size=app.MAX_UPLOAD,
+        **app.LAUNCH,
     )
     print("ready", flush=True)
     while True:

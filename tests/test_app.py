@@ -79,7 +79,7 @@ def served(tmp_path_factory):
             server_port=free_port(),
             prevent_thread_lock=True,
             quiet=True,
-            max_file_size=app.MAX_UPLOAD,
+            **app.LAUNCH,
             show_error=True,
         )
         try:
@@ -452,11 +452,33 @@ def test_browser_edits_an_uploaded_photo(served, tmp_path):
             expect(block(page, "After").locator("img").first).to_be_visible()
             expect(page.get_by_text("stargan: face at x=")).to_contain_text("512x512 photo")
             expect(block(page, "Download the edited photo (PNG)")).to_contain_text("segan-edit")
+            # what the model saw: every picture whole inside its gallery, none cut off
+            saw = block(page, "What the model saw")
+            expect(saw.locator("img").first).to_be_visible()
+            frame = saw.bounding_box()
+            for k in range(saw.locator("img").count()):
+                b = saw.locator("img").nth(k).bounding_box()
+                assert frame["y"] <= b["y"] and b["y"] + b["height"] <= frame["y"] + frame["height"]
+                assert 100 <= b["width"] <= 200  # a picture's own size, not the row's
             shot = shots / "segan-app.png"
+            page.wait_for_function(IDLE)
             page.screenshot(path=str(shot), full_page=True)
             assert shot.stat().st_size > 20_000
             with Image.open(shot) as image:
                 assert image.width >= 1000 and image.height >= 800
+
+            # the comparison: its own photo, the input's face and every model's, big enough
+            page.get_by_role("tab", name="Compare all methods").click()
+            compare = block(page, "Photo to compare on")
+            compare.locator("input[type=file]").set_input_files(str(served.photos[1]))
+            page.get_by_role("button", name="Edit with every model").click()
+            faces = block(page, "The same face, cut the same way from every model's edit")
+            expect(faces.locator("img")).to_have_count(1 + len(MODELS))
+            expect(faces).to_contain_text("input")
+            for name in MODELS:
+                expect(faces).to_contain_text(f"{name} (64 px)")
+            widths = [faces.locator("img").nth(k).bounding_box()["width"] for k in range(4)]
+            assert min(widths) >= 200, widths
 
             page = browser.new_page(viewport={"width": 1280, "height": 1600})
             page.set_default_timeout(60_000)
