@@ -4,11 +4,13 @@ previous checkpoint. Real processes, real files."""
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import pickle
 import random
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +22,7 @@ import torch
 from safetensors.torch import load_file
 from tiny import TINY
 
+from segan.train import checkpoint as ckpt
 from segan.train.checkpoint import CheckpointError, check_folder, checkpoints, latest_checkpoint
 from segan.train.config import load_config
 from segan.train.trainer import train
@@ -143,6 +146,34 @@ def test_killed_at_random_points_resumes_to_the_uninterrupted_weights(tmp_path):
         load_file(out / "model" / "model.safetensors"),
     )
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_checkpoint_killed_while_being_deleted_or_replaced_is_not_listed(tmp_path, monkeypatch):
+    """Deleting (pruning) and replacing (the same step saved again) rename the folder out of
+    the checkpoints' names first: a run killed in the middle of either lists only whole
+    checkpoints."""
+    out = tmp_path / "run"
+    train(_config(out, 3, "run.checkpoint_every=1", "run.keep_checkpoints=5"))
+    first, second, third = checkpoints(out)
+
+    def killed(path, *args, **kwargs):  # the process dies after removing one file
+        next(p for p in Path(path).rglob("*") if p.is_file()).unlink()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ckpt.shutil, "rmtree", killed)
+    with pytest.raises(KeyboardInterrupt):
+        ckpt.remove(first)
+    partial = ckpt.partial_folder(third)
+    shutil.copytree(second, partial)
+    with pytest.raises(KeyboardInterrupt):
+        ckpt.finish(partial, third, json.loads((second / "state.json").read_text()))
+    monkeypatch.undo()
+    assert checkpoints(out) == [second, third]
+    for folder in checkpoints(out):
+        check_folder(folder)  # whole
+    ckpt.remove(second)  # the next deletion clears what the killed one left
+    assert checkpoints(out) == [third]
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["step_0000003"]
 
 
 def _limit_file_size(limit: int):

@@ -12,8 +12,10 @@ A checkpoint is a folder `checkpoints/step_<n>/`:
     state.json                       the format, the step and the loss sums of the log interval
 
 It is written into `checkpoints/.step_<n>.partial/`, `state.json` last, and renamed to
-`step_<n>` only when complete: a run killed while saving never leaves a folder that looks like
-a checkpoint. Reading refuses any file that is not safetensors or JSON (pickles above all,
+`step_<n>` only when complete; a checkpoint is deleted (the oldest beyond
+`run.keep_checkpoints`, or the same step saved again) by renaming it out of those names first.
+A run killed while saving or deleting never leaves a folder that looks like a checkpoint and
+is not one. Reading refuses any file that is not safetensors or JSON (pickles above all,
 such as the `.pkl` files of Accelerate's own `save_state`), naming the file.
 """
 
@@ -202,11 +204,38 @@ def write_rng(partial: Path, rank: int) -> None:
 
 
 def finish(partial: Path, final: Path, state: dict) -> None:
-    """Write `state.json` last and move the complete folder to its name."""
+    """Write `state.json` last and move the complete folder to its name (a folder already
+    there, the same step saved again by a resumed run, is moved aside first: `final` is at
+    every moment either whole or absent)."""
     _write_json(partial / STATE_FILE, {"format": FORMAT, **state})
-    if final.exists():  # the same step saved again (a resumed run's last step)
-        shutil.rmtree(final)
+    replaced = final.exists()
+    if replaced:
+        _set_aside(final)
     os.replace(partial, final)
+    if replaced:
+        _clear_aside(final.parent)
+
+
+def remove(folder: Path) -> None:
+    """Delete a checkpoint folder: renamed out of the checkpoints' names first, so that a run
+    killed while deleting leaves no half-deleted checkpoint among them (the next deletion
+    clears what it left)."""
+    _set_aside(folder)
+    _clear_aside(folder.parent)
+
+
+def _clear_aside(root: Path) -> None:
+    for aside in root.glob(".step_*.removed"):
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def _set_aside(folder: Path) -> Path:
+    """Rename `folder` to a hidden name that `checkpoints` does not list; returns it."""
+    aside = folder.parent / f".{folder.name}.removed"
+    if aside.exists():  # left by a run killed while deleting
+        shutil.rmtree(aside, ignore_errors=True)
+    os.replace(folder, aside)
+    return aside
 
 
 def discard(partial: Path) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -404,7 +403,7 @@ class Trainer:
         self._stop_if_unsaved(error, partial, final)
         if main:
             for old in checkpoints(self.run_dir)[: -self.config.run.keep_checkpoints]:
-                shutil.rmtree(old, ignore_errors=True)
+                ckpt.remove(old)
         acc.wait_for_everyone()
 
     def _stop_if_unsaved(self, error: OSError | None, partial: Path, final: Path) -> None:
