@@ -331,12 +331,17 @@ def build_demo(studio: Studio, examples: Sequence[str] = ()) -> gr.Blocks:
     return demo
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """`python app.py`'s options."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     p.add_argument("--model", action="append", help="serve these models (default: bundled)")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     limit_malloc_arenas()  # before the server's threads start
     studio = Studio(args.model, default=args.model[0] if args.model else None)
     demo = build_demo(studio, example_photos())

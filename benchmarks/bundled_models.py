@@ -133,6 +133,13 @@ def fmt(value: Any, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def rewrite_between(path: Path, start: str, end: str, body: str) -> None:
+    """The file at `path` (created if absent) with `body` between the markers."""
+    text = path.read_text() if path.is_file() else ""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(replace_between(text, start, end, body))
+
+
 def replace_between(text: str, start: str, end: str, body: str) -> str:
     """`text` with what lies between the markers replaced (the markers appended if absent)."""
     if start in text and end in text:

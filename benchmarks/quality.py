@@ -12,16 +12,19 @@ the true edited face SynthFaces renders, leakage (mean change outside the region
 expressions move, in grey levels), FID/KID when torch-fidelity's Inception weights are on the
 machine. AU editors also make single-AU edits (one AU switched on or off, the rest kept).
 Parsers, alone and inside seghgan, get mIoU/F1; the evaluators get their own held-out scores.
-Writes quality.json + quality.md; `--readme` puts the tables into README.md between markers,
-`--cards` into each bundled model card. `--model NAME=FOLDER` scores another folder (a run's
-model or `runs/bundled/NAME` for its latest checkpoint) in place of the bundled one.
+Writes quality.json + quality.md; `--readme` puts the tables into docs/results.md and their
+summary (accuracy, error, leakage, the papers' claims) into README.md, between markers;
+`--cards` puts each model's scores into its bundled model card. `--model NAME=FOLDER` scores
+another folder (a run's model or `runs/bundled/NAME` for its latest checkpoint) in place of the
+bundled one.
 
 `--real PREPARED` (a folder `segan prepare ffhq ... --split test` wrote, with part masks) makes
 the real-face table instead: every bundled editor edits `--faces` held-out FFHQ faces to the 7
 other expressions through `EditPipeline`, as the app edits a photo, and then the registry photos
 in `--photos` (benchmarks/real_photos.py gathers them), scored by `segan.evaluate_real` with the
 judges nobody here trained; it writes quality_real.json + quality_real.md, and `--readme` puts
-the table into README.md between the real-face markers, right after the SynthFaces table.
+the tables into docs/results.md right after the SynthFaces tables and their summary into
+README.md.
 """
 
 from __future__ import annotations
@@ -43,11 +46,22 @@ from bundled_models import (
     open_model,
     parser_setup,
     replace_between,
+    rewrite_between,
     setup_difference,
     started_from,
     trained_size,
 )
-from quality_real import README_END, README_START, REAL_PHOTOS, real_main
+from quality_real import (
+    FRONT_PAGE,
+    REAL_PHOTOS,
+    RESULTS_DOC,
+    SUMMARY_END,
+    SUMMARY_START,
+    TABLE_END,
+    TABLE_START,
+    publish_real,
+    real_main,
+)
 from report import write_results
 
 from segan import bundled
@@ -312,6 +326,35 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# the claims the front page repeats: the papers', not the project's own accuracy bars
+PROJECT_BARS = ("target-expression accuracy >=", "evaluator classifier")
+
+
+def summary(results: dict[str, Any]) -> str:
+    """The front page's SynthFaces table: each editor's accuracy, error and leakage, and the
+    papers' claims with their verdicts."""
+    n = results["faces"]
+    lines = [
+        f"{n} held-out SynthFaces faces at 64 px, each edited to the 7 other expressions and "
+        "compared with the true edit the renderer draws; accuracy: the bundled classifier reads "
+        "the target; leakage: grey-level change outside the regions the expressions move; full "
+        "tables: [docs/results.md](docs/results.md).",
+        "",
+        "| model | steps | accuracy % | AU MAE | L1 to the true edit | leakage |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, r in results["editors"].items():
+        m = r["metrics"]
+        lines.append(
+            f"| {name} | {r.get('steps') or '-'} | {fmt(m.get('expression_accuracy'))} | "
+            f"{fmt(m.get('au_mae'), 3)} | {fmt(m.get('l1'), 4)} | {fmt(m.get('leakage'), 2)} |"
+        )
+    papers = [c for c in results["claims"] if not any(b in c["claim"] for b in PROJECT_BARS)]
+    lines += ["", "| claim | figures | verdict |", "|---|---|---|"]
+    lines += [f"| {c['claim']} | {c['figures']} | {c['verdict']} |" for c in papers]
+    return "\n".join(lines) + "\n"
+
+
 def card_section(name: str, results: dict[str, Any]) -> str:
     """What a bundled model's card says of its scores."""
     if name in EVALUATORS:
@@ -332,6 +375,24 @@ def card_section(name: str, results: dict[str, Any]) -> str:
     )
 
 
+def publish(results: dict[str, Any]) -> None:
+    """The SynthFaces tables into docs/results.md and their summary into README.md."""
+    rewrite_between(RESULTS_DOC, TABLE_START, TABLE_END, markdown(results))
+    rewrite_between(FRONT_PAGE, SUMMARY_START, SUMMARY_END, summary(results))
+
+
+def publish_saved(out: Path) -> int:
+    """docs/results.md and README.md rewritten from the results saved in `out`."""
+    saved = {name: out / f"{name}.json" for name in ("quality", "quality_real")}
+    missing = [str(path) for path in saved.values() if not path.is_file()]
+    if missing:
+        raise SystemExit(f"no saved results at {', '.join(missing)}: run the benchmark first")
+    publish(json.loads(saved["quality"].read_text()))
+    publish_real(json.loads(saved["quality_real"].read_text()))
+    print(f"wrote {RESULTS_DOC} and {FRONT_PAGE} from {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--faces", type=int, default=150, help="test faces per editor (x7 edits)")
@@ -342,11 +403,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--inception-weights", help="torch-fidelity's Inception weights file")
     p.add_argument("--no-fid", action="store_true", help="skip FID/KID")
     p.add_argument("--out", default="benchmarks/results")
-    p.add_argument("--readme", action="store_true", help="write the tables into README.md")
+    p.add_argument(
+        "--readme",
+        action="store_true",
+        help="write the tables into docs/results.md and their summary into README.md",
+    )
     p.add_argument("--cards", action="store_true", help="write scores into the model cards")
     p.add_argument("--real", help="prepared held-out real faces: make the real-face table")
     p.add_argument("--photos", default=str(REAL_PHOTOS), help="registry photos (with --real)")
+    p.add_argument(
+        "--from-saved",
+        action="store_true",
+        help="only rewrite docs/results.md and README.md from the saved quality.json and "
+        "quality_real.json in --out (no scoring)",
+    )
     args = p.parse_args(argv)
+    if args.from_saved:
+        return publish_saved(Path(args.out))
     torch.manual_seed(0)
     folders = dict(item.split("=", 1) for item in args.model)
     have = set(bundled.available()) | set(folders)
@@ -418,8 +491,7 @@ def main(argv: list[str] | None = None) -> int:
     write_results(Path(args.out), "quality", results, table)
     print(table)
     if args.readme:
-        readme = Path("README.md")
-        readme.write_text(replace_between(readme.read_text(), README_START, README_END, table))
+        publish(results)
     if args.cards:
         for name in wanted:
             if name in folders:

@@ -2,7 +2,8 @@
 held-out FFHQ faces through `EditPipeline`, as the app edits a photo, and then the registry
 photos `benchmarks/real_photos.py` gathers, scored by `segan.evaluate_real` with the judges
 nobody here trained; it writes quality_real.json + quality_real.md and, with `--readme`, puts
-the table into README.md right after the SynthFaces table."""
+the tables into docs/results.md right after the SynthFaces tables and their summary into
+README.md."""
 
 from __future__ import annotations
 
@@ -13,7 +14,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bundled_models import ParsedAt, fmt, open_model, replace_between, trained_size
+from bundled_models import (
+    ParsedAt,
+    fmt,
+    open_model,
+    replace_between,
+    rewrite_between,
+    trained_size,
+)
 from report import write_results
 
 from segan import bundled
@@ -27,8 +35,13 @@ from segan.labels import EXPRESSIONS
 from segan.photos.parts import MESH_PARTS
 from segan.studio import editor_order, faces_of
 
-README_START, README_END = "<!-- quality-table:start -->", "<!-- quality-table:end -->"
+TABLE_START, TABLE_END = "<!-- quality-table:start -->", "<!-- quality-table:end -->"
 REAL_START, REAL_END = "<!-- real-face-table:start -->", "<!-- real-face-table:end -->"
+SUMMARY_START, SUMMARY_END = "<!-- synthfaces-summary:start -->", "<!-- synthfaces-summary:end -->"
+REAL_SUMMARY_START = "<!-- real-face-summary:start -->"
+REAL_SUMMARY_END = "<!-- real-face-summary:end -->"
+RESULTS_DOC = Path("docs/results.md")  # every table in full
+FRONT_PAGE = Path("README.md")  # one summary table per domain
 REAL_PHOTOS = Path("runs/real_photos")
 SHOWN_PHOTOS = {"scikit-image/astronaut.png": "astronaut", "matplotlib/grace_hopper.jpg": "Hopper"}
 
@@ -281,8 +294,39 @@ def real_markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def real_summary(results: dict[str, Any]) -> str:
+    """The front page's real-face table: each editor's bars and the claims' verdicts."""
+    editors = results["editors"]
+    lines = [
+        f"{results['faces']} held-out FFHQ faces, each edited to the 7 other expressions as the "
+        "app edits a photo, judged by models nobody here trained (fer's expression classifier, "
+        "dlib's face descriptor); full tables: [docs/results.md](docs/results.md).",
+        "",
+        "| model | trained on | px | judged % | neutral -> happy % | happy -> not happy % | "
+        f"surprise % | identity < {CLOSE_IDENTITY} % | leakage |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in editors.items():
+        m = r["metrics"]
+        surprise = m.get("judged_accuracy_per_target", {}).get("surprise")
+        lines.append(
+            f"| {name} | {r.get('trained_on') or 'synthfaces'} | {r.get('editor_resolution', '-')} "
+            f"| {fmt(m.get('judged_accuracy'))} | {fmt(m.get('neutral_to_happy'))} | "
+            f"{fmt(m.get('happy_to_not_happy'))} | {fmt(surprise)} | "
+            f"{fmt(m.get('identity_close'))} | {fmt(m.get('leakage'), 2)} |"
+        )
+    parsers = results.get("parsers", {})
+    if parsers:
+        read = ", ".join(f"{name} {r['miou']:.1f}" for name, r in parsers.items())
+        lines += ["", f"Parsers, mIoU on the held-out faces' mesh masks: {read}."]
+    lines += ["", "| claim | figures | verdict |", "|---|---|---|"]
+    lines += [f"| {c['claim']} | {c['figures']} | {c['verdict']} |" for c in real_claims(results)]
+    return "\n".join(lines) + "\n"
+
+
 def real_main(args: argparse.Namespace, names: list[str], folders: dict[str, str]) -> int:
-    """The real-face table (`--real`): quality_real.json and .md, and README.md's copy."""
+    """The real-face table (`--real`): quality_real.json and .md, and with `--readme` its copy
+    in docs/results.md and its summary in README.md."""
     photos = Path(args.photos) if args.photos else None
     if photos is not None and not (photos / "manifest.json").is_file():
         print(f"no registry photos at {photos}: python benchmarks/real_photos.py", flush=True)
@@ -295,9 +339,15 @@ def real_main(args: argparse.Namespace, names: list[str], folders: dict[str, str
     write_results(out, "quality_real", results, table)
     print(table)
     if args.readme:
-        readme = Path("README.md")
-        readme.write_text(put_real_table(readme.read_text(), table))
+        publish_real(results)
     return 0
+
+
+def publish_real(results: dict[str, Any]) -> None:
+    """The real-face tables into docs/results.md and their summary into README.md."""
+    doc = RESULTS_DOC.read_text() if RESULTS_DOC.is_file() else ""
+    RESULTS_DOC.write_text(put_real_table(doc, real_markdown(results)))
+    rewrite_between(FRONT_PAGE, REAL_SUMMARY_START, REAL_SUMMARY_END, real_summary(results))
 
 
 def merged(previous: Path, results: dict[str, Any]) -> dict[str, Any]:
@@ -315,11 +365,11 @@ def merged(previous: Path, results: dict[str, Any]) -> dict[str, Any]:
 
 
 def put_real_table(text: str, table: str) -> str:
-    """README text with the real-face table between its markers, which go right after the
-    SynthFaces table's end marker when they are not there yet."""
+    """docs/results.md text with the real-face tables between their markers, which go right
+    after the SynthFaces tables' end marker when they are not there yet."""
     if REAL_START in text and REAL_END in text:
         return replace_between(text, REAL_START, REAL_END, table)
-    if README_END not in text:
+    if TABLE_END not in text:
         return replace_between(text, REAL_START, REAL_END, table)
-    head, rest = text.split(README_END, 1)
-    return head + README_END + f"\n\n{REAL_START}\n{table}{REAL_END}" + rest
+    head, rest = text.split(TABLE_END, 1)
+    return head + TABLE_END + f"\n\n{REAL_START}\n{table}{REAL_END}" + rest

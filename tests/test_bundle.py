@@ -480,7 +480,13 @@ def test_quality_benchmark_scores_every_bundled_model_end_to_end(tmp_path, monke
     monkeypatch.setattr(bundled_models, "STASH_DIR", tmp_path / "checkpoints")
     tiny_model("bisenet_synthfaces", 64).save_pretrained(tmp_path / "checkpoints/bisenet-continued")
     monkeypatch.chdir(tmp_path)
-    Path("README.md").write_text(f"# x\n{quality.README_START}\nold\n{quality.README_END}\nrest\n")
+    Path("docs").mkdir()
+    Path("docs/results.md").write_text(
+        f"# x\n{quality.TABLE_START}\nold\n{quality.TABLE_END}\nrest\n"
+    )
+    Path("README.md").write_text(
+        f"# x\n{quality.SUMMARY_START}\nold\n{quality.SUMMARY_END}\nrest\n"
+    )
     args = ["--faces", "4", "--parser-faces", "4", "--evaluator-faces", "16", "--no-fid"]
     assert quality.main([*args, "--out", "results", "--readme", "--cards"]) == 0
     results = json.loads(Path("results/quality.json").read_text())
@@ -518,8 +524,13 @@ def test_quality_benchmark_scores_every_bundled_model_end_to_end(tmp_path, monke
     assert verdicts[control] in ("holds", "does not hold")
     started = control.replace(quality.CONTROL_TEXT, "it started from")
     assert verdicts[started] in ("holds", "does not hold")
-    readme = Path("README.md").read_text()
+    full = Path("docs/results.md").read_text()
+    assert "\nold\n" not in full and "| seghgan-bisenet |" in full and full.endswith("rest\n")
+    assert "Single-AU edits" in full and "evaluator classifier" in full
+    readme = Path("README.md").read_text()  # the summary: the papers' claims, not the bars
     assert "\nold\n" not in readme and "| seghgan-bisenet |" in readme and readme.endswith("rest\n")
+    assert "seghgan-bisenet leakage lower than stargan's" in readme
+    assert "Single-AU edits" not in readme and "target-expression accuracy >=" not in readme
     card = (weights / "stargan" / "README.md").read_text()
     assert card.count(CARD_START) == 1 and '"n_edits": 28' in card
     assert '"miou"' in (weights / "bisenet" / "README.md").read_text()

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import quality_real
 import torch
+from bundled_models import rewrite_between
 from tiny import tiny_model
 
 from segan.cli import main as cli
@@ -229,9 +230,9 @@ def test_segan_eval_scores_real_faces_with_the_judges(tmp_path, prepared, capsys
 
 
 def test_the_real_face_table_goes_right_after_the_synthfaces_table():
-    text = f"intro\n{quality_real.README_START}\nold\n{quality_real.README_END}\n\nlater text\n"
+    text = f"intro\n{quality_real.TABLE_START}\nold\n{quality_real.TABLE_END}\n\nlater text\n"
     once = quality_real.put_real_table(text, "first\n")
-    assert once.index(quality_real.README_END) < once.index(quality_real.REAL_START)
+    assert once.index(quality_real.TABLE_END) < once.index(quality_real.REAL_START)
     assert once.index(quality_real.REAL_END) < once.index("later text")
     twice = quality_real.put_real_table(once, "second\n")
     assert "first" not in twice and twice.count(quality_real.REAL_START) == 1
@@ -289,3 +290,29 @@ def test_real_claims_judge_the_recommended_editor_and_the_papers_claims():
             "verdict": "not measured",
         }
     ]
+
+
+def test_the_front_page_summary_has_each_editors_bars_and_the_claims(tmp_path, monkeypatch):
+    results = {
+        "faces": 5,
+        "editors": {
+            "ganimation": _row("ganimation", "synthfaces", 64, leakage=0.1, judged_accuracy=12.0),
+            "seghgan-ffhq": _row(
+                "seghgan", "ffhq", 128, leakage=1.5, neutral_to_happy=85.0, identity_close=96.0
+            ),
+        },
+        "parsers": {"unet-ffhq": {"miou": 80.4}},
+    }
+    text = quality_real.real_summary(results)
+    assert "| seghgan-ffhq | ffhq | 128 | - | 85.0 | - | - | 96.0 | 1.50 |" in text
+    assert "| ganimation | synthfaces | 64 | 12.0 |" in text
+    assert "unet-ffhq 80.4" in text
+    assert "| seghgan-ffhq: neutral -> happy edits read as happy >= 80 | 85.00 | holds |" in text
+    # written between the front page's markers, the rest of the page kept
+    monkeypatch.chdir(tmp_path)
+    start, end = quality_real.REAL_SUMMARY_START, quality_real.REAL_SUMMARY_END
+    Path("README.md").write_text(f"top\n{start}\nold\n{end}\nbottom\n")
+    rewrite_between(Path("README.md"), start, end, text)
+    page = Path("README.md").read_text()
+    assert page.startswith("top\n") and page.endswith("bottom\n") and "\nold\n" not in page
+    assert text in page
