@@ -5,7 +5,7 @@ inside those packages), cut the FFHQ way at 128 px, and two SynthFaces test face
 crop, then each parser's part map (`bundled:NAME`, a model folder or a run folder for its latest
 checkpoint), each parsing the faces at the size it was trained at.
 
-Usage: python benchmarks/parser_maps.py [--parsers bisenet unet unet-ffhq runs/bundled/NAME ...]
+Usage: python benchmarks/parser_maps.py [--parsers bisenet unet runs/bundled/NAME ...]
        [--out benchmarks/results/real_parsers.png]
 """
 
@@ -48,7 +48,7 @@ def crops() -> list[np.ndarray]:
 @torch.no_grad()
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--parsers", nargs="+", default=["bisenet", "unet", "unet-ffhq"])
+    ap.add_argument("--parsers", nargs="+", default=["bisenet", "unet"])
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/real_parsers.png"))
     args = ap.parse_args()
     parsers = [open_parser(spec) for spec in args.parsers]

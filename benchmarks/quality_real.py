@@ -317,7 +317,7 @@ def real_summary(results: dict[str, Any]) -> str:
         )
     parsers = results.get("parsers", {})
     if parsers:
-        read = ", ".join(f"{name} {r['miou']:.1f}" for name, r in parsers.items())
+        read = ", ".join(f"{name} {r['miou']:.2f}" for name, r in parsers.items())
         lines += ["", f"Parsers, mIoU on the held-out faces' mesh masks: {read}."]
     lines += ["", "| claim | figures | verdict |", "|---|---|---|"]
     lines += [f"| {c['claim']} | {c['figures']} | {c['verdict']} |" for c in real_claims(results)]

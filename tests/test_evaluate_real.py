@@ -306,7 +306,7 @@ def test_the_front_page_summary_has_each_editors_bars_and_the_claims(tmp_path, m
     text = quality_real.real_summary(results)
     assert "| seghgan-ffhq | ffhq | 128 | - | 85.0 | - | - | 96.0 | 1.50 |" in text
     assert "| ganimation | synthfaces | 64 | 12.0 |" in text
-    assert "unet-ffhq 80.4" in text
+    assert "unet-ffhq 80.40" in text
     assert "| seghgan-ffhq: neutral -> happy edits read as happy >= 80 | 85.00 | holds |" in text
     # written between the front page's markers, the rest of the page kept
     monkeypatch.chdir(tmp_path)

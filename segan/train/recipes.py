@@ -268,11 +268,27 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
         data=FFHQ_128,
     ),
     # twice the SynthFaces parser's width, from scratch (docs/real-faces.md: width 16 stops at
-    # 78 mIoU on held-out FFHQ)
-    "unet-ffhq": Recipe(
+    # 78 mIoU on held-out FFHQ); then continued at half the rate, decaying over its last three
+    # quarters, with fewer SynthFaces faces and a soft-Dice term beside the cross-entropy
+    "unet-ffhq-base": Recipe(
         "unet_ffhq",
         5000,
         ("model.base_width=32",),
+        ship=False,
+        resolution=128,
+        data=FFHQ_128,
+    ),
+    "unet-ffhq": Recipe(
+        "unet_ffhq",
+        4000,
+        (
+            "model.base_width=32",
+            "model.init_weights=checkpoints/unet-ffhq-base",
+            "optim.lr_g=1e-4",
+            "data.synthfaces_share=0.15",
+            "loss.dice=1",
+        ),
+        decay_fraction=0.75,
         resolution=128,
         data=FFHQ_128,
     ),
