@@ -120,6 +120,11 @@ def _metric(r: dict[str, Any], key: str) -> float | None:
     return m.get("judged_accuracy_per_target", {}).get(key) if key == "surprise" else m.get(key)
 
 
+def _bar_cells(r: dict[str, Any]) -> str:
+    """An editor's figures for REAL_BARS, in their order, as table cells."""
+    return " | ".join(fmt(_metric(r, key), 2 if key == "leakage" else 1) for key, *_ in REAL_BARS)
+
+
 def real_claims(results: dict[str, Any]) -> list[dict[str, Any]]:
     """The bars of the editor the app recommends for photos (the first real-face editor in
     the app's order) and the first paper's claims among editors trained on real faces:
@@ -214,13 +219,7 @@ def real_markdown(results: dict[str, Any]) -> str:
         f"{CLOSE_IDENTITY} | leakage |",
         "|---|---|---|---|---|---|",
     ]
-    for name, r in editors.items():
-        m = r["metrics"]
-        surprise = m.get("judged_accuracy_per_target", {}).get("surprise")
-        lines.append(
-            f"| {name} | {fmt(m.get('neutral_to_happy'))} | {fmt(m.get('happy_to_not_happy'))} "
-            f"| {fmt(surprise)} | {fmt(m.get('identity_close'))} | {fmt(m.get('leakage'), 2)} |"
-        )
+    lines += [f"| {name} | {_bar_cells(r)} |" for name, r in editors.items()]
     judged = [e for e in EXPRESSIONS if e != "contempt"]
     lines += [
         "",
@@ -307,13 +306,9 @@ def real_summary(results: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in editors.items():
-        m = r["metrics"]
-        surprise = m.get("judged_accuracy_per_target", {}).get("surprise")
         lines.append(
             f"| {name} | {r.get('trained_on') or 'synthfaces'} | {r.get('editor_resolution', '-')} "
-            f"| {fmt(m.get('judged_accuracy'))} | {fmt(m.get('neutral_to_happy'))} | "
-            f"{fmt(m.get('happy_to_not_happy'))} | {fmt(surprise)} | "
-            f"{fmt(m.get('identity_close'))} | {fmt(m.get('leakage'), 2)} |"
+            f"| {fmt(r['metrics'].get('judged_accuracy'))} | {_bar_cells(r)} |"
         )
     parsers = results.get("parsers", {})
     if parsers:

@@ -10,6 +10,7 @@ table of bundled models names every bundled folder with the data it learnt from.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -73,8 +74,6 @@ def check(argv: list[str]) -> None:
     if argv[0] in ("accelerate", "torchrun"):
         rest = _launched(argv)
         assert rest is not None, f"{argv} does not launch segan.train"
-        import argparse
-
         p = argparse.ArgumentParser()
         add_arguments(p)
         config_from_args(p.parse_args(rest))
