@@ -131,11 +131,18 @@ def test_killed_at_random_points_resumes_to_the_uninterrupted_weights(tmp_path):
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        start = len(checkpoints(out))
+        # wait for a newer checkpoint than the run had (the count alone stays at
+        # keep_checkpoints once pruning starts), then kill at a random moment after it
+        start = [p.name for p in checkpoints(out)][-1:]
         deadline = time.time() + 120
-        while len(checkpoints(out)) <= start and time.time() < deadline and proc.poll() is None:
+        while (
+            [p.name for p in checkpoints(out)][-1:] == start
+            and time.time() < deadline
+            and proc.poll() is None
+        ):
             time.sleep(0.01)
         time.sleep(rng.uniform(0.0, 0.5))
+        assert proc.poll() is None, "the run ended before it could be killed"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         for folder in checkpoints(out):
