@@ -34,6 +34,7 @@ from segan.metrics.leakage import leakage, region_from_parts
 from segan.metrics.realism import fid_kid, uint8_chw
 from segan.metrics.segmentation import UNKNOWN, confusion, scores
 from segan.metrics.unavailable import unavailable
+from segan.partial_labels import mark_outside, outside_scores
 from segan.synth.dataset import AU_ZONES, SynthFaces, au_region
 
 __all__ = [
@@ -305,19 +306,29 @@ def evaluate_editor(
 def evaluate_parser(parser, data: EvalData) -> dict[str, Any]:
     """Per-class IoU/F1, mean IoU and pixel accuracy of a parser on faces with masks. Masks
     with unknown pixels (mesh masks of real faces) are scored on their known pixels and over
-    the classes they name."""
+    the classes they name, and on what their partial labels rule out (`segan.partial_labels`):
+    the % of pixels outside the face read as an inner part, and of frame pixels read as skin."""
     matrix = None
     partial = False
+    broken: dict[str, list[int]] = {}
     for batch in data.batches():
         if "mask" not in batch:
             raise ValueError(f"{data.dataset} has no masks to score a parser against")
         pred = parser(batch["image"]).argmax(1)
-        partial = partial or bool((batch["mask"] == UNKNOWN).any())
+        if bool((batch["mask"] == UNKNOWN).any()):
+            partial = True
+            counts = outside_scores(pred, mark_outside(batch["mask"].to(pred.device)))
+            for key, (bad, total) in counts.items():
+                broken.setdefault(key, [0, 0])
+                broken[key][0] += bad
+                broken[key][1] += total
         m = confusion(pred, batch["mask"])
         matrix = m if matrix is None else matrix + m
     assert matrix is not None
     result = scores(matrix, labelled_only=partial)
     result["scored_classes"] = "labelled in the masks" if partial else "all present"
+    for key, (bad, total) in broken.items():
+        result[key] = 100 * bad / total if total else float("nan")
     return {"metrics": result, "unavailable": {}}
 
 

@@ -34,6 +34,9 @@ FACE_PARTS: tuple[str, ...] = (
 )
 NUM_PARTS = len(FACE_PARTS)
 PART_INDEX: dict[str, int] = {name: i for i, name in enumerate(FACE_PARTS)}
+# A mask pixel whose class the labels do not say (outside a mesh mask's face oval, brought
+# into the frame by a jitter): no loss, not scored.
+UNKNOWN_CLASS = 255
 
 # The CelebAMask-HQ UNet order (switchablenorms/CelebAMask-HQ g_mask.py).
 CELEBAMASK_UNET_PARTS: tuple[str, ...] = (

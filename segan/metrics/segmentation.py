@@ -10,8 +10,7 @@ from __future__ import annotations
 import torch
 
 from segan.labels import FACE_PARTS, NUM_PARTS
-
-UNKNOWN = 255  # a pixel whose true class the labels do not say: not counted
+from segan.labels import UNKNOWN_CLASS as UNKNOWN
 
 
 def confusion(

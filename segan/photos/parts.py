@@ -15,11 +15,11 @@ import cv2
 import numpy as np
 
 from segan.labels import PART_INDEX
+from segan.labels import UNKNOWN_CLASS as UNKNOWN
 from segan.photos import mesh as m
 
 __all__ = ["MESH_PARTS", "UNKNOWN", "mesh_part_mask", "part_polygons"]
 
-UNKNOWN = 255
 MESH_PARTS: tuple[str, ...] = (
     "skin",
     "l_brow",

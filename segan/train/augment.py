@@ -11,8 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from segan.labels import FACE_PARTS
-from segan.train.losses import UNKNOWN_CLASS
+from segan.labels import FACE_PARTS, UNKNOWN_CLASS
 
 
 def mirror_classes() -> torch.Tensor:

@@ -73,6 +73,9 @@ class DataConfig:
     # (segan.train.augment.augment_parts); 0 for none
     flip: float = 0.0
     jitter: float = 0.0
+    # parsers on masks with unknown pixels (mesh masks): mark those outside the face with the
+    # classes they cannot be, for the `outside` loss (segan.partial_labels)
+    partial_labels: bool = False
 
 
 @dataclass

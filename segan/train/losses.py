@@ -11,6 +11,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from segan.labels import UNKNOWN_CLASS
+
 
 def wasserstein_d(real_score: torch.Tensor, fake_score: torch.Tensor) -> torch.Tensor:
     """Critic loss of WGAN: -E[D(real)] + E[D(fake)] (patch maps averaged)."""
@@ -72,9 +74,6 @@ def total_variation(x: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     return dh.mean() + dw.mean()
 
 
-UNKNOWN_CLASS = 255  # a pixel whose class the labels do not say (mesh masks): no loss
-
-
 def segmentation(logits: torch.Tensor, target: torch.Tensor, ignore_index: int = UNKNOWN_CLASS):
     """Pixel cross-entropy of (N, C, H, W) logits against (N, H, W) class maps, over the
     pixels whose class is known."""
@@ -99,6 +98,26 @@ def soft_dice(
         return logits.float().sum() * 0.0  # no known pixel: no gradient, graph kept
     dice = (2 * inter + eps) / (total + eps)
     return 1 - dice[present].mean()
+
+
+def partial_nll(logits: torch.Tensor, target: torch.Tensor, allowed: dict[int, torch.Tensor]):
+    """Negative log of the probability (N, C, H, W) logits give to a set of classes, averaged
+    over the (N, H, W) target's pixels whose label is a key of `allowed` ((C,) bool: the classes
+    that label admits), the loss of partial labels (Jin and Ghahramani, NeurIPS 2002); zero
+    with the graph kept when no pixel has one."""
+    logits = logits.float()
+    total = logits.sum() * 0.0
+    count = 0
+    log_all = logits.logsumexp(1)
+    for value, classes in allowed.items():
+        where = target == value
+        n = int(where.sum())
+        if not n:
+            continue
+        masked = logits.masked_fill(~classes.to(logits.device)[None, :, None, None], float("-inf"))
+        total = total + (log_all - masked.logsumexp(1))[where].sum()
+        count += n
+    return total / max(count, 1)
 
 
 def ohem_segmentation(

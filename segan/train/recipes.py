@@ -269,7 +269,9 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
     ),
     # twice the SynthFaces parser's width, from scratch (docs/real-faces.md: width 16 stops at
     # 78 mIoU on held-out FFHQ); then continued at half the rate, decaying over its last three
-    # quarters, with fewer SynthFaces faces and a soft-Dice term beside the cross-entropy
+    # quarters, with fewer SynthFaces faces and a soft-Dice term beside the cross-entropy; then
+    # with the pixels outside the mesh's face oval labelled by what they cannot be
+    # (segan.partial_labels: no face part outside the face, no skin at the frame)
     "unet-ffhq-base": Recipe(
         "unet_ffhq",
         5000,
@@ -278,7 +280,7 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
         resolution=128,
         data=FFHQ_128,
     ),
-    "unet-ffhq": Recipe(
+    "unet-ffhq-mesh": Recipe(
         "unet_ffhq",
         4000,
         (
@@ -286,6 +288,22 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
             "model.init_weights=checkpoints/unet-ffhq-base",
             "optim.lr_g=1e-4",
             "data.synthfaces_share=0.15",
+            "loss.dice=1",
+        ),
+        ship=False,
+        decay_fraction=0.75,
+        resolution=128,
+        data=FFHQ_128,
+    ),
+    "unet-ffhq": Recipe(
+        "unet_ffhq",
+        2000,
+        (
+            "model.base_width=32",
+            "model.init_weights=checkpoints/unet-ffhq-mesh",
+            "optim.lr_g=1e-4",
+            "data.synthfaces_share=0.15",
+            "data.partial_labels=true",
             "loss.dice=1",
         ),
         decay_fraction=0.75,

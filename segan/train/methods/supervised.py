@@ -11,6 +11,7 @@ from segan.labels import (
     AU_MAX_INTENSITY,
 )
 from segan.models.base import REGISTRY
+from segan.partial_labels import allowed_classes, hard_labels, mark_outside
 from segan.train import losses as L
 from segan.train.augment import augment_parts
 from segan.train.methods.task import Task, kwargs_for, unwrap
@@ -20,19 +21,31 @@ from segan.visualize import colorize_mask, grid, to_uint8
 
 
 def parser_loss(
-    objective: str, heads: list[torch.Tensor], mask: torch.Tensor, w: dict[str, float]
+    objective: str,
+    heads: list[torch.Tensor],
+    mask: torch.Tensor,
+    w: dict[str, float],
+    allowed: dict[int, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A parser's own objective (`Parser.objective`), returning (total, main-head loss):
     "ohem", OHEM cross-entropy on the main head plus `aux` times the auxiliary heads (BiSeNet,
     face-parsing.PyTorch); "cross_entropy" on the one head (the UNet, CelebAMask-HQ). `dice`
-    adds that weight of the main head's soft-Dice loss (0 in both papers' recipes)."""
+    adds that weight of the main head's soft-Dice loss (0 in both papers' recipes). With
+    `allowed` (`segan.partial_labels`), the mask's partial labels add `outside` times their
+    loss on every head, weighted as the cross-entropy weighs the heads; without it they count
+    as unknown."""
+    hard = hard_labels(mask)
+    aux = w.get("aux", 1.0) if objective == "ohem" else 0.0
     if objective == "ohem":
-        per = [L.ohem_segmentation(h, mask, w.get("ohem_thresh", 0.7)) for h in heads]
-        total, main = per[0] + w.get("aux", 1.0) * sum(per[1:]), per[0]
+        per = [L.ohem_segmentation(h, hard, w.get("ohem_thresh", 0.7)) for h in heads]
+        total, main = per[0] + aux * sum(per[1:]), per[0]
     else:
-        total = main = L.segmentation(heads[0], mask)
+        total = main = L.segmentation(heads[0], hard)
     if w.get("dice", 0.0):
-        total = total + w["dice"] * L.soft_dice(heads[0], mask)
+        total = total + w["dice"] * L.soft_dice(heads[0], hard)
+    if allowed and w.get("outside", 0.0):
+        per = [L.partial_nll(h, mask, allowed) for h in heads[: len(heads) if aux else 1]]
+        total = total + w["outside"] * (per[0] + aux * sum(per[1:]))
     return total, main
 
 
@@ -44,7 +57,12 @@ class ParserTask(Task):
     gan = False
     can_freeze_bn = True
     can_augment = True
-    LOSS: ClassVar[dict[str, float]] = {"aux": 1.0, "ohem_thresh": 0.7, "dice": 0.0}
+    LOSS: ClassVar[dict[str, float]] = {
+        "aux": 1.0,
+        "ohem_thresh": 0.7,
+        "dice": 0.0,
+        "outside": 1.0,
+    }
     START_FROM: ClassVar[dict[tuple[str, str], tuple[str, str]]] = {
         ("model", "init_weights"): ("model", "")
     }
@@ -58,10 +76,13 @@ class ParserTask(Task):
     def model_loss(self, s):
         model, b, w = s.nets["model"], s.batch, s.weights
         data = self.config.data
-        image, mask = augment_parts(b["image"], b["mask"], data.flip, data.jitter)
+        mask, allowed = b["mask"], None
+        if data.partial_labels:
+            mask, allowed = mark_outside(mask), allowed_classes(mask.device)
+        image, mask = augment_parts(b["image"], mask, data.flip, data.jitter)
         heads = model(image, aux=True)
-        total, main = parser_loss(unwrap(model).objective, heads, mask, w)
-        return total, {"seg": main.detach()}
+        total, main = parser_loss(unwrap(model).objective, heads, mask, w, allowed)
+        return total, {"seg": main.detach(), "total": total.detach()}
 
     def samples(self, model, fixed):
         pred = model(fixed["image"]).argmax(1)
@@ -81,7 +102,7 @@ class UNetTask(ParserTask):
     name = "unet"
     architecture = "unet"
     paper = "Lee et al., MaskGAN / CelebAMask-HQ UNet, CVPR 2020"
-    LOSS: ClassVar[dict[str, float]] = {"dice": 0.0}
+    LOSS: ClassVar[dict[str, float]] = {"dice": 0.0, "outside": 1.0}
 
 
 class ClassifierTask(Task):

@@ -98,6 +98,10 @@ class Task:
                 f"data.flip / data.jitter: only for a parser trained alone, not {self.name} "
                 "(its landmarks and action units are not mirrored or moved)"
             )
+        if config.data.partial_labels and not self.can_augment:
+            raise ConfigError(
+                f"data.partial_labels: only for a parser trained alone, not {self.name}"
+            )
         if config.data.parser_dataset is not None and not self.parser_stream:
             raise ConfigError(
                 f"data.parser_dataset: only a GAN that trains a parser inside it (seghgan) "
