@@ -272,14 +272,22 @@ def real_markdown(results: dict[str, Any]) -> str:
         lines += [
             "",
             "Parsers on the held-out FFHQ faces' mesh masks (IoU %, over the pixels and classes "
-            "the mesh labels; `-ffhq`: trained on real faces, the others on SynthFaces only):",
+            "the mesh labels; `-ffhq`: trained on real faces, the others on SynthFaces only); "
+            "outside the face oval, the % of pixels read as a part of the face (brows, eyes, "
+            "nose, lips, mouth), and beside or below it, the % read as skin "
+            "(`segan.partial_labels`):",
             "",
-            "| parser | steps | mIoU | " + " | ".join(parts) + " |",
-            "|---|---|---|" + "---|" * len(parts),
+            "| parser | steps | mIoU | part outside % | skin beside % | "
+            + " | ".join(parts)
+            + " |",
+            "|---|---|---|---|---|" + "---|" * len(parts),
         ]
         for name, r in results["parsers"].items():
             cells = " | ".join(fmt(r["iou"].get(part)) for part in parts)
-            lines.append(f"| {name} | {r.get('steps') or '-'} | {fmt(r['miou'])} | {cells} |")
+            lines.append(
+                f"| {name} | {r.get('steps') or '-'} | {fmt(r['miou'])} | "
+                f"{fmt(r.get('part_outside'))} | {fmt(r.get('skin_outside'))} | {cells} |"
+            )
     fid = next((r["unavailable"].get("fid_kid") for r in editors.values()), None)
     if fid:
         lines += ["", f"FID/KID: unavailable: {fid['reason']} (fix: {fid['fix']})."]
@@ -312,8 +320,16 @@ def real_summary(results: dict[str, Any]) -> str:
         )
     parsers = results.get("parsers", {})
     if parsers:
-        read = ", ".join(f"{name} {r['miou']:.2f}" for name, r in parsers.items())
-        lines += ["", f"Parsers, mIoU on the held-out faces' mesh masks: {read}."]
+        read = ", ".join(
+            f"{name} {r['miou']:.2f}"
+            + (f" ({r['part_outside']:.1f}% outside)" if "part_outside" in r else "")
+            for name, r in parsers.items()
+        )
+        lines += [
+            "",
+            "Parsers, mIoU on the held-out faces' mesh masks (and the share of pixels outside "
+            f"the face they read as a part of it): {read}.",
+        ]
     lines += ["", "| claim | figures | verdict |", "|---|---|---|"]
     lines += [f"| {c['claim']} | {c['figures']} | {c['verdict']} |" for c in real_claims(results)]
     return "\n".join(lines) + "\n"

@@ -1,19 +1,19 @@
 """What a mesh mask says of the pixels it leaves unknown: partial labels outside the face.
 
 A mesh mask (`segan.photos.parts`) labels the face oval's pixels and leaves every other pixel
-unknown (255). Those pixels are not wholly unknown: outside the oval a pixel is not one of the
-parts the mesh draws inside it (brows, eyes, nose, lips, mouth opening), and at the picture's
-frame of an FFHQ-aligned face it is background, hair, clothes, neck or a hat, not skin either.
-`mark_outside` writes those two facts into a mask as two more label values, each standing for
-a set of classes the true class lies in (`ALLOWED`); `partial_nll` is the loss that asks a
-parser to put its probability inside the set, and `outside_scores` measures on held-out faces
-how much of a parser's reading breaks them (a part drawn outside the face, skin at the frame).
+unknown (255). Those pixels are not wholly unknown. Outside the oval a pixel is not one of the
+parts the mesh draws inside it (brows, eyes, nose, lips, mouth opening), and it is not skin
+either, except just above the oval, where the forehead goes on up to the hairline: beside and
+below the face lie hair, ears, neck, clothes and background, each a class of its own.
+`mark_outside` writes those facts into a mask as two more label values, each standing for the
+set of classes the true class lies in (`ALLOWED`); `partial_nll` is the loss that asks a parser
+to put its probability inside the set, and `outside_scores` measures on held-out faces how
+much of a parser's reading breaks them (a face part outside the face, skin beside it).
 
 Geometry, in fractions of the mask's side: a pixel is outside the face when it lies more than
 `OUTSIDE_MARGIN` from every labelled pixel (the mesh's oval is a few pixels off the true edge);
-the frame is the band `FRAME_BAND` wide along the picture's four edges. The frame rule holds for
-FFHQ's alignment (the face in the middle, the crop four times the eye-to-mouth span), with
-exceptions a loss tolerates: a bald crown at the top edge, another person's face.
+the forehead band is the `FOREHEAD_BAND` above the topmost labelled pixel of each column. A
+bald crown beyond that band is read as not skin, where CelebAMask-HQ would call it skin.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ import torch.nn.functional as F
 from segan.labels import NUM_PARTS, PART_INDEX, UNKNOWN_CLASS
 
 __all__ = [
+    "ABOVE_FACE",
     "ALLOWED",
-    "AT_FRAME",
-    "FRAME_BAND",
+    "FOREHEAD_BAND",
     "INNER_PARTS",
     "OUTSIDE_FACE",
     "OUTSIDE_MARGIN",
@@ -36,8 +36,8 @@ __all__ = [
     "outside_scores",
 ]
 
-OUTSIDE_FACE = 254  # outside the face oval: any class but the inner parts
-AT_FRAME = 253  # outside the face, at the frame: any class but the inner parts and skin
+OUTSIDE_FACE = 254  # beside or below the face: any class but the inner parts and skin
+ABOVE_FACE = 253  # in the forehead band above the oval: any class but the inner parts
 INNER_PARTS: tuple[str, ...] = (
     "l_brow",
     "r_brow",
@@ -49,7 +49,7 @@ INNER_PARTS: tuple[str, ...] = (
     "l_lip",
 )
 OUTSIDE_MARGIN = 1 / 32
-FRAME_BAND = 1 / 20
+FOREHEAD_BAND = 1 / 8
 
 
 def _allowed(*excluded: str) -> tuple[bool, ...]:
@@ -58,8 +58,8 @@ def _allowed(*excluded: str) -> tuple[bool, ...]:
 
 # label value -> which of the NUM_PARTS classes the pixel's true class may be
 ALLOWED: dict[int, tuple[bool, ...]] = {
-    OUTSIDE_FACE: _allowed(*INNER_PARTS),
-    AT_FRAME: _allowed(*INNER_PARTS, "skin"),
+    OUTSIDE_FACE: _allowed(*INNER_PARTS, "skin"),
+    ABOVE_FACE: _allowed(*INNER_PARTS),
 }
 
 
@@ -73,25 +73,27 @@ def _pixels(fraction: float, size: int) -> int:
 
 
 def mark_outside(
-    mask: torch.Tensor, margin: float = OUTSIDE_MARGIN, band: float = FRAME_BAND
+    mask: torch.Tensor, margin: float = OUTSIDE_MARGIN, forehead: float = FOREHEAD_BAND
 ) -> torch.Tensor:
     """(N, H, W) class maps with the unknown pixels of each face that has labelled pixels
-    rewritten: more than `margin` (of the side) from every labelled pixel -> `OUTSIDE_FACE`, and
-    of those, within `band` of an edge -> `AT_FRAME`. Faces with no labelled pixel, and faces
-    with no unknown pixel (SynthFaces' full masks), are returned as they are."""
+    rewritten: more than `margin` (of the side) from every labelled pixel -> `OUTSIDE_FACE`,
+    or `ABOVE_FACE` within `forehead` above the topmost labelled pixel of its column. Faces
+    with no labelled pixel, and faces with no unknown pixel (SynthFaces' full masks), are
+    returned as they are."""
     if mask.dim() != 3:
         raise ValueError(f"expected (N, H, W) class maps, got shape {tuple(mask.shape)}")
     h, w = mask.shape[1:]
-    known = (mask < NUM_PARTS).float()[:, None]
+    known = mask < NUM_PARTS
     r = _pixels(margin, min(h, w))
-    near = F.max_pool2d(known, 2 * r + 1, stride=1, padding=r)[:, 0] > 0
+    near = F.max_pool2d(known.float()[:, None], 2 * r + 1, stride=1, padding=r)[:, 0] > 0
     has_face = known.flatten(1).any(1)[:, None, None]
     outside = (mask == UNKNOWN_CLASS) & ~near & has_face
-    b = _pixels(band, min(h, w))
-    frame = torch.ones(h, w, dtype=torch.bool, device=mask.device)
-    frame[b:-b, b:-b] = False
+    # each column's topmost labelled row (h where the column has none: no band)
+    rows = torch.arange(h, device=mask.device)[None, :, None]
+    top = torch.where(known, rows, h).amin(1, keepdim=True)
+    band = (rows < top) & (rows >= top - _pixels(forehead, h)) & (top < h)
     out = torch.where(outside, torch.full_like(mask, OUTSIDE_FACE), mask)
-    return torch.where(outside & frame, torch.full_like(mask, AT_FRAME), out)
+    return torch.where(outside & band, torch.full_like(mask, ABOVE_FACE), out)
 
 
 def hard_labels(mask: torch.Tensor) -> torch.Tensor:
@@ -102,13 +104,12 @@ def hard_labels(mask: torch.Tensor) -> torch.Tensor:
 
 def outside_scores(pred: torch.Tensor, marked: torch.Tensor) -> dict[str, tuple[int, int]]:
     """(broken, total) pixel counts of a parser's (N, H, W) reading against a `mark_outside`
-    mask: "part_outside", inner parts read outside the face; "skin_at_frame", skin read at the
-    frame outside the face. Sum them over a test set, then divide."""
+    mask: "part_outside", inner parts read outside the face (forehead band included);
+    "skin_outside", skin read beside or below it. Sum them over a test set, then divide."""
     inner = torch.tensor([PART_INDEX[name] for name in INNER_PARTS], device=pred.device)
-    outside = marked >= AT_FRAME
-    outside &= marked != UNKNOWN_CLASS
-    frame = marked == AT_FRAME
+    beside = marked == OUTSIDE_FACE
+    outside = beside | (marked == ABOVE_FACE)
     return {
         "part_outside": (int((torch.isin(pred, inner) & outside).sum()), int(outside.sum())),
-        "skin_at_frame": (int(((pred == PART_INDEX["skin"]) & frame).sum()), int(frame.sum())),
+        "skin_outside": (int(((pred == PART_INDEX["skin"]) & beside).sum()), int(beside.sum())),
     }

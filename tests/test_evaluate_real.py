@@ -301,12 +301,12 @@ def test_the_front_page_summary_has_each_editors_bars_and_the_claims(tmp_path, m
                 "seghgan", "ffhq", 128, leakage=1.5, neutral_to_happy=85.0, identity_close=96.0
             ),
         },
-        "parsers": {"unet-ffhq": {"miou": 80.4}},
+        "parsers": {"unet-ffhq": {"miou": 80.4, "part_outside": 0.25}, "unet": {"miou": 7.7}},
     }
     text = quality_real.real_summary(results)
     assert "| seghgan-ffhq | ffhq | 128 | - | 85.0 | - | - | 96.0 | 1.50 |" in text
     assert "| ganimation | synthfaces | 64 | 12.0 |" in text
-    assert "unet-ffhq 80.40" in text
+    assert "unet-ffhq 80.40 (0.2% outside), unet 7.70." in text
     assert "| seghgan-ffhq: neutral -> happy edits read as happy >= 80 | 85.00 | holds |" in text
     # written between the front page's markers, the rest of the page kept
     monkeypatch.chdir(tmp_path)
@@ -316,3 +316,29 @@ def test_the_front_page_summary_has_each_editors_bars_and_the_claims(tmp_path, m
     page = Path("README.md").read_text()
     assert page.startswith("top\n") and page.endswith("bottom\n") and "\nold\n" not in page
     assert text in page
+
+
+def test_the_full_real_face_table_gives_each_parser_its_outside_scores():
+    results = {
+        "faces": 5,
+        "date": "2026-12-03",
+        "judges": {},
+        "editors": {
+            "ganimation": _row("ganimation", "synthfaces", 64, leakage=0.1)
+            | {"faces_edited": 5, "n_faces": 5, "n_edits": 35, "unavailable": {}}
+        },
+        "parsers": {
+            "unet-ffhq": {
+                "steps": 2000,
+                "miou": 80.4,
+                "part_outside": 0.25,
+                "skin_outside": 3.5,
+                "iou": {"skin": 96.5, "nose": 90.0},
+            },
+            "unet": {"steps": 12000, "miou": 7.7, "iou": {"skin": 54.2}},
+        },
+    }
+    text = quality_real.real_markdown(results)
+    assert "| parser | steps | mIoU | part outside % | skin beside % | skin |" in text
+    assert "| unet-ffhq | 2000 | 80.4 | 0.2 | 3.5 | 96.5 | - | - | - | - | 90.0 |" in text
+    assert "| unet | 12000 | 7.7 | - | - | 54.2 |" in text

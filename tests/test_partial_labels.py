@@ -9,7 +9,7 @@ import torch
 from segan.evaluate import evaluate_parser
 from segan.labels import NUM_PARTS, PART_INDEX, UNKNOWN_CLASS
 from segan.partial_labels import (
-    AT_FRAME,
+    ABOVE_FACE,
     INNER_PARTS,
     OUTSIDE_FACE,
     allowed_classes,
@@ -33,15 +33,21 @@ def _mesh_mask(n: int = 2, size: int = 64) -> torch.Tensor:
     return mask
 
 
-def test_unknown_pixels_far_from_the_face_are_marked_and_the_frame_apart():
-    mask = _mesh_mask(size=64)  # margin 1/32 -> 2 px, band 1/20 -> 3 px
+def test_unknown_pixels_far_from_the_face_are_marked_and_the_forehead_band_apart():
+    mask = _mesh_mask(size=64)  # margin 1/32 -> 2 px, forehead band 1/8 -> 8 px
     marked = mark_outside(mask)
     assert torch.equal(marked[:, 16:48, 16:48], mask[:, 16:48, 16:48])  # labels kept
     assert (marked[:, 14:16, 16:48] == UNKNOWN_CLASS).all()  # within the margin: unknown
-    assert (marked[:, 13, 16:48] == OUTSIDE_FACE).all()
-    assert (marked[:, 3:13, 3:61] == OUTSIDE_FACE).all()
-    assert (marked[:, :3] == AT_FRAME).all() and (marked[:, :, -3:] == AT_FRAME).all()
+    assert (marked[:, 8:14, 16:48] == ABOVE_FACE).all()  # the band above the face's columns
+    assert (marked[:, :8, 16:48] == OUTSIDE_FACE).all()  # above the band
+    assert (marked[:, :, :14] == OUTSIDE_FACE).all() and (marked[:, 50:] == OUTSIDE_FACE).all()
+    assert (marked[:, 8:14, 12:16] == OUTSIDE_FACE).all()  # no band beside the face's columns
     assert torch.equal(hard_labels(marked), mask)
+    # the band follows each column's own top
+    lower = mask.clone()
+    lower[:, 16:30, 40:48] = UNKNOWN_CLASS  # the face's right part starts lower
+    marked = mark_outside(lower)
+    assert (marked[:, 22:28, 42:48] == ABOVE_FACE).all() and (marked[:, 8:13, 42:48] == 254).all()
 
 
 def test_full_masks_and_faces_with_no_labels_are_left_as_they_are():
@@ -58,14 +64,14 @@ def test_partial_nll_is_minus_log_of_the_allowed_probability():
     logits = torch.randn(2, NUM_PARTS, 8, 8, requires_grad=True)
     target = torch.full((2, 8, 8), UNKNOWN_CLASS)
     target[0, :4] = OUTSIDE_FACE
-    target[1, :2] = AT_FRAME
+    target[1, :2] = ABOVE_FACE
     allowed = allowed_classes()
     loss = partial_nll(logits, target, allowed)
     p = logits.detach().softmax(1)
     expected = torch.cat(
         [
             -torch.log((p[0, allowed[OUTSIDE_FACE]][:, :4]).sum(0)).flatten(),
-            -torch.log((p[1, allowed[AT_FRAME]][:, :2]).sum(0)).flatten(),
+            -torch.log((p[1, allowed[ABOVE_FACE]][:, :2]).sum(0)).flatten(),
         ]
     ).mean()
     assert float(loss.detach()) == pytest.approx(float(expected), rel=1e-5)
@@ -73,7 +79,8 @@ def test_partial_nll_is_minus_log_of_the_allowed_probability():
     inner = [PART_INDEX[name] for name in INNER_PARTS]
     # raising an inner part's logit outside the face raises the loss; raising hair's lowers it
     assert (logits.grad[0, inner, :4] > 0).all() and (logits.grad[0, HAIR, :4] < 0).all()
-    assert (logits.grad[1, SKIN, :2] > 0).all()  # skin is ruled out at the frame
+    assert (logits.grad[0, SKIN, :4] > 0).all()  # skin is ruled out beside the face
+    assert (logits.grad[1, SKIN, :2] < 0).all()  # and allowed above it
     assert float(logits.grad[:, :, 6:].abs().sum()) == 0  # unknown pixels: no gradient
     none = partial_nll(logits, torch.full((2, 8, 8), UNKNOWN_CLASS), allowed)
     assert float(none.detach()) == 0 and none.requires_grad
@@ -100,8 +107,8 @@ def test_mirror_and_jitter_keep_partial_labels():
     assert torch.equal(mirrored == OUTSIDE_FACE, (mask == OUTSIDE_FACE).flip(-1))
     _, moved = augment_parts(image, mask, jitter=0.1)
     values = set(moved.unique().tolist())
-    assert {OUTSIDE_FACE, AT_FRAME, SKIN} <= values
-    assert values <= set(range(NUM_PARTS)) | {OUTSIDE_FACE, AT_FRAME, UNKNOWN_CLASS}
+    assert {OUTSIDE_FACE, ABOVE_FACE, SKIN} <= values
+    assert values <= set(range(NUM_PARTS)) | {OUTSIDE_FACE, ABOVE_FACE, UNKNOWN_CLASS}
 
 
 class _Constant:
@@ -123,21 +130,19 @@ class _MeshFaces:
         yield {"image": torch.zeros(2, 3, 64, 64), "mask": _mesh_mask(2, 64)}
 
 
-@pytest.mark.parametrize(("cls", "part_outside", "skin_at_frame"), [(EYE, 100, 0), (SKIN, 0, 100)])
-def test_parser_scores_count_parts_outside_the_face_and_skin_at_the_frame(
-    cls, part_outside, skin_at_frame
+@pytest.mark.parametrize(("cls", "part_outside", "skin_outside"), [(EYE, 100, 0), (SKIN, 0, 100)])
+def test_parser_scores_count_parts_outside_the_face_and_skin_beside_it(
+    cls, part_outside, skin_outside
 ):
     metrics = evaluate_parser(_Constant(cls), _MeshFaces())["metrics"]
     assert metrics["part_outside"] == part_outside
-    assert metrics["skin_at_frame"] == skin_at_frame
+    assert metrics["skin_outside"] == skin_outside
 
 
 def test_partial_labels_are_only_for_a_parser_trained_alone(tmp_path):
     out = tmp_path / "run"
     with pytest.raises(ConfigError, match=r"data\.partial_labels: only for a parser"):
         Trainer(
-            load_config(
-                "stargan_synthfaces", [f"run.output_dir={out}", "data.partial_labels=true"]
-            )
+            load_config("stargan_synthfaces", [f"run.output_dir={out}", "data.partial_labels=true"])
         )
     assert not out.exists()
