@@ -71,6 +71,11 @@ def save_with_card(
     terms = DATA_TERMS.get(config.data.dataset)
     if config.data.synthfaces_share:
         data += f", with {config.data.synthfaces_share:g} of every batch SynthFaces faces"
+    if config.data.partial_labels:
+        data += (
+            "; outside the face oval of the mesh masks, partial labels (no face part there, "
+            "and no skin beside or below the face: segan.partial_labels)"
+        )
     card = {
         "method": f"{task.name}: {task.paper}",
         "data": data,
