@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_train import COMMON
+from tiny import tiny_widths
 
 from segan.evaluate import evaluate_parser
 from segan.labels import NUM_PARTS, PART_INDEX, UNKNOWN_CLASS
@@ -19,7 +21,9 @@ from segan.partial_labels import (
 from segan.train.augment import augment_parts
 from segan.train.config import ConfigError, load_config
 from segan.train.losses import partial_nll
+from segan.train.methods import make_task
 from segan.train.methods.supervised import parser_loss
+from segan.train.methods.task import Step
 from segan.train.trainer import Trainer
 
 SKIN, EYE, HAIR = PART_INDEX["skin"], PART_INDEX["l_eye"], PART_INDEX["hair"]
@@ -141,8 +145,26 @@ def test_parser_scores_count_parts_outside_the_face_and_skin_beside_it(
 
 def test_partial_labels_are_only_for_a_parser_trained_alone(tmp_path):
     out = tmp_path / "run"
-    with pytest.raises(ConfigError, match=r"data\.partial_labels: only for a parser"):
+    with pytest.raises(
+        ConfigError, match=r"data\.partial_labels: only for a task that trains a parser"
+    ):
         Trainer(
             load_config("stargan_synthfaces", [f"run.output_dir={out}", "data.partial_labels=true"])
         )
     assert not out.exists()
+
+
+def test_seghgan_adds_the_partial_labels_loss_to_its_parsers_objective(tmp_path):
+    base = [*COMMON, *tiny_widths("seghgan_unet_synthfaces"), f"run.output_dir={tmp_path}"]
+    mask = _mesh_mask(2, 64)[:, ::2, ::2]  # a 32 px face with unknown pixels around it
+    batch = {"image": torch.rand(2, 3, 32, 32) * 2 - 1, "mask": mask}
+    losses = []
+    for partial in ("false", "true"):
+        torch.manual_seed(0)
+        task = make_task(
+            load_config("seghgan_unet_synthfaces", [*base, f"data.partial_labels={partial}"])
+        )
+        nets = task.build()
+        loss, _ = task.parser_stream_loss(Step(nets, batch, task.weights, 0))
+        losses.append(float(loss.detach()))
+    assert losses[1] > losses[0] + 0.1  # the untrained parser is wrong outside the face too

@@ -20,7 +20,7 @@ from segan.train.config import DataConfig
 from segan.train.data import parser_stream
 from segan.train.methods.au import attention_terms
 from segan.train.methods.label import LabelGAN, label_grid
-from segan.train.methods.supervised import parser_loss
+from segan.train.methods.supervised import parser_loss, parser_targets
 from segan.train.methods.task import (
     Phase,
     Step,
@@ -160,9 +160,11 @@ class SegHGANTask(HierarchyTask):
         "aux": 1.0,  # BiSeNet's auxiliary heads in the parser's objective
         "ohem_thresh": 0.7,  # BiSeNet's OHEM threshold (face-parsing.PyTorch)
         "dice": 0.0,  # soft-Dice weight in the parser's objective (losses.soft_dice)
+        "outside": 1.0,  # partial labels' weight there (data.partial_labels)
     }
 
     parser_stream = True
+    trains_parser = True
 
     def data_needs(self) -> dict[str, str]:
         if self._has_stream or self.config.model.get("freeze_parser"):
@@ -243,8 +245,9 @@ class SegHGANTask(HierarchyTask):
         """The parser's own objective on a batch of its mask stream (run through the
         generator, so that its gradients are averaged over processes like the rest)."""
         heads = s.nets["generator"](s.batch["image"], parse_only=True)
+        mask, allowed = parser_targets(s.batch["mask"], self.config.data.partial_labels)
         seg, main = parser_loss(
-            unwrap(s.nets["generator"]).parser.objective, heads, s.batch["mask"], s.weights
+            unwrap(s.nets["generator"]).parser.objective, heads, mask, s.weights, allowed
         )
         return s.weights["seg"] * seg, {"seg_stream": main.detach()}
 
@@ -265,7 +268,9 @@ class SegHGANTask(HierarchyTask):
         if "mask" in b and not unwrap(g).freeze_parser and w["seg"] > 0:
             # the parser keeps its own objective (OHEM on BiSeNet's three heads), so joint
             # training optimises what training alone did, plus the scaled GAN gradient
-            seg, main = parser_loss(parser.objective, out.extras["parser_heads"], b["mask"], w)
+            mask, allowed = parser_targets(b["mask"], self.config.data.partial_labels)
+            heads = out.extras["parser_heads"]
+            seg, main = parser_loss(parser.objective, heads, mask, w, allowed)
             total = total + w["seg"] * seg
             terms["seg"] = main.detach()
         return total, terms

@@ -49,6 +49,17 @@ def parser_loss(
     return total, main
 
 
+def parser_targets(
+    mask: torch.Tensor, partial: bool
+) -> tuple[torch.Tensor, dict[int, torch.Tensor] | None]:
+    """A batch's masks for `parser_loss`, and the class sets of their partial labels: with
+    `partial` (data.partial_labels) the unknown pixels outside each face are marked
+    (`segan.partial_labels.mark_outside`), else the masks are as read and no sets."""
+    if not partial:
+        return mask, None
+    return mark_outside(mask), allowed_classes(mask.device)
+
+
 class ParserTask(Task):
     """A face parser alone on labelled masks (BiSeNet: OHEM on its three heads)."""
 
@@ -57,6 +68,7 @@ class ParserTask(Task):
     gan = False
     can_freeze_bn = True
     can_augment = True
+    trains_parser = True
     LOSS: ClassVar[dict[str, float]] = {
         "aux": 1.0,
         "ohem_thresh": 0.7,
@@ -76,9 +88,7 @@ class ParserTask(Task):
     def model_loss(self, s):
         model, b, w = s.nets["model"], s.batch, s.weights
         data = self.config.data
-        mask, allowed = b["mask"], None
-        if data.partial_labels:
-            mask, allowed = mark_outside(mask), allowed_classes(mask.device)
+        mask, allowed = parser_targets(b["mask"], data.partial_labels)
         image, mask = augment_parts(b["image"], mask, data.flip, data.jitter)
         heads = model(image, aux=True)
         total, main = parser_loss(unwrap(model).objective, heads, mask, w, allowed)

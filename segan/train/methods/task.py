@@ -69,6 +69,8 @@ class Task:
     # data.flip / data.jitter: only tasks whose labels are part masks alone (a mirrored face
     # would need its landmarks and action units mirrored too)
     can_augment = False
+    # data.partial_labels: tasks that train a parser on part masks (segan.partial_labels)
+    trains_parser = False
     parser_stream = False  # reads data.parser_dataset: a second stream of masks for its parser
     # Config keys naming trained model folders (a path, a Hub id or bundled:NAME) that
     # networks start from instead of their random init, as (section, key) -> (role,
@@ -98,9 +100,10 @@ class Task:
                 f"data.flip / data.jitter: only for a parser trained alone, not {self.name} "
                 "(its landmarks and action units are not mirrored or moved)"
             )
-        if config.data.partial_labels and not self.can_augment:
+        if config.data.partial_labels and not self.trains_parser:
             raise ConfigError(
-                f"data.partial_labels: only for a parser trained alone, not {self.name}"
+                "data.partial_labels: only for a task that trains a parser on part masks "
+                f"(bisenet, unet, seghgan), not {self.name}"
             )
         if config.data.parser_dataset is not None and not self.parser_stream:
             raise ConfigError(
