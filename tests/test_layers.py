@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "segan"
 
 # Lower layers first; a module may import its own layer and the ones before it.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("segan.labels", "segan.visualize", "segan.assets", "segan.bundled"),
+    ("segan.labels", "segan.partial_labels", "segan.visualize", "segan.assets", "segan.bundled"),
     ("segan.photos", "segan.synth"),  # real photos; SynthFaces' renderer and dataset
     ("segan.models", "segan.judges", "segan.metrics"),
     ("segan.data",),
