@@ -23,7 +23,7 @@ import segan.models.ganimation
 import segan.models.sargan
 import segan.models.stargan
 from segan.labels import AU_IDS, EXPRESSIONS
-from segan.models.blocks import ResizeConv
+from segan.models.blocks import BlurredConvTranspose2d, ResizeConv
 from segan.models.convert import ConvertOptions, convert
 from segan.models.ganimation import GANimation
 from segan.models.sargan import SARGAN
@@ -544,5 +544,39 @@ def test_resize_upsampling_replaces_every_transposed_convolution(tmp_path: Path,
     loaded = segan.load(tmp_path / kind)
     with torch.no_grad():
         torch.testing.assert_close(loaded(x, c), out, rtol=0, atol=0)
-    with pytest.raises(ValueError, match=r"upsample must be one of \('transposed', 'resize'\)"):
+    with pytest.raises(ValueError, match=r"upsample must be one of \('transposed', 'resize'"):
         tiny(kind, upsample="bilinear")
+
+
+def test_blurred_transposed_convolution_prints_no_checkerboard() -> None:
+    """A transposed convolution whose four output phases disagree prints a period-2 pattern on
+    a constant input; the blurred one, with the same weights, has none of it."""
+    plain = torch.nn.ConvTranspose2d(1, 1, 4, 2, 1, bias=False)
+    blurred = BlurredConvTranspose2d(1, 1, 4, 2, 1, bias=False)
+    with torch.no_grad():
+        plain.weight.zero_()
+        plain.weight[0, 0, 1, 1] = 1.0  # only the even output rows/columns see the input
+    blurred.load_state_dict(plain.state_dict())
+    x = torch.ones(1, 1, 8, 8)
+
+    def period_two(y: torch.Tensor) -> float:  # the (pi, pi) Fourier coefficient, interior
+        y = y[0, 0, 2:-2, 2:-2]
+        sign = (-1.0) ** (torch.arange(y.shape[0])[:, None] + torch.arange(y.shape[1]))
+        return float((y * sign).mean().abs())
+
+    with torch.no_grad():
+        assert period_two(plain(x)) > 0.2
+        assert period_two(blurred(x)) < 1e-6
+        assert blurred(x).shape == plain(x).shape
+
+
+@pytest.mark.parametrize("kind", ["stargan", "ganimation"])
+def test_blurred_upsampling_loads_a_transposed_generator(kind: str) -> None:
+    plain = tiny(kind, image_size=64).eval()
+    blurred = tiny(kind, image_size=64, upsample="transposed-blur").eval()
+    blurred.load_state_dict(plain.state_dict(), strict=True)
+    assert sum(isinstance(m, BlurredConvTranspose2d) for m in blurred.modules()) == 2
+    x, c = images(2, 64), condition_for(plain, 2)
+    with torch.no_grad():
+        a, b = plain(x, c), blurred(x, c)
+    assert a.shape == b.shape and not torch.equal(a, b)

@@ -30,12 +30,16 @@ class ResidualBlock(nn.Module):
         return x + self.main(x)
 
 
-# How a decoder doubles its feature maps: the papers' 4x4 stride-2 transposed convolution, or
-# a nearest-neighbour resize followed by a 3x3 convolution (Odena, Dumoulin and Olah,
-# "Deconvolution and Checkerboard Artifacts", Distill 2016): a transposed convolution whose
-# kernel size is not a multiple of its stride overlaps unevenly and can print a checkerboard
-# on the output; a resize-convolution spreads every input pixel evenly.
-UPSAMPLING = ("transposed", "resize")
+# How a decoder doubles its feature maps: the papers' 4x4 stride-2 transposed convolution; a
+# nearest-neighbour resize followed by a 3x3 convolution (Odena, Dumoulin and Olah,
+# "Deconvolution and Checkerboard Artifacts", Distill 2016); or the transposed convolution
+# followed by a fixed binomial low-pass filter (the blur StyleGAN puts after its upsampling).
+# A 4x4 stride-2 transposed convolution computes each of the four output phases with its own
+# 2x2 sub-kernel, so unless training makes them agree it prints a period-2 checkerboard; the
+# resize-convolution cannot print one, and the [1, 2, 1] filter removes the period-2
+# frequency entirely while keeping the transposed convolution's parameters (`weight`), so a
+# generator trained with "transposed" loads into "transposed-blur" unchanged.
+UPSAMPLING = ("transposed", "resize", "transposed-blur")
 
 
 class ResizeConv(nn.Module):
@@ -49,6 +53,24 @@ class ResizeConv(nn.Module):
         return self.conv(nn.functional.interpolate(x, scale_factor=2.0, mode="nearest"))
 
 
+def binomial_blur(x: torch.Tensor) -> torch.Tensor:
+    """Each channel filtered by the separable [1, 2, 1] / 4 kernel (edges replicated): zero
+    response at the period-2 frequency, the same size out."""
+    channels = x.shape[1]
+    taps = x.new_tensor([0.25, 0.5, 0.25])
+    kernel = (taps[:, None] * taps[None, :]).expand(channels, 1, 3, 3)
+    x = nn.functional.pad(x, (1, 1, 1, 1), mode="replicate")
+    return nn.functional.conv2d(x, kernel, groups=channels)
+
+
+class BlurredConvTranspose2d(nn.ConvTranspose2d):
+    """A 4x4 stride-2 transposed convolution followed by `binomial_blur` (parameters as
+    nn.ConvTranspose2d's)."""
+
+    def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+        return binomial_blur(super().forward(x, output_size))
+
+
 def check_upsampling(kind: str) -> str:
     if kind not in UPSAMPLING:
         raise ValueError(f"upsample must be one of {UPSAMPLING}, got {kind!r}")
@@ -57,6 +79,9 @@ def check_upsampling(kind: str) -> str:
 
 def upsampling(in_channels: int, out_channels: int, kind: str = "transposed") -> nn.Module:
     """One x2 upsampling convolution of kind `kind` (see UPSAMPLING), without bias."""
-    if check_upsampling(kind) == "resize":
+    kind = check_upsampling(kind)
+    if kind == "resize":
         return ResizeConv(in_channels, out_channels)
+    if kind == "transposed-blur":
+        return BlurredConvTranspose2d(in_channels, out_channels, 4, 2, 1, bias=False)
     return nn.ConvTranspose2d(in_channels, out_channels, 4, 2, 1, bias=False)

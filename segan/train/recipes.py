@@ -310,21 +310,22 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
         resolution=128,
         data=FFHQ_128,
     ),
-    # the real-face editors' first stage: FFHQ at 64 px from scratch (a quarter of every
-    # batch SynthFaces, FFHQ's faces drawn with weights count(expression)^-0.5), the SynthFaces
-    # recipe's widths with resize-convolution upsampling (docs/real-faces.md: the transposed
-    # convolutions' checkerboard); fp32
+    # the real-face GANimation at 64 px: the SynthFaces GANimation continued on FFHQ (a
+    # quarter of every batch SynthFaces, FFHQ's faces drawn with weights
+    # count(expression)^-0.5), its transposed convolutions followed by a binomial blur (no
+    # checkerboard, the same weights; docs/real-faces.md); fp32
     "ganimation-ffhq-64": Recipe(
         "ganimation_ffhq",
-        20000,
+        6000,
         (
             "model.conv_dim=32",
             "model.repeat_num=3",
-            "model.upsample=resize",
+            "model.upsample=transposed-blur",
+            "model.init_weights=bundled:ganimation",
             "data.balance=0.5",
             *_D32,
         ),
-        ship=False,
+        decay_fraction=0.5,
         data=FFHQ_64,
     ),
     "regressor": Recipe("regressor_synthfaces", 4000, _EVAL, decay_fraction=0.5),
