@@ -39,7 +39,14 @@ from segan.train.bundle import (
 from segan.train.config import load_config
 from segan.train.publish import push
 from segan.train.quick import bundled_or_trained
-from segan.train.recipes import RECIPES, RealData, Recipe, command, earlier_stages
+from segan.train.recipes import (
+    RECIPES,
+    RealData,
+    Recipe,
+    bundled_starts,
+    command,
+    earlier_stages,
+)
 from segan.train.trainer import latest_checkpoint, lr_factor, train
 from segan.visualize import to_uint8
 
@@ -176,6 +183,8 @@ def test_staged_recipes_know_what_they_continue():
     assert earlier_stages("classifier") == {"classifier-base": 12000}
     assert earlier_stages("boxhgan") == {"stargan-base": 30000}
     assert earlier_stages("stargan-base") == {} and earlier_stages("regressor") == {}
+    assert bundled_starts("ganimation-ffhq-64") == {"ganimation": 34000}
+    assert bundled_starts("unet-ffhq") == {} and bundled_starts("stargan") == {}
 
 
 def test_a_first_stage_recipe_is_exported_in_float32_not_shipped(tmp_path, monkeypatch):

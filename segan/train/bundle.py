@@ -30,7 +30,15 @@ from segan.train.checkpoint import check_folder, load_strict, read_ema, read_net
 from segan.train.config import load_config
 from segan.train.methods import make_task
 from segan.train.publish import save_with_card
-from segan.train.recipes import RECIPES, REPO_DIR, command, earlier_stages, find_recipe, runnable
+from segan.train.recipes import (
+    RECIPES,
+    REPO_DIR,
+    bundled_starts,
+    command,
+    earlier_stages,
+    find_recipe,
+    runnable,
+)
 from segan.train.trainer import checkpoint_step, checkpoints, latest_checkpoint
 
 __all__ = [
@@ -136,6 +144,10 @@ def publish(
         + "".join(
             f", after the {steps} steps of recipe `{stage}` (checkpoints/{stage})"
             for stage, steps in before.items()
+        )
+        + "".join(
+            f", starting from the bundled `{stage}` (its recipe's {steps} steps)"
+            for stage, steps in bundled_starts(name).items()
         )
         + f", batch "
         f"{config.optim.batch_size} x {config.optim.grad_accum} accumulation; "

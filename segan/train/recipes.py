@@ -24,6 +24,7 @@ __all__ = [
     "REPO_DIR",
     "RealData",
     "Recipe",
+    "bundled_starts",
     "command",
     "earlier_stages",
     "find_recipe",
@@ -400,6 +401,18 @@ def earlier_stages(name: str) -> dict[str, int]:
             if stage in RECIPES and stage not in found:
                 found.update(earlier_stages(stage))
                 found[stage] = RECIPES[stage].steps
+    return found
+
+
+def bundled_starts(name: str) -> dict[str, int]:
+    """The bundled models `name` starts from (`bundled:NAME` in its overrides), with the steps
+    their recipes ship at: {"ganimation": 34000} for ganimation-ffhq-64."""
+    found: dict[str, int] = {}
+    for override in find_recipe(name).overrides:
+        value = override.partition("=")[2]
+        stage = value.removeprefix("bundled:")
+        if value.startswith("bundled:") and stage in RECIPES:
+            found[stage] = RECIPES[stage].stopped_at or RECIPES[stage].steps
     return found
 
 
