@@ -61,6 +61,7 @@ from segan.pipeline import EditPipeline
 __all__ = [
     "WINDOW",
     "Judges",
+    "PhotoReader",
     "evaluate_photos",
     "evaluate_real",
     "photo_targets",
@@ -359,7 +360,7 @@ def _matching(items: Sequence[Any], face: Sequence[float]) -> Any | None:
     return best if best is not None and _iou(best.box, face) > 0 else None
 
 
-class _PhotoReader:
+class PhotoReader:
     """Both judges' readings of one face of a photo, through the window around the crop."""
 
     def __init__(self, judges: Judges, box, face, side: int):
@@ -434,7 +435,7 @@ def evaluate_photos(
         except NoFaceError:
             counts["no_face"] += 1
             continue
-        reader = _PhotoReader(judges, placed.box, placed.face, side)
+        reader = PhotoReader(judges, placed.box, placed.face, side)
         base_probs, base_id = reader.read(photo.rgb)
         source, targets = photo_targets(entry.get("expression"), base_probs)
         targets = [t for t in targets if EXPRESSIONS[t] in pipeline.labels]
