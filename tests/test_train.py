@@ -383,6 +383,39 @@ def test_seghgan_parser_with_its_own_sgd_trains_with_the_generator_and_resumes(t
         tiny("seghgan_bisenet_synthfaces", tmp_path / "x", "optim.parser_optimizer=lion")
 
 
+def test_critic_warmup_holds_the_generator_still_while_the_critic_learns(tmp_path):
+    """optim.critic_warmup=N: steps 0..N-1 update the critic only (generator and its EMA
+    unchanged); from step N the generator trains on its n_critic turns as usual."""
+    config = tiny("ganimation_synthfaces", tmp_path / "r", "optim.critic_warmup=2")
+    trainer = Trainer(config)
+    unwrap = trainer.accelerator.unwrap_model
+
+    def snapshot(role: str) -> dict[str, torch.Tensor]:
+        return {k: v.clone() for k, v in unwrap(trainer.nets[role]).state_dict().items()}
+
+    g, d, ema = snapshot("generator"), snapshot("discriminator"), trainer.ema.model.state_dict()
+    ema = {k: v.clone() for k, v in ema.items()}
+    step = 0
+    for step in range(2):  # step 0 is also a generator turn (0 % n_critic == 0)
+        trainer.train_step(step)
+    assert all(
+        torch.equal(g[k], v) for k, v in unwrap(trainer.nets["generator"]).state_dict().items()
+    )
+    assert all(torch.equal(ema[k], v) for k, v in trainer.ema.model.state_dict().items())
+    assert not all(
+        torch.equal(d[k], v) for k, v in unwrap(trainer.nets["discriminator"]).state_dict().items()
+    )
+    turn = step + 1
+    while turn % config.optim.n_critic:  # the generator's next turn
+        turn += 1
+    trainer.train_step(turn)
+    assert not all(
+        torch.equal(g[k], v) for k, v in unwrap(trainer.nets["generator"]).state_dict().items()
+    )
+    with pytest.raises(ConfigError, match=r"optim.critic_warmup: steps in \[0, optim.steps=3\)"):
+        Trainer(tiny("ganimation_synthfaces", tmp_path / "x", "optim.critic_warmup=3"))
+
+
 @pytest.mark.parametrize("arch", ["bisenet", "unet"])
 def test_parser_alone_with_frozen_batch_norm_keeps_its_statistics(tmp_path, arch):
     """optim.freeze_bn (the joint parser's control): the weights train, the batch-norm

@@ -95,6 +95,10 @@ class OptimConfig:
     momentum: float = 0.9  # SGD only
     optimizer: str = "adam"  # adam | sgd
     warmup: int = 0  # linear learning-rate warm-up steps
+    # GANs: the first critic_warmup steps update the critic only, so that a critic trained
+    # from scratch learns the data before its gradients reach a generator that starts from
+    # trained weights (model.init_weights)
+    critic_warmup: int = 0
     schedule: str = "linear"  # linear (decay to 0 from decay_start) | poly (power 0.9) | constant
     # linear schedule with warm restarts: the [decay_start, end] of each earlier cycle, in
     # order; the lr decays to 0 over each and restarts at its end (a run continued past its
@@ -275,6 +279,11 @@ def _check_values(c: TrainConfig) -> None:
             f"optim.schedule: 'linear', 'poly' or 'constant', got {c.optim.schedule!r}"
         )
     _check_restarts(c.optim)
+    if not 0 <= c.optim.critic_warmup < c.optim.steps:
+        raise ConfigError(
+            f"optim.critic_warmup: steps in [0, optim.steps={c.optim.steps}), got "
+            f"{c.optim.critic_warmup}"
+        )
     for key in ("optimizer", "parser_optimizer"):
         if getattr(c.optim, key) not in ("adam", "sgd"):
             raise ConfigError(f"optim.{key}: 'adam' or 'sgd', got {getattr(c.optim, key)!r}")

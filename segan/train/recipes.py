@@ -314,10 +314,11 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
     # the real-face GANimation at 64 px: the SynthFaces GANimation continued on FFHQ (a
     # quarter of every batch SynthFaces, FFHQ's faces drawn with weights
     # count(expression)^-0.5), its transposed convolutions followed by a binomial blur (no
-    # checkerboard, the same weights; docs/real-faces.md); fp32
+    # checkerboard, the same weights; docs/real-faces.md). The new critic trains alone for
+    # the first 800 steps; the generator's rate is a quarter of the critic's; fp32
     "ganimation-ffhq-64": Recipe(
         "ganimation_ffhq",
-        6000,
+        5000,
         (
             "model.conv_dim=32",
             "model.repeat_num=3",
@@ -325,6 +326,8 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
             "model.init_weights=bundled:ganimation",
             "data.balance=0.5",
             *_D32,
+            "optim.lr_g=1e-4",
+            "optim.critic_warmup=800",
         ),
         decay_fraction=0.5,
         data=FFHQ_64,

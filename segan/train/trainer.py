@@ -284,7 +284,10 @@ class Trainer:
         """Every phase whose turn it is at `step`, then the EMA; returns the loss terms."""
         terms: dict[str, float] = {}
         moved = False  # whether a phase changed the published network (not the critic)
+        critic_only = step < self.config.optim.critic_warmup
         for phase in self.task.phases:
+            if critic_only and phase.name != "d":
+                continue
             if step % phase.every == 0:
                 self._phase(phase, step, terms)
                 moved = moved or phase.name != "d"
