@@ -190,12 +190,14 @@ def real_markdown(results: dict[str, Any]) -> str:
         "an editor that does nothing scores); changed: its reading of the edit differs from "
         "the input's; identity distance: dlib's descriptor distance between input and edit "
         "(the same person below 0.6); leakage and change inside: mean grey-level change "
-        "outside and inside the mesh regions the two expressions move.",
+        "outside and inside the mesh regions the two expressions move; checkerboard: the "
+        "period-2 dot pattern in the change the model painted, in grey levels (colour "
+        "speckles; `segan.metrics.checkerboard`).",
         "",
         "| model | steps | faces edited | edits | judged % | unedited % | changed % | identity "
-        "distance | same person % | leakage | change inside | outside share % | FID | "
-        "KID x1000 |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "distance | same person % | leakage | change inside | outside share % | checkerboard | "
+        "FID | KID x1000 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in editors.items():
         m = r["metrics"]
@@ -205,7 +207,8 @@ def real_markdown(results: dict[str, Any]) -> str:
             f"{fmt(m.get('unedited_accuracy'))} | {fmt(m.get('reading_changed'))} | "
             f"{fmt(m.get('identity_distance'), 3)} | {fmt(m.get('same_person'))} | "
             f"{fmt(m.get('leakage'), 2)} | {fmt(m.get('change_inside'), 2)} | "
-            f"{fmt(m.get('outside_share'))} | {fmt(m.get('fid'), 2)} | "
+            f"{fmt(m.get('outside_share'))} | {fmt(m.get('checkerboard'), 2)} | "
+            f"{fmt(m.get('fid'), 2)} | "
             f"{fmt(m.get('kid_x1000'), 2)} |"
         )
     lines += [

@@ -52,6 +52,7 @@ from segan.judges import MissingPackageError
 from segan.judges.expression import ExpressionJudge, ExpressionReading, load_expression_judge
 from segan.judges.identity import SAME_PERSON_BELOW, IdentityJudge, load_identity_judge
 from segan.labels import EXPRESSIONS
+from segan.metrics.checkerboard import checkerboard
 from segan.metrics.leakage import leakage, region_from_parts
 from segan.metrics.realism import fid_kid
 from segan.metrics.unavailable import unavailable
@@ -243,14 +244,16 @@ def evaluate_real(
             no_face += 1
             continue
         source = int(item["expression"][0]) if "expression" in item else None
-        targets, edits = [], []
+        targets, edits, painted = [], [], []
         for t in _targets(pipeline, source):
             try:
-                edits.append(pipeline.edit(photo, EXPRESSIONS[t], face=face).output)
+                result = pipeline.edit(photo, EXPRESSIONS[t], face=face)
             except NoFaceError:  # an aligned model could not read landmarks in the face box
                 failed += 1
                 continue
             targets.append(t)
+            edits.append(result.output)
+            painted.append((result.crop, result.edited_crop))
         if not edits:
             continue
         edited_faces += 1
@@ -266,6 +269,8 @@ def evaluate_real(
             tally.add("identity_distance", distance.tolist())
             tally.add("same_person", (100.0 * (distance < SAME_PERSON_BELOW).double()).tolist())
             tally.add("identity_close", (100.0 * (distance < CLOSE_IDENTITY).double()).tolist())
+        crops, edited_crops = (_tensor(list(pictures)) for pictures in zip(*painted, strict=True))
+        tally.add("checkerboard", checkerboard(crops, edited_crops).tolist())
         if has_mask:
             allowed = _allowed(item["mask"][0], source, targets, dilate)
             scores = leakage(xs, y, allowed)

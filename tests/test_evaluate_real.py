@@ -100,7 +100,7 @@ def test_an_editor_that_changes_nothing_scores_the_unedited_baseline(prepared, f
     assert result["n_edits"] == 7 * len(found)
     contempt = sum(int(faces["expression"][k]) != EXPRESSIONS.index("contempt") for k in found)
     assert result["unjudged_contempt"] == contempt
-    assert m["leakage"] == 0.0 and m["change_inside"] == 0.0
+    assert m["leakage"] == 0.0 and m["change_inside"] == 0.0 and m["checkerboard"] == 0.0
     assert m["identity_distance"] == 0.0 and m["same_person"] == 100.0
     assert m["judged_accuracy"] == m["unedited_accuracy"] and m["reading_changed"] == 0.0
     assert m["judged_accuracy_per_target"] == m["unedited_accuracy_per_target"]
@@ -155,6 +155,15 @@ def test_leakage_counts_unknown_pixels_outside_the_regions(prepared, faces, judg
         inside.append(change[region].mean())
     assert m["leakage"] == pytest.approx(np.mean(outside), rel=1e-6)
     assert m["change_inside"] == pytest.approx(np.mean(inside), rel=1e-6)
+    # the checkerboard of what the model painted, at its own resolution
+    boards = []
+    for t in range(len(EXPRESSIONS)):
+        if t != source:
+            result = pipeline.edit(image, EXPRESSIONS[t])
+            change = result.edited_crop.astype(float) - result.crop.astype(float)
+            diagonal = change[:-1, :-1] - change[:-1, 1:] - change[1:, :-1] + change[1:, 1:]
+            boards.append(np.abs(diagonal / 4).mean())
+    assert m["checkerboard"] == pytest.approx(np.mean(boards), rel=1e-6) and m["checkerboard"] > 0
 
 
 def test_missing_judges_and_masks_are_unavailable_not_errors(tmp_path, faces, monkeypatch):
@@ -168,7 +177,8 @@ def test_missing_judges_and_masks_are_unavailable_not_errors(tmp_path, faces, mo
     assert "segan fetch fer_emotion" in missing["judged_expression"]["fix"]
     assert "segan fetch dlib_face_descriptor" in missing["identity_distance"]["fix"]
     assert "annotations" in missing["leakage"]["fix"]
-    assert result["n_edits"] > 0 and result["metrics"] == {}
+    # only what needs neither judge nor mask is left: the unchanged edits' checkerboard
+    assert result["n_edits"] > 0 and result["metrics"] == {"checkerboard": 0.0}
 
 
 def _photo_folder(folder: Path) -> Path:

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from segan.metrics.checkerboard import checkerboard
 from segan.metrics.expression import au_error, expression_accuracy
 from segan.metrics.fidelity import identity_distance, l1, psnr, ssim
 from segan.metrics.leakage import leakage, region_from_parts
@@ -103,6 +104,23 @@ def test_identity_distance_is_unavailable_without_an_embedding_and_cosine_with_o
 
 
 # --- leakage ----------------------------------------------------------------------------------
+
+
+def test_checkerboard_reads_the_period_two_pattern_and_not_smooth_change():
+    torch.manual_seed(0)
+    source = torch.rand(2, 3, 16, 16) * 2 - 1
+    rows, cols = torch.meshgrid(torch.arange(16), torch.arange(16), indexing="ij")
+    board = ((rows + cols) % 2 * 2 - 1).float()  # +-1
+    ramp = (rows + 2 * cols).float() / 64  # a smooth (linear) change
+    edited = source.clone()
+    edited[0] += ramp
+    edited[1] += ramp + 8 / 127.5 * board  # and an 8-grey-level checkerboard
+    got = checkerboard(source, edited)
+    assert got[0] == pytest.approx(0.0, abs=1e-9)
+    assert got[1] == pytest.approx(8.0, rel=1e-6)
+    assert checkerboard(source, source).abs().max() == 0
+    with pytest.raises(ValueError, match="one shape"):
+        checkerboard(source, edited[:, :, :8])
 
 
 def test_leakage_measures_change_outside_the_allowed_region_in_grey_levels():
