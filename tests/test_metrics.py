@@ -119,6 +119,13 @@ def test_checkerboard_reads_the_period_two_pattern_and_not_smooth_change():
     assert got[0] == pytest.approx(0.0, abs=1e-9)
     assert got[1] == pytest.approx(8.0, rel=1e-6)
     assert checkerboard(source, source).abs().max() == 0
+    # a stripe pattern along rows only, on a quarter of the picture: a quarter of its amplitude
+    stripes = torch.zeros(1, 3, 16, 16)
+    stripes[..., :8, :8] = ((rows[:8, :8] % 2) * 2 - 1).float() * 4 / 127.5
+    assert checkerboard(source[:1], source[:1] + stripes)[0] == pytest.approx(1.0, rel=0.1)
+    # texture with no fixed phase (noise of 10 grey levels) reads near zero
+    noise = torch.randn(1, 3, 64, 64) * 10 / 127.5
+    assert checkerboard(torch.zeros_like(noise), noise)[0] < 0.5
     with pytest.raises(ValueError, match="one shape"):
         checkerboard(source, edited[:, :, :8])
 

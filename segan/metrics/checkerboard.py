@@ -1,31 +1,57 @@
-"""Colour speckles: how much of an edit's change is a period-2 checkerboard.
+"""Colour speckles: the period-2 pattern in an edit's change that is locked to the pixel grid.
 
-A generator whose x2 upsamplings compute their four output phases unequally prints a regular
-grid of dots on what it paints (docs/real-faces.md); on photos these read as colour speckles.
-The 2x2 kernel [[1, -1], [-1, 1]] / 4 answers a checkerboard of amplitude a with a, and a
-constant or any linear ramp with 0, so its mean absolute response to the change (edit minus
-input, at the resolution the model painted it) measures the pattern in grey levels, apart from
-the smooth change an expression makes. Real detail that an edit moves (teeth, lip edges) also
-answers a little, so the figure is read against other editors', not against zero.
+A generator whose x2 upsamplings compute their four output phases (even/odd row x even/odd
+column) unequally prints a regular grid of dots on what it paints (docs/real-faces.md); on
+photos these read as colour speckles. Such a pattern has the same phase everywhere, so it
+survives averaging the change (edit minus input, at the resolution the model painted it) over
+each of the four phases, while real detail an edit moves (teeth, lip edges, skin texture) has
+no fixed phase and averages away. Second differences ([1, -2, 1] / 4 down, across, and
+both) pass a period-2 pattern whole and give 0 on any smooth (locally linear) change; their
+mean with every other row and/or column negated keeps what is locked to the grid. The three
+components (along rows, along columns, diagonal) measure the pattern in grey levels: a
+checkerboard of amplitude a over the whole picture gives a, over a tenth of it a / 10.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 __all__ = ["checkerboard"]
 
 
+def _second_difference(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """(x[k-1] - 2 x[k] + x[k+1]) / 4 along `dim` (valid part): a period-2 pattern of
+    amplitude a answers with -a times its sign, constants and linear ramps with 0."""
+    n = x.shape[dim]
+    return (x.narrow(dim, 0, n - 2) - 2 * x.narrow(dim, 1, n - 2) + x.narrow(dim, 2, n - 2)) / 4
+
+
+def _coherent(response: torch.Tensor, rows: bool, cols: bool) -> torch.Tensor:
+    """The mean of `response` (N, C, H, W) with every other row and/or column negated: what
+    keeps one sign along the grid survives, what has no fixed phase averages away."""
+    h, w = response.shape[-2:]
+    sign = torch.ones(h, w, dtype=response.dtype, device=response.device)
+    if rows:
+        sign[1::2] *= -1
+    if cols:
+        sign[:, 1::2] *= -1
+    return (response * sign).mean((2, 3))
+
+
 def checkerboard(source: torch.Tensor, edited: torch.Tensor) -> torch.Tensor:
-    """(N,) mean |change * [[1, -1], [-1, 1]] / 4| in grey levels (0..255) for (N, 3, H, W)
-    images in [-1, 1], over every 2x2 window and channel."""
-    if source.shape != edited.shape or source.dim() != 4 or min(source.shape[-2:]) < 2:
+    """(N,) amplitude in grey levels (0..255) of the grid-locked period-2 pattern in the
+    change between (N, C, H, W) images in [-1, 1]: the root sum of squares of its row, column
+    and diagonal components, averaged over channels."""
+    if source.shape != edited.shape or source.dim() != 4 or min(source.shape[-2:]) < 3:
         raise ValueError(
-            f"source and edited must be (N, C, H, W) of one shape, at least 2x2, got "
+            f"source and edited must be (N, C, H, W) of one shape, at least 3x3, got "
             f"{tuple(source.shape)} and {tuple(edited.shape)}"
         )
     change = (edited.double() - source.double()) * 127.5
-    channels = change.shape[1]
-    kernel = change.new_tensor([[1.0, -1.0], [-1.0, 1.0]]).div(4).expand(channels, 1, 2, 2)
-    return F.conv2d(change, kernel, groups=channels).abs().mean((1, 2, 3))
+    down = _second_difference(change, 2)[..., :, 1:-1]
+    across = _second_difference(change, 3)[..., 1:-1, :]
+    both = _second_difference(_second_difference(change, 2), 3)
+    rows = _coherent(down, rows=True, cols=False)
+    cols = _coherent(across, rows=False, cols=True)
+    diagonal = _coherent(both, rows=True, cols=True)
+    return (rows**2 + cols**2 + diagonal**2).sqrt().mean(1)
