@@ -165,6 +165,17 @@ def test_the_readme_names_every_bundled_model_and_its_data():
         assert config["training"]["dataset"].lower() == data, name
 
 
+def test_the_readme_states_the_bundled_weights_size():
+    """"N MB in all" is the bundled weight files' total, to the MB (10^6 bytes)."""
+    stated = re.search(r"float16 safetensors, (\d+) MB in all", README.read_text())
+    assert stated, "the README no longer states the bundled weights' size"
+    total = sum(
+        (bundled.resolve(f"bundled:{name}") / "model.safetensors").stat().st_size
+        for name in bundled.available()
+    )
+    assert int(stated.group(1)) == round(total / 1e6)
+
+
 def test_the_readme_and_docs_link_to_files_that_exist():
     pages = [README, *sorted((ROOT / "docs").glob("*.md"))]
     broken = []
