@@ -314,9 +314,9 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
     # the real-face GANimation at 64 px: the SynthFaces GANimation continued on FFHQ (a
     # quarter of every batch SynthFaces, FFHQ's faces drawn with weights
     # count(expression)^-0.5), its transposed convolutions followed by a binomial blur (no
-    # checkerboard, the same weights; docs/real-faces.md). The new critic trains alone for
-    # the first 800 steps; the trained generator moves at a fine-tuning rate (2e-5, the
-    # critic 4e-4); fp32
+    # checkerboard, the same weights). The new critic trains alone for the first 800 steps;
+    # the action-unit term weighs 40, not 160 (docs/real-faces.md: at 160 it paints bands);
+    # fp32
     "ganimation-ffhq-64": Recipe(
         "ganimation_ffhq",
         5000,
@@ -327,8 +327,9 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
             "model.init_weights=bundled:ganimation",
             "data.balance=0.5",
             *_D32,
-            "optim.lr_g=2e-5",
+            "optim.lr_g=1e-4",
             "optim.critic_warmup=800",
+            "loss.cond=40",
         ),
         decay_fraction=0.5,
         data=FFHQ_64,
