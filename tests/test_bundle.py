@@ -68,6 +68,8 @@ def test_every_recipe_is_a_valid_config_at_its_resolution(name):
     # `train NAME --steps 90`, a short trial, scales the whole schedule, restarts included
     short = load_config(recipe.config, recipe.all_overrides(90))
     assert short.optim.steps == 90
+    assert short.optim.critic_warmup == round(90 * recipe.critic_warmup / recipe.steps)
+    assert config.optim.critic_warmup == recipe.critic_warmup
     assert all(end <= short.optim.decay_start for _, end in short.optim.restarts)
     assert len(short.optim.restarts) == len(config.optim.restarts)
 

@@ -166,7 +166,7 @@ def test_the_readme_names_every_bundled_model_and_its_data():
 
 
 def test_the_readme_states_the_bundled_weights_size():
-    """"N MB in all" is the bundled weight files' total, to the MB (10^6 bytes)."""
+    """The README's "N MB in all" is the bundled weight files' total, to the MB (10^6 bytes)."""
     stated = re.search(r"float16 safetensors, (\d+) MB in all", README.read_text())
     assert stated, "the README no longer states the bundled weights' size"
     total = sum(

@@ -112,6 +112,9 @@ class Recipe:
     stopped_at: int = 0
     resolution: int = 64
     data: RealData | None = None  # a real dataset (else the config's, SynthFaces)
+    # GANs continuing a trained generator: the new critic trains alone for this many steps
+    # of the schedule first (optim.critic_warmup, scaled with `steps`)
+    critic_warmup: int = 0
 
     def option(self, key: str) -> str | None:
         """The value this recipe's overrides give `key` (the last one wins), or None."""
@@ -134,6 +137,8 @@ class Recipe:
         else:
             decay_start, restart = round(n * (1 - self.decay_fraction)), []
         stop = [f"run.stop_after={scaled(self.stopped_at)}"] if self.stopped_at else []
+        if self.critic_warmup:
+            stop.append(f"optim.critic_warmup={scaled(self.critic_warmup)}")
         data = [] if self.data is None else [f"data.path={self.data.folder(runs)}"]
         return [
             f"data.resolution={self.resolution}",
@@ -328,10 +333,10 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
             "data.balance=0.5",
             *_D32,
             "optim.lr_g=1e-4",
-            "optim.critic_warmup=800",
             "loss.cond=40",
         ),
         decay_fraction=0.5,
+        critic_warmup=800,
         data=FFHQ_64,
     ),
     "regressor": Recipe("regressor_synthfaces", 4000, _EVAL, decay_fraction=0.5),
