@@ -30,22 +30,11 @@ from alignment import sample_photos
 
 from segan.evaluate_real import WINDOW, Judges, PhotoReader
 from segan.labels import EXPRESSIONS
+from segan.photos.faces import crop_image
 from segan.pipeline import EditPipeline
 from segan.studio import bundled_editors
 
 CAPTION = 34  # px of text under each tile
-
-
-def tile(rgb: np.ndarray, box, side: int) -> np.ndarray:
-    """The photo's part inside the crop square `box` (the photo's edge replicated beyond
-    it), resized to (side, side)."""
-    h, w = rgb.shape[:2]
-    pad = max(0, -box.left, -box.top, box.left + box.side - w, box.top + box.side - h)
-    padded = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_REPLICATE) if pad else rgb
-    part = padded[
-        box.top + pad : box.top + pad + box.side, box.left + pad : box.left + pad + box.side
-    ]
-    return cv2.resize(part, (side, side), interpolation=cv2.INTER_AREA)
 
 
 def captioned(picture: np.ndarray, lines: list[str]) -> np.ndarray:
@@ -66,13 +55,6 @@ def reading(probs, descriptor, base_descriptor) -> dict:
     if descriptor is not None and base_descriptor is not None:
         found["identity_distance"] = round(float(np.linalg.norm(descriptor - base_descriptor)), 3)
     return found
-
-
-def caption_lines(title: str, read: dict) -> list[str]:
-    judged = f"judge: {read['judge']} {read['probability']:.2f}" if "judge" in read else "judge: -"
-    if "identity_distance" in read:
-        judged += f"  id {read['identity_distance']:.2f}"
-    return [title, judged]
 
 
 def cell(read: dict) -> str:
@@ -103,7 +85,11 @@ def main() -> int:
         reader = PhotoReader(judges, placed.box, placed.face, WINDOW)
         base_probs, base_id = reader.read(photo.rgb)
         before = reading(base_probs, None, None)
-        tiles = [captioned(tile(photo.rgb, placed.box, args.side), caption_lines("photo", before))]
+        tiles = [
+            captioned(
+                crop_image(photo.rgb, placed.box, args.side), ["photo", "judge: " + cell(before)]
+            )
+        ]
         edits = {}
         for target in args.targets:
             result = pipeline.edit(photo, target, face=placed.face)
@@ -111,7 +97,8 @@ def main() -> int:
             edits[target] = reading(probs, descriptor, base_id)
             tiles.append(
                 captioned(
-                    tile(result.output, placed.box, args.side), caption_lines(target, edits[target])
+                    crop_image(result.output, placed.box, args.side),
+                    [target, "judge: " + cell(edits[target])],
                 )
             )
         rows.append(np.concatenate(tiles, axis=1))

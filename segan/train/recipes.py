@@ -137,8 +137,7 @@ class Recipe:
         else:
             decay_start, restart = round(n * (1 - self.decay_fraction)), []
         stop = [f"run.stop_after={scaled(self.stopped_at)}"] if self.stopped_at else []
-        if self.critic_warmup:
-            stop.append(f"optim.critic_warmup={scaled(self.critic_warmup)}")
+        warmup = [f"optim.critic_warmup={scaled(self.critic_warmup)}"] if self.critic_warmup else []
         data = [] if self.data is None else [f"data.path={self.data.folder(runs)}"]
         return [
             f"data.resolution={self.resolution}",
@@ -152,6 +151,7 @@ class Recipe:
             *self.overrides,
             *restart,
             *stop,
+            *warmup,
         ]
 
 
@@ -320,8 +320,7 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
     # quarter of every batch SynthFaces, FFHQ's faces drawn with weights
     # count(expression)^-0.5), its transposed convolutions followed by a binomial blur (no
     # checkerboard, the same weights). The new critic trains alone for the first 800 steps;
-    # the action-unit term weighs 40, not 160 (docs/real-faces.md: at 160 it paints bands);
-    # fp32
+    # the action-unit term weighs 40 (docs/real-faces.md says why); fp32
     "ganimation-ffhq-64": Recipe(
         "ganimation_ffhq",
         5000,
