@@ -2,15 +2,15 @@
 (scikit-image's astronaut, matplotlib's Grace Hopper), edited by an editor as the app edits
 them, with what the judges nobody here trained read on every edit.
 
-Usage: python benchmarks/real_edits.py [--model bundled:NAME] [--targets happy surprise sad
+Usage: python benchmarks/real_edits.py [--model bundled:NAME | FOLDER] [--targets happy surprise sad
        neutral] [--side 224] [--out benchmarks/results]
 
 One row per photo: the face as photographed, then one edit per target, each cut from the full
 edited photo (the change pasted back) around the model's crop square and shown at `--side` px.
 Under each tile: the expression judge's reading of that face in the photo and the identity
 judge's distance to the input (the same person below 0.6). The model defaults to the app's
-recommended editor (real faces first). Writes real_edits.png, real_edits.json and
-real_edits.md.
+recommended editor (real faces first); a run folder gives its latest checkpoint. Writes
+real_edits.png, real_edits.json and real_edits.md.
 """
 
 from __future__ import annotations
@@ -28,20 +28,34 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from alignment import sample_photos
 
+import segan
+from segan.bundled import available
 from segan.evaluate_real import WINDOW, Judges, PhotoReader
 from segan.labels import EXPRESSIONS
 from segan.photos.faces import crop_image
 from segan.pipeline import EditPipeline
 from segan.studio import bundled_editors
+from segan.train.bundle import snapshot
 
-CAPTION = 34  # px of text under each tile
+LINE = 15  # px per caption line under a tile
+
+
+def editor_pipeline(spec: str) -> EditPipeline:
+    """The app's pipeline around an editor: `bundled:NAME`, a Hub id, a model folder or a
+    run folder (its latest checkpoint, cutting faces as its published model would)."""
+    folder = Path(spec)
+    if not (folder / "checkpoints").is_dir():
+        return EditPipeline.load(spec)
+    model, _ = snapshot(folder)
+    estimator = segan.load("bundled:regressor") if "regressor" in available() else None
+    return EditPipeline(model, None, estimator, name=folder.name)
 
 
 def captioned(picture: np.ndarray, lines: list[str]) -> np.ndarray:
-    out = np.full((picture.shape[0] + CAPTION, picture.shape[1], 3), 255, np.uint8)
+    out = np.full((picture.shape[0] + 4 + LINE * len(lines), picture.shape[1], 3), 255, np.uint8)
     out[: picture.shape[0]] = picture
     for k, line in enumerate(lines):
-        y = picture.shape[0] + 14 + 15 * k
+        y = picture.shape[0] + 14 + LINE * k
         cv2.putText(out, line, (4, y), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (20, 20, 20), 1, cv2.LINE_AA)
     return out
 
@@ -76,7 +90,7 @@ def main() -> int:
 
     t0 = time.perf_counter()
     spec = args.model or bundled_editors()[0]
-    pipeline = EditPipeline.load(spec)
+    pipeline = editor_pipeline(spec)
     judges = Judges.load()
     rows, results = [], {}
     for name, rgb in sample_photos().items():

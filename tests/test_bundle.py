@@ -25,6 +25,7 @@ from segan import bundled
 from segan.cli import main as main_cli
 from segan.data import PreparedFaces
 from segan.labels import EXPRESSIONS
+from segan.pipeline import EditPipeline
 from segan.synth.dataset import SynthFaces
 from segan.train.bundle import (
     CARD_START,
@@ -269,6 +270,7 @@ def test_snapshot_is_the_published_ema_network_and_publish_round_trips(tmp_path,
     torch.testing.assert_close(model(x, c), final(x, c))
     earlier, step2 = snapshot(run, run / "checkpoints" / "step_0000002")
     assert step2 == 2 and not torch.allclose(earlier(x, c), final(x, c))
+    assert (model.trained_on, model.alignment) == ("synthfaces", "box")
 
     target = publish("stargan", runs=tmp_path / "runs", weights=tmp_path / "weights")
     assert sorted(p.name for p in target.iterdir()) == [
@@ -286,6 +288,18 @@ def test_snapshot_is_the_published_ema_network_and_publish_round_trips(tmp_path,
     assert "after the 30000 steps of recipe `stargan-base`" in card
     assert "Not evaluated yet" in card
     torch.set_grad_enabled(True)
+
+
+def test_a_snapshot_cuts_faces_as_its_published_model_would(tmp_path):
+    """A run on FFHQ-aligned faces gives a snapshot that the pipeline aligns as FFHQ (as the
+    model it publishes), not the default square box."""
+    run = _tiny_run(tmp_path, "stargan", "stargan_synthfaces", steps=2)
+    config = (run / "config.yaml").read_text()
+    assert "dataset: synthfaces" in config
+    (run / "config.yaml").write_text(config.replace("dataset: synthfaces", "dataset: ffhq", 1))
+    model, step = snapshot(run)
+    assert step == 2 and (model.trained_on, model.alignment) == ("ffhq", "ffhq")
+    assert EditPipeline(model).alignment == "ffhq"
 
 
 def test_a_stashed_run_resumes_on_a_fresh_machine_exactly(tmp_path, capsys):

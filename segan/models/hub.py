@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from segan.bundled import is_bundled, resolve
 from segan.models.base import REGISTRY, SeganModel
@@ -119,7 +120,12 @@ def load(
     model = REGISTRY[arch].from_pretrained(
         str(path_or_repo_id), revision=revision, map_location=device
     )
-    training = config.get("training") or {}
+    return apply_training_record(model, config.get("training") or {})
+
+
+def apply_training_record(model: SeganModel, training: dict[str, Any]) -> SeganModel:
+    """Give `model` what its training record (config.json's `training`) says about the faces
+    it learnt from: how they were cut (`alignment`) and the dataset (`trained_on`)."""
     if training.get("alignment") is not None:
         model.alignment = str(training["alignment"])
     if training.get("dataset") is not None:

@@ -26,10 +26,11 @@ from safetensors.torch import save_file
 from torch import nn
 
 from segan.bundled import WEIGHTS_DIR
+from segan.models.hub import apply_training_record
 from segan.train.checkpoint import check_folder, load_strict, read_ema, read_network
 from segan.train.config import load_config
 from segan.train.methods import make_task
-from segan.train.publish import save_with_card
+from segan.train.publish import save_with_card, training_record
 from segan.train.recipes import (
     RECIPES,
     REPO_DIR,
@@ -83,7 +84,10 @@ def snapshot(
         load_strict(model, ema, folder / "ema.safetensors")
     else:
         load_strict(model, read_network(folder, role), folder / "networks" / f"{role}.safetensors")
-    return model.eval(), checkpoint_step(folder)
+    step = checkpoint_step(folder)
+    if role == published:  # cut faces as the published model would (FFHQ alignment, ...)
+        apply_training_record(model, training_record(config, step))
+    return model.eval(), step
 
 
 def export(

@@ -49,6 +49,18 @@ def hardware_record(previous: str, hardware: str, step: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def training_record(config, step: int) -> dict[str, Any]:
+    """config.json's `training` entry of a run's model at `step`: the method, the steps, the
+    resolution, the dataset and how its faces were cut (`segan.load` reads the last two)."""
+    return {
+        "method": config.method,
+        "steps": step,
+        "resolution": config.data.resolution,
+        "dataset": config.data.dataset,
+        "alignment": DATA_ALIGNMENT.get(config.data.dataset, "box"),
+    }
+
+
 def save_with_card(
     model,
     folder: str | Path,
@@ -85,13 +97,7 @@ def save_with_card(
         "metrics": metrics,
         "training config": "```yaml\n" + config.to_yaml() + "```",
     }
-    made = {
-        "method": config.method,
-        "steps": step,
-        "resolution": config.data.resolution,
-        "dataset": config.data.dataset,
-        "alignment": DATA_ALIGNMENT.get(config.data.dataset, "box"),
-    }
+    made = training_record(config, step)
     if after:
         made["after"] = dict(after)
     model.save_pretrained(folder, config={"training": made}, model_card_kwargs=card)
