@@ -186,8 +186,22 @@ def test_staged_recipes_know_what_they_continue():
     assert earlier_stages("classifier") == {"classifier-base": 12000}
     assert earlier_stages("boxhgan") == {"stargan-base": 30000}
     assert earlier_stages("stargan-base") == {} and earlier_stages("regressor") == {}
-    assert bundled_starts("ganimation-ffhq-64") == {"ganimation": 34000}
     assert bundled_starts("unet-ffhq") == {} and bundled_starts("stargan") == {}
+
+
+def test_a_recipe_continuing_a_bundled_editor_names_it_and_warms_its_critic(monkeypatch):
+    """A recipe that starts from a bundled model names it with the steps its recipe ships at,
+    and its critic warm-up scales with a short trial's schedule."""
+    recipe = Recipe(
+        "ganimation_synthfaces",
+        5000,
+        ("model.conv_dim=32", "model.repeat_num=3", "model.init_weights=bundled:ganimation"),
+        critic_warmup=800,
+    )
+    monkeypatch.setitem(RECIPES, "ganimation-continued", recipe)
+    assert bundled_starts("ganimation-continued") == {"ganimation": 34000}  # its stopped_at
+    assert load_config(recipe.config, recipe.all_overrides()).optim.critic_warmup == 800
+    assert load_config(recipe.config, recipe.all_overrides(90)).optim.critic_warmup == 14
 
 
 def test_a_first_stage_recipe_is_exported_in_float32_not_shipped(tmp_path, monkeypatch):

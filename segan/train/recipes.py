@@ -316,26 +316,20 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
         resolution=128,
         data=FFHQ_128,
     ),
-    # the real-face GANimation at 64 px: the SynthFaces GANimation continued on FFHQ (a
-    # quarter of every batch SynthFaces, FFHQ's faces drawn with weights
-    # count(expression)^-0.5), its transposed convolutions followed by a binomial blur (no
-    # checkerboard, the same weights). The new critic trains alone for the first 800 steps;
-    # the action-unit term weighs 40 (docs/real-faces.md says why); fp32
+    # the real-face GANimation at 64 px, from scratch on FFHQ (a quarter of every batch
+    # SynthFaces, FFHQ's faces drawn with weights count(expression)^-0.5) at the SynthFaces
+    # recipe's widths, with resize-convolution upsampling (no checkerboard); fp32.
+    # docs/real-faces.md compares it with continuing the SynthFaces GANimation
     "ganimation-ffhq-64": Recipe(
         "ganimation_ffhq",
-        5000,
+        20000,
         (
             "model.conv_dim=32",
             "model.repeat_num=3",
-            "model.upsample=transposed-blur",
-            "model.init_weights=bundled:ganimation",
+            "model.upsample=resize",
             "data.balance=0.5",
             *_D32,
-            "optim.lr_g=1e-4",
-            "loss.cond=40",
         ),
-        decay_fraction=0.5,
-        critic_warmup=800,
         data=FFHQ_64,
     ),
     "regressor": Recipe("regressor_synthfaces", 4000, _EVAL, decay_fraction=0.5),
@@ -415,7 +409,8 @@ def earlier_stages(name: str) -> dict[str, int]:
 
 def bundled_starts(name: str) -> dict[str, int]:
     """The bundled models `name` starts from (`bundled:NAME` in its overrides), with the steps
-    their recipes ship at: {"ganimation": 34000} for ganimation-ffhq-64."""
+    their recipes ship at: {"ganimation": 34000} for a recipe continuing the SynthFaces
+    GANimation."""
     found: dict[str, int] = {}
     for override in find_recipe(name).overrides:
         value = override.partition("=")[2]
