@@ -103,7 +103,8 @@ def export(
     target = Path(store) / (f"{name}-critic" if role == "discriminator" else name)
     if target.exists():
         shutil.rmtree(target)
-    model.save_pretrained(target, config={"training": {"steps": step}})  # what it has done
+    record = training_record(load_config(str(Path(runs) / name / "config.yaml")), step)
+    model.save_pretrained(target, config={"training": record})  # what it has done
     what = "critic" if role == "discriminator" else "network"
     uses = f"checkpoints/{target.name}"
     users = sorted(n for n, r in RECIPES.items() if any(uses in o for o in r.overrides))
