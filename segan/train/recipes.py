@@ -316,7 +316,7 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
         resolution=128,
         data=FFHQ_128,
     ),
-    # the real-face GANimation at 64 px, from scratch on FFHQ (a quarter of every batch
+    # the real-face GANimation's first stage at 64 px, from scratch on FFHQ (a quarter of every batch
     # SynthFaces, FFHQ's faces drawn with weights count(expression)^-0.5) at the SynthFaces
     # recipe's widths, with resize-convolution upsampling (no checkerboard); fp32.
     # docs/real-faces.md compares it with continuing the SynthFaces GANimation
@@ -330,7 +330,29 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
             "data.balance=0.5",
             *_D32,
         ),
+        ship=False,
         data=FFHQ_64,
+    ),
+    # the app's real-face GANimation: the 64 px stage continued at 128 px (the generator is
+    # fully convolutional and keeps its weights; the critic is new, one layer deeper, and
+    # trains alone first); fp32
+    "ganimation-ffhq": Recipe(
+        "ganimation_ffhq",
+        10000,
+        (
+            "model.conv_dim=32",
+            "model.repeat_num=3",
+            "model.upsample=resize",
+            "model.init_weights=checkpoints/ganimation-ffhq-64",
+            "data.balance=0.5",
+            "discriminator.conv_dim=32",
+            "discriminator.repeat_num=6",
+            *_LR,
+            "optim.lr_g=1e-4",
+        ),
+        critic_warmup=800,
+        resolution=128,
+        data=FFHQ_128,
     ),
     "regressor": Recipe("regressor_synthfaces", 4000, _EVAL, decay_fraction=0.5),
     "classifier-base": Recipe("classifier_synthfaces", 12000, _CLASSIFIER, ship=False),
