@@ -316,9 +316,9 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
         resolution=128,
         data=FFHQ_128,
     ),
-    # the real-face GANimation's first stage at 64 px, from scratch on FFHQ (a quarter of every batch
-    # SynthFaces, FFHQ's faces drawn with weights count(expression)^-0.5) at the SynthFaces
-    # recipe's widths, with resize-convolution upsampling (no checkerboard); fp32.
+    # the real-face GANimation's first stage at 64 px, from scratch on FFHQ (a quarter of
+    # every batch SynthFaces, FFHQ's faces drawn with weights count(expression)^-0.5) at the
+    # SynthFaces recipe's widths, with resize-convolution upsampling (no checkerboard); fp32.
     # docs/real-faces.md compares it with continuing the SynthFaces GANimation
     "ganimation-ffhq-64": Recipe(
         "ganimation_ffhq",
