@@ -25,14 +25,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from real_edits import captioned, editor_pipeline, reading
 
 from segan.data.cache import PreparedFaces
-from segan.evaluate_real import Judges
+from segan.evaluate_real import CLOSE_IDENTITY, Judges, pictures_tensor
 from segan.labels import EXPRESSIONS
 from segan.metrics.checkerboard import checkerboard
 from segan.photos.faces import NoFaceError
@@ -44,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def judged(judges: Judges, pictures: list[np.ndarray]) -> tuple[list, list]:
     """The expression judge's probabilities and the identity descriptors of (H, W, 3) uint8
     pictures (None where a judge is not on this machine)."""
-    x = torch.from_numpy(np.stack(pictures)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    x = pictures_tensor(pictures)
     probs = judges.expression(x).numpy() if judges.expression is not None else None
     ids = judges.identity.describe(x).numpy() if judges.identity is not None else None
     n = len(pictures)
@@ -98,8 +97,7 @@ def main() -> int:
         for j, (target, result) in enumerate(zip(args.targets, results, strict=True)):
             edits[target] = reading(probs[j + 1], ids[j + 1], ids[0])
             tiles.append(captioned(result.output, [target, *caption(edits[target])]))
-            crops = [result.crop, result.edited_crop]
-            x = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+            x = pictures_tensor([result.crop, result.edited_crop])
             board.append(float(checkerboard(x[:1], x[1:])[0]))
         rows.append(np.concatenate(tiles, axis=1))
         records.append({"index": k, "photo": reading(probs[0], None, None), "edits": edits})
@@ -124,8 +122,10 @@ def main() -> int:
     summary = {
         "judged_as_target_percent": {t: round(v, 1) for t, v in hits.items()},
         "identity_distance_median": round(float(np.median(distances)), 3) if distances else None,
-        "identity_below_0.45_percent": (
-            round(100.0 * float(np.mean(np.array(distances) < 0.45)), 1) if distances else None
+        "identity_close_percent": (
+            round(100.0 * float(np.mean(np.array(distances) < CLOSE_IDENTITY)), 1)
+            if distances
+            else None
         ),
         "checkerboard_median": round(float(np.median(board)), 3),
     }
@@ -144,11 +144,13 @@ def main() -> int:
         "(benchmarks/held_out_grid.py): judged as the target (%), identity distance, "
         "checkerboard (grey levels).",
         "",
-        "| " + " | ".join(args.targets) + " | identity median | identity < 0.45 % | checkerboard |",
+        "| "
+        + " | ".join(args.targets)
+        + f" | identity median | identity < {CLOSE_IDENTITY} % | checkerboard |",
         "|" + "---|" * (len(args.targets) + 3),
         "| "
         + " | ".join(f"{hits[t]:.1f}" for t in args.targets)
-        + f" | {summary['identity_distance_median']} | {summary['identity_below_0.45_percent']}"
+        + f" | {summary['identity_distance_median']} | {summary['identity_close_percent']}"
         + f" | {summary['checkerboard_median']} |",
     ]
     (out / "held_out_grid.md").write_text("\n".join(lines) + "\n")

@@ -60,12 +60,14 @@ from segan.photos.faces import NoFaceError
 from segan.pipeline import EditPipeline
 
 __all__ = [
+    "CLOSE_IDENTITY",
     "WINDOW",
     "Judges",
     "PhotoReader",
     "evaluate_photos",
     "evaluate_real",
     "photo_targets",
+    "pictures_tensor",
     "real_key",
 ]
 
@@ -182,7 +184,7 @@ class _Tally:
         return out
 
 
-def _tensor(pictures: Sequence[np.ndarray]) -> torch.Tensor:
+def pictures_tensor(pictures: Sequence[np.ndarray]) -> torch.Tensor:
     """(H, W, 3) uint8 pictures -> (N, 3, H, W) float in [-1, 1]."""
     stack = torch.from_numpy(np.stack(pictures)).permute(0, 3, 1, 2).float()
     return stack / 127.5 - 1.0
@@ -258,8 +260,8 @@ def evaluate_real(
             continue
         edited_faces += 1
         n_edits += len(edits)
-        x = _tensor([rgb])
-        y = _tensor(edits)
+        x = pictures_tensor([rgb])
+        y = pictures_tensor(edits)
         xs = x.expand(len(edits), -1, -1, -1)
         if judges.expression is not None:
             readings = judges.expression(y), judges.expression(x).expand(len(y), -1)
@@ -269,7 +271,7 @@ def evaluate_real(
             tally.add("identity_distance", distance.tolist())
             tally.add("same_person", (100.0 * (distance < SAME_PERSON_BELOW).double()).tolist())
             tally.add("identity_close", (100.0 * (distance < CLOSE_IDENTITY).double()).tolist())
-        crops, edited_crops = (_tensor(list(pictures)) for pictures in zip(*painted, strict=True))
+        crops, edited_crops = (pictures_tensor(list(p)) for p in zip(*painted, strict=True))
         tally.add("checkerboard", checkerboard(crops, edited_crops).tolist())
         if has_mask:
             allowed = _allowed(item["mask"][0], source, targets, dilate)
