@@ -10,7 +10,9 @@ Intensity: for label models (stargan, sargan, seghgan, boxhgan) the edit's chang
 out = x + intensity * (G(x, target) - x), so 0 is the input, 1 the model's edit and 1.25
 exaggerates it; for AU models the target AUs are the expression's prototype at an AU intensity
 of 4 * intensity (SynthFaces faces span 2.5..5), and `finegrained` receives the relative AUs
-(target - source, source read by the AU estimator when there is one, else zero).
+(target - source, source read by the AU estimator when there is one, else zero). A model
+whose AU labels tie AUs together (FFHQ's, read off blendshapes: AU6 with AU7, AU9 with AU10,
+AU25 with AU26) is asked for its targets in that form (`segan.photos.aus.as_blendshape_aus`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import torch
 from PIL import Image
 
 from segan.bundled import available
+from segan.data.catalog import DATA_AU_LABELS
 from segan.labels import (
     AU_IDS,
     AU_MAX_INTENSITY,
@@ -36,7 +39,7 @@ from segan.labels import (
 )
 from segan.models.hub import load
 from segan.photos.align import Alignment
-from segan.photos.aus import aus_from_blendshapes
+from segan.photos.aus import as_blendshape_aus, aus_from_blendshapes
 from segan.photos.faces import (
     DEFAULT_SCALE,
     CropBox,
@@ -374,12 +377,17 @@ class EditPipeline:
     def target_aus(
         self, expression: str | None, intensity: float, aus: np.ndarray | Mapping | None
     ) -> np.ndarray:
-        """The AU target of an AU model: `aus` when given, else the expression's preset."""
+        """The AU target of an AU model: `aus` when given, else the expression's preset, in
+        the form the model's AU labels take (see the module docstring)."""
         if aus is not None:
-            return parse_aus(aus)
-        if expression is None:
+            target = parse_aus(aus)
+        elif expression is None:
             raise ValueError("give an expression or action units to edit towards")
-        return expression_preset(expression, intensity)
+        else:
+            target = expression_preset(expression, intensity)
+        if DATA_AU_LABELS.get(getattr(self.editor, "trained_on", None)) == "blendshapes":
+            target = as_blendshape_aus(target)
+        return target
 
     def condition(
         self,

@@ -15,7 +15,7 @@ from PIL import Image
 from segan.assets import Asset, AssetUnavailableError, Carrier, locate
 from segan.labels import AU_IDS, EXPRESSION_AUS, EXPRESSIONS, PART_INDEX
 from segan.photos.align import Alignment, eyes_and_mouth, ffhq_alignment
-from segan.photos.aus import aus_from_blendshapes, expression_from_aus
+from segan.photos.aus import as_blendshape_aus, aus_from_blendshapes, expression_from_aus
 from segan.photos.faces import NoFaceError
 from segan.photos.ibug import IBUG68_VERTICES, ibug68
 from segan.photos.mesh import BLENDSHAPES
@@ -224,6 +224,20 @@ def test_blendshapes_to_aus():
     assert aus_from_blendshapes(np.zeros((3, 4, 52))).shape == (3, 4, 17)
     with pytest.raises(ValueError, match="52"):
         aus_from_blendshapes(np.zeros(17))
+
+
+def test_aus_tied_as_blendshape_labels_tie_them():
+    labels = aus_from_blendshapes(np.random.default_rng(0).uniform(0, 1, (50, 52)))
+    assert as_blendshape_aus(labels) == pytest.approx(labels)  # labels are already in form
+    prototypes = as_blendshape_aus(EXPRESSION_AUS.numpy() * 4.0)
+    for a, b in ((6, 7), (9, 10), (25, 26)):
+        both = EXPRESSION_AUS.numpy()[:, [AU_IDS.index(a), AU_IDS.index(b)]].max(1) * 4.0
+        assert prototypes[:, AU_IDS.index(a)] == pytest.approx(both)
+        assert prototypes[:, AU_IDS.index(b)] == pytest.approx(both)
+    alone = [AU_IDS.index(au) for au in AU_IDS if au not in (6, 7, 9, 10, 25, 26)]
+    assert prototypes[:, alone] == pytest.approx(EXPRESSION_AUS.numpy()[:, alone] * 4.0)
+    with pytest.raises(ValueError, match="17"):
+        as_blendshape_aus(np.zeros(16))
 
 
 def test_every_expression_prototype_reads_as_itself_and_weak_ones_as_neutral():

@@ -7,6 +7,7 @@ exactly (the identity, a constant offset), so every pixel of the result can be p
 
 from __future__ import annotations
 
+import copy
 import functools
 import io
 import shutil
@@ -268,6 +269,21 @@ def test_ganimation_condition_is_the_preset_over_five(photo):
     assert c[0, au_index(12)].item() == pytest.approx(0.8) and c[0, au_index(6)] == 0.4
     result = p.edit(photo, aus={12: 4.0})
     assert result.aus[au_index(12)] == 4.0 and result.aus.sum() == 4.0
+
+
+def test_an_au_model_trained_on_blendshape_labels_is_asked_for_tied_aus(photo):
+    crop = np.zeros((RES, RES, 3), np.uint8)
+    synthetic = model("ganimation_synthfaces")
+    real = copy.deepcopy(synthetic)
+    real.trained_on = "ffhq"  # FFHQ's AUs are read off blendshapes: AU25 and AU26 are one
+    _, asked = pipe(synthetic).condition(crop, "surprise")
+    assert asked[au_index(26)] == 4.0 and asked[au_index(25)] == 0.0  # the prototype as is
+    c, tied = pipe(real).condition(crop, "surprise")
+    assert tied[au_index(25)] == tied[au_index(26)] == 4.0
+    assert c[0, au_index(25)].item() == pytest.approx(0.8)
+    _, tied = pipe(real).condition(crop, aus={6: 1.0, 7: 3.0, 12: 2.0})  # sliders too
+    assert tied[au_index(6)] == tied[au_index(7)] == 3.0 and tied[au_index(12)] == 2.0
+    assert pipe(real).edit(photo, "happy").aus[au_index(7)] == 4.0
 
 
 def test_an_au_editor_with_fewer_aus_gets_them_in_its_own_order(photo):

@@ -10,7 +10,7 @@ import numpy as np
 
 from segan.data.records import DataError, FaceDataset
 
-__all__ = ["DATASETS", "DATA_ALIGNMENT", "DATA_TERMS", "open_dataset"]
+__all__ = ["DATASETS", "DATA_ALIGNMENT", "DATA_AU_LABELS", "DATA_TERMS", "open_dataset"]
 
 
 def _celebamaskhq(root, split, resolution, aus, **options):
@@ -76,6 +76,11 @@ DATASETS: dict[str, Callable[..., FaceDataset]] = {
 # How each dataset's faces are cut from their photos, when not a square around the face box:
 # a model trained on it is given photos cut the same way (segan.pipeline).
 DATA_ALIGNMENT: dict[str, str] = {"ffhq": "ffhq"}
+
+# How each dataset's action-unit labels are made, where they tie AUs together: "blendshapes"
+# (segan.photos.aus, one blendshape for some pairs of AUs). A model trained on such labels is
+# asked for AU targets in the same form (segan.pipeline).
+DATA_AU_LABELS: dict[str, str] = {"ffhq": "blendshapes"}
 
 # Datasets whose terms bind the weights trained on them: (Hub licence id, the card's text).
 DATA_TERMS: dict[str, tuple[str, str]] = {

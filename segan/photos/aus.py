@@ -41,6 +41,7 @@ __all__ = [
     "FULL",
     "MIN_FULFILMENT",
     "REST",
+    "as_blendshape_aus",
     "aus_from_blendshapes",
     "expression_from_aus",
     "fulfilment",
@@ -123,6 +124,30 @@ def aus_from_blendshapes(blendshapes: np.ndarray) -> np.ndarray:
         )
     level = np.clip((scores - _REST) / (1.0 - _REST), 0.0, 1.0)
     return (level @ _WEIGHTS.T * AU_MAX_INTENSITY).astype(np.float32)
+
+
+def _shared_groups() -> list[list[int]]:
+    """Positions (segan's AU order) of the AUs read off the same blendshapes, in groups."""
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for au, names in AU_BLENDSHAPES.items():
+        groups.setdefault(names, []).append(AU_IDS.index(au))
+    return [g for g in groups.values() if len(g) > 1]
+
+
+_SHARED = _shared_groups()
+
+
+def as_blendshape_aus(aus: np.ndarray) -> np.ndarray:
+    """AU intensities (..., 17) as `aus_from_blendshapes` can label a face: the AUs read off
+    the same blendshapes (AU6 and AU7, AU9 and AU10, AU25 and AU26) all take the strongest of
+    them. A model trained on these labels has never seen one of such a pair without the other,
+    so an edit target (an expression's prototype, a slider) is asked of it in this form."""
+    out = np.array(aus, dtype=np.float64, copy=True)
+    if out.shape[-1:] != (len(AU_IDS),):
+        raise ValueError(f"expected (..., {len(AU_IDS)}) AU intensities, got {out.shape}")
+    for group in _SHARED:
+        out[..., group] = out[..., group].max(axis=-1, keepdims=True)
+    return out
 
 
 def _prototypes() -> np.ndarray:
