@@ -109,15 +109,21 @@ def test_a_stopped_recipe_ends_inside_its_schedule(name):
     assert short.run.stop_after == round(90 * recipe.stopped_at / recipe.steps)
 
 
-@pytest.mark.parametrize("arch", ["bisenet", "unet"])
-def test_parser_controls_train_like_the_joint_parser_without_the_gan(arch):
-    """ARCH-continued fine-tunes the bundled parser alone exactly as seghgan-ARCH fine-tunes
-    its parser: same start, optimiser, lr, schedule shape, batch, frozen batch norm, and as
-    many updates (the joint parser steps with the generator, once per n_critic steps)."""
-    joint_recipe, control_recipe = RECIPES[f"seghgan-{arch}"], RECIPES[f"{arch}-continued"]
+@pytest.mark.parametrize(
+    "joint_name, parser",
+    [("seghgan-bisenet", "bisenet"), ("seghgan-unet", "unet"), ("seghgan-unet-ffhq", "unet-ffhq")],
+)
+def test_parser_controls_train_like_the_joint_parser_without_the_gan(joint_name, parser):
+    """PARSER-continued fine-tunes the bundled parser alone exactly as the seghgan fine-tunes
+    its parser: same start, data, optimiser, lr, schedule shape, batch, frozen batch norm, and
+    as many updates (the joint parser steps with the generator, once per n_critic steps)."""
+    joint_recipe, control_recipe = RECIPES[joint_name], RECIPES[f"{parser}-continued"]
     joint = load_config(joint_recipe.config, joint_recipe.all_overrides())
     control = load_config(control_recipe.config, control_recipe.all_overrides())
-    assert control.model["init_weights"] == joint.model["parser_weights"] == f"bundled:{arch}"
+    assert control.model["init_weights"] == joint.model["parser_weights"] == f"bundled:{parser}"
+    assert control.model["base_width"] == joint.model["parser"]["base_width"]
+    for key in ("dataset", "path", "resolution", "synthfaces_share", "partial_labels", "balance"):
+        assert getattr(control.data, key) == getattr(joint.data, key), key
     assert control.optim.steps == joint.optim.steps // joint.optim.n_critic
     assert control.optim.optimizer == joint.optim.parser_optimizer
     assert control.optim.lr_g == joint.optim.lr_parser
@@ -152,6 +158,34 @@ def test_hierarchy_recipes_start_from_stargans_first_stage_and_its_critic(name, 
     ):
         shipped = segan.load(folder).state_dict()
         assert all(torch.equal(part.state_dict()[k], shipped[k]) for k in shipped)
+
+
+def test_real_face_stargan_and_hierarchies_start_alike_from_one_first_stage():
+    """On FFHQ, seghgan, boxhgan and the StarGAN baseline all start from stargan-ffhq-base's
+    generator and critic, at its widths, on the same data for as many steps: they differ only
+    in what the hierarchies add."""
+    base = RECIPES["stargan-ffhq-base"]
+    first = load_config(base.config, base.all_overrides())
+    assert not base.ship and base.data == RECIPES["seghgan-unet-ffhq"].data
+    runs = {n: RECIPES[n] for n in ("stargan-ffhq", "seghgan-unet-ffhq", "boxhgan-ffhq")}
+    for name, recipe in runs.items():
+        config = load_config(recipe.config, recipe.all_overrides())
+        assert earlier_stages(name) == {"stargan-ffhq-base": base.steps}
+        same = ("dataset", "path", "resolution", "synthfaces_share", "balance", "split")
+        assert all(getattr(config.data, k) == getattr(first.data, k) for k in same)
+        assert recipe.steps == runs["stargan-ffhq"].steps
+        assert (config.optim.lr_g, config.optim.lr_d) == (first.optim.lr_g, first.optim.lr_d)
+        assert config.model["upsample"] == first.model["upsample"] == "resize"
+        if name == "stargan-ffhq":
+            assert config.model["init_weights"] == "checkpoints/stargan-ffhq-base"
+            assert config.discriminator["init_weights"] == "checkpoints/stargan-ffhq-base-critic"
+            assert config.model["conv_dim"] == first.model["conv_dim"]
+            continue
+        assert config.model["global_weights"] == "checkpoints/stargan-ffhq-base"
+        assert config.discriminator["global_weights"] == "checkpoints/stargan-ffhq-base-critic"
+        assert config.model["global_conv_dim"] == first.model["conv_dim"]
+        assert config.model["global_repeat"] == first.model["repeat_num"]
+        assert config.discriminator["conv_dim"] == first.discriminator["conv_dim"]
 
 
 def test_export_critic_saves_the_runs_trained_critic(tmp_path):

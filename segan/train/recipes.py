@@ -222,10 +222,11 @@ _HIERARCHY_STEPS = 12000
 _JOINT_STEPS = 18000
 
 
-def _continued(arch: str) -> tuple[str, ...]:
+def _continued(arch: str, start: str | None = None) -> tuple[str, ...]:
+    """The control's fine-tuning of bundled parser `start` (default `arch`)."""
     optimizer, lr = _PARSER_FINE_TUNE[arch]
     return (
-        f"model.init_weights=bundled:{arch}",
+        f"model.init_weights=bundled:{start or arch}",
         f"optim.optimizer={optimizer}",
         f"optim.lr_g={lr}",
         "optim.freeze_bn=true",
@@ -234,6 +235,18 @@ def _continued(arch: str) -> tuple[str, ...]:
         "optim.schedule=linear",
         "optim.batch_size=16",
     )
+
+
+# The editors on real faces: FFHQ at 64 px, a quarter of every batch SynthFaces, FFHQ's faces
+# drawn with weights count(expression)^-0.5, resize-convolution upsampling (no checkerboard).
+_FFHQ_EDITOR = ("model.upsample=resize", "data.balance=0.5")
+# The real-face hierarchies start alike from StarGAN's first stage on FFHQ (16 wide, as on
+# SynthFaces); the StarGAN baseline continues that stage alone for as many steps as they
+# train, so that the three differ only in what the hierarchies add.
+_FROM_STARGAN_FFHQ = (
+    "model.global_weights=checkpoints/stargan-ffhq-base",
+    "discriminator.global_weights=checkpoints/stargan-ffhq-base-critic",
+)
 
 
 # The single-generator editors train 30000 steps, the lr decayed over the last third, except
@@ -353,6 +366,53 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
         critic_warmup=800,
         resolution=128,
         data=FFHQ_128,
+    ),
+    # the first paper's method on real faces, its baselines and its parser's control
+    "stargan-ffhq-base": Recipe(
+        "stargan_ffhq", _EDITOR_STEPS, (*_STARGAN, *_FFHQ_EDITOR), ship=False, data=FFHQ_64
+    ),
+    "stargan-ffhq": Recipe(
+        "stargan_ffhq",
+        _HIERARCHY_STEPS,
+        (
+            *_STARGAN,
+            *_FFHQ_EDITOR,
+            "model.init_weights=checkpoints/stargan-ffhq-base",
+            "discriminator.init_weights=checkpoints/stargan-ffhq-base-critic",
+        ),
+        data=FFHQ_64,
+    ),
+    "seghgan-unet-ffhq": Recipe(
+        "seghgan_unet_ffhq",
+        _HIERARCHY_STEPS,
+        (
+            "model.parser={architecture: unet, base_width: 32, resolution: 128}",
+            "model.parser_weights=bundled:unet-ffhq",
+            *_FROM_STARGAN_FFHQ,
+            *_joint("unet"),
+            *_HG,
+            *_HD,
+            *_FFHQ_EDITOR,
+        ),
+        data=FFHQ_64,
+    ),
+    "unet-ffhq-continued": Recipe(
+        "unet_ffhq",
+        _HIERARCHY_STEPS // 5,
+        (
+            "model.base_width=32",
+            "data.partial_labels=true",
+            "data.balance=0.5",
+            *_continued("unet", "unet-ffhq"),
+        ),
+        ship=False,
+        data=FFHQ_64,
+    ),
+    "boxhgan-ffhq": Recipe(
+        "boxhgan_ffhq",
+        _HIERARCHY_STEPS,
+        (*_FROM_STARGAN_FFHQ, *_HG, "model.crop_size=16", *_HD, *_FFHQ_EDITOR),
+        data=FFHQ_64,
     ),
     "regressor": Recipe("regressor_synthfaces", 4000, _EVAL, decay_fraction=0.5),
     "classifier-base": Recipe("classifier_synthfaces", 12000, _CLASSIFIER, ship=False),
