@@ -29,6 +29,7 @@ from segan.pipeline import EditPipeline
 from segan.synth.dataset import SynthFaces
 from segan.train.bundle import (
     CARD_START,
+    critic_wanted,
     export,
     export_critic,
     main,
@@ -186,6 +187,12 @@ def test_real_face_stargan_and_hierarchies_start_alike_from_one_first_stage():
         assert config.model["global_conv_dim"] == first.model["conv_dim"]
         assert config.model["global_repeat"] == first.model["repeat_num"]
         assert config.discriminator["conv_dim"] == first.discriminator["conv_dim"]
+
+
+def test_first_stages_whose_critic_a_later_recipe_starts_from_export_it_too():
+    assert critic_wanted("stargan-base") and critic_wanted("stargan-ffhq-base")
+    assert not critic_wanted("ganimation-ffhq-64")  # its continuation trains a new critic
+    assert not critic_wanted("classifier-base")
 
 
 def test_export_critic_saves_the_runs_trained_critic(tmp_path):

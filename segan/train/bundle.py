@@ -46,6 +46,7 @@ __all__ = [
     "CARD_END",
     "CARD_START",
     "STASH_DIR",
+    "critic_wanted",
     "export",
     "export_critic",
     "half_precision_copy",
@@ -291,7 +292,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(publish(name, args.runs, args.weights), flush=True)
         else:
             print(export(name, None, args.runs, args.store), flush=True)
+            if critic_wanted(name):
+                print(export_critic(name, args.runs, args.store), flush=True)
     return 0
+
+
+def critic_wanted(name: str) -> bool:
+    """Whether a recipe starts a critic from first stage `name`'s (checkpoints/NAME-critic)."""
+    wanted = f"checkpoints/{name}-critic"
+    return any(
+        o.partition("=")[2] == wanted for recipe in RECIPES.values() for o in recipe.overrides
+    )
 
 
 if __name__ == "__main__":
