@@ -153,7 +153,7 @@ def build_demo(studio: Studio, examples: Sequence[str] = ()) -> gr.Blocks:
                     with gr.Accordion(
                         "Action units (0-5)", open=True, visible=first.kind != "label"
                     ) as au_box:
-                        start = studio.preset("happy", 1.0)
+                        start = studio.preset("happy", 1.0, first.spec)
                         sliders = [
                             gr.Slider(0.0, 5.0, value=v, step=0.1, label=s.label)
                             for s, v in zip(AU_SLIDERS, start, strict=True)
@@ -222,7 +222,7 @@ def build_demo(studio: Studio, examples: Sequence[str] = ()) -> gr.Blocks:
                 info.spec,
                 gr.update(choices=studio.choices(), value=info.spec),
                 *controls_for(info),
-                *studio.preset(expr, amount),
+                *studio.preset(expr, amount, info.spec),
             )
 
         def do_edit(spec, image, mode, box, expr, amount, *aus):
@@ -253,14 +253,14 @@ def build_demo(studio: Studio, examples: Sequence[str] = ()) -> gr.Blocks:
                 return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return live_edit(live, spec, *args)
 
-        def preset(expr, amount):
+        def preset(spec, expr, amount):
             # raw values (preprocess=False): the edit that the same change triggers reports
             # an intensity out of range, once; the preset takes the nearest bound
             try:
                 amount = min(max(float(amount), 0.0), MAX_INTENSITY)
             except (TypeError, ValueError):
                 raise ValueError(f"intensity must be a number, got {amount!r}") from None
-            return studio.preset(expr, amount)
+            return studio.preset(expr, amount, spec)
 
         def transfer(spec, image, mode):
             return studio.transfer(spec, image, mode == FACE_MODES[1])
@@ -293,7 +293,7 @@ def build_demo(studio: Studio, examples: Sequence[str] = ()) -> gr.Blocks:
         gr.on(
             [expression.change, intensity.change],
             readable(preset),
-            [expression, intensity],
+            [model_state, expression, intensity],
             sliders,
             api_name="preset",
             preprocess=False,

@@ -345,9 +345,14 @@ class Studio:
             paths[name] = path
         return paths
 
-    def preset(self, expression: str, intensity: float) -> list[float]:
-        """The 17 AU slider values of an expression's preset."""
-        return [round(float(v), 2) for v in expression_preset(expression, intensity)]
+    def preset(self, expression: str, intensity: float, spec: str | None = None) -> list[float]:
+        """The 17 AU slider values of an expression's preset: the AUs editor `spec` is asked
+        for (its labels' form, see EditPipeline.target_aus) when it is an AU model."""
+        if spec is not None and self.pipeline(spec).uses_aus:
+            aus = self.pipeline(spec).target_aus(expression, intensity, None)
+        else:
+            aus = expression_preset(expression, intensity)
+        return [round(float(v), 2) for v in aus]
 
     def transfer(self, spec: str, reference, whole: bool = False) -> list[float]:
         """The AUs of the face in `reference`: read from the Face Landmarker's blendshapes

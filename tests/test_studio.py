@@ -15,6 +15,7 @@ from tiny import tiny_model
 import segan
 from segan import bundled
 from segan.cli import main as cli
+from segan.labels import au_index
 from segan.studio import Studio, bundled_editors, editor_label, editor_order, faces_of
 from segan.synth.dataset import SynthFaces
 from segan.visualize import to_uint8
@@ -84,6 +85,15 @@ def test_the_real_face_editor_is_recommended_and_opened_first(weights, probe, tm
     assert synthetic.faces == "synthetic"
     assert "on a photo of a real person it changes little" in synthetic.describe()
     assert studio.choices()[0][0].endswith("recommended")  # loading changes no label
+
+
+def test_the_sliders_show_the_aus_the_model_is_asked_for(weights, probe, tmp_path):
+    studio = Studio(out_dir=tmp_path, probe=probe)
+    surprise = [studio.preset("surprise", 1.0, s) for s in ("bundled:ganimation-ffhq", None)]
+    au25, au26 = au_index(25), au_index(26)
+    assert surprise[0][au25] == surprise[0][au26] == 4.0  # FFHQ's labels tie AU25 and AU26
+    assert (surprise[1][au25], surprise[1][au26]) == (0.0, 4.0)  # the prototype
+    assert studio.preset("surprise", 1.0, "bundled:stargan") == surprise[1]  # a label model
 
 
 def test_without_a_real_face_editor_none_is_recommended(weights, tmp_path):
