@@ -22,6 +22,9 @@ from segan.train.config import load_config
 from segan.train.recipes import RECIPES, earlier_stages
 
 EVALUATORS = tuple(DEFAULT_EVALUATORS)  # the bundled models that score the others
+JOINT = " (joint parser)"  # a seghgan's parser, trained with its generator
+CONTROL = " (continued alone)"  # the parser fine-tuned alone like the joint one (the control)
+CONTROL_TEXT = "continued alone for as many updates"
 
 
 def model_folder(name: str, folders: dict[str, str]) -> Path:
@@ -146,3 +149,27 @@ def replace_between(text: str, start: str, end: str, body: str) -> str:
         head, rest = text.split(start, 1)
         return head + start + "\n" + body + end + rest.split(end, 1)[1]
     return text.rstrip("\n") + f"\n\n{start}\n{body}{end}\n"
+
+
+def parser_claims(parsers: dict[str, dict[str, Any]], claim) -> None:
+    """The first paper's parser claim, through `claim(text, figures, ok)`: each jointly
+    trained parser (an entry with `started_from`) scores an mIoU not below the parser it
+    started from and the one continued alone for as many updates, when those were scored
+    alike (the same setup and, where recorded, the same face size)."""
+    for joint in parsers.values():
+        arch = joint.get("started_from")
+        if arch is None:
+            continue
+        for key, what in ((arch, "it started from"), (f"{arch}{CONTROL}", CONTROL_TEXT)):
+            if key not in parsers:
+                continue
+            text = f"jointly trained {arch} mIoU not below the {arch} trained alone ({what})"
+            differ = setup_difference(joint.get("setup"), parsers[key].get("setup"))
+            sizes = joint.get("size"), parsers[key].get("size")
+            if not differ and None not in sizes and sizes[0] != sizes[1]:
+                differ = f"parsed at {sizes[0]} vs {sizes[1]} px"
+            if differ:  # a joint run from an earlier recipe's parser: not like for like
+                claim(text, f"not comparable: {differ}", None)
+                continue
+            a, b = joint["miou"], parsers[key]["miou"]
+            claim(text, f"{a:.1f} vs {b:.1f}", a >= b)

@@ -38,12 +38,15 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from bundled_models import (
+    CONTROL,
     EVALUATORS,
+    JOINT,
     AtResolution,
     editor_setup,
     fmt,
     open_control,
     open_model,
+    parser_claims,
     parser_setup,
     replace_between,
     rewrite_between,
@@ -78,8 +81,6 @@ from segan.synth.dataset import SynthFaces
 from segan.train.bundle import CARD_END, CARD_START
 from segan.train.recipes import RECIPES
 
-CONTROL = " (continued alone)"  # the parser fine-tuned alone like the joint one (the control)
-CONTROL_TEXT = "continued alone for as many updates"
 ACCURACY_BAR = {"default": 80.0, "seghgan-bisenet": 90.0, "seghgan-unet": 90.0}
 
 
@@ -208,20 +209,7 @@ def claims(results: dict[str, Any]) -> list[dict[str, Any]]:
                     continue
                 a, b = editors[seg]["metrics"][key], editors[base]["metrics"][key]
                 claim(text, f"{a:.3g} vs {b:.3g}", a < b)
-    for joint in parsers.values():
-        arch = joint.get("started_from")
-        if arch is None:
-            continue
-        for key, what in ((arch, "it started from"), (f"{arch}{CONTROL}", CONTROL_TEXT)):
-            if key not in parsers:
-                continue
-            text = f"jointly trained {arch} mIoU not below the {arch} trained alone ({what})"
-            differ = setup_difference(joint.get("setup"), parsers[key].get("setup"))
-            if differ:  # a joint run from an earlier recipe's parser: not like for like
-                claim(text, f"not comparable: {differ}", None)
-                continue
-            a, b = joint["miou"], parsers[key]["miou"]
-            claim(text, f"{a:.1f} vs {b:.1f}", a >= b)
+    parser_claims(parsers, claim)
     single = results.get("single_au", {})
     if "finegrained" in single and "ganimation" in single:
         # judged on the switched AU, the edit itself: the 17-AU mean rewards an editor that
@@ -457,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
         joint = model.role == "editor" and isinstance(getattr(model, "parser", None), Parser)
         if model.role == "parser" or joint:
             parser = model if model.role == "parser" else model.parser
-            label = name if model.role == "parser" else f"{name} (joint parser)"
+            label = name if model.role == "parser" else f"{name}{JOINT}"
             size = trained_size(name, folders)
             data = EvalData(n=args.parser_faces, resolution=size, batch_size=50)
             r = evaluate_parser(parser.eval(), data)["metrics"]

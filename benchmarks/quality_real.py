@@ -15,11 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from bundled_models import (
+    CONTROL,
+    JOINT,
     ParsedAt,
     fmt,
+    open_control,
     open_model,
+    parser_claims,
+    parser_setup,
     replace_between,
     rewrite_between,
+    started_from,
     trained_size,
 )
 from report import write_results
@@ -32,6 +38,7 @@ from segan.evaluate import (
 )
 from segan.evaluate_real import CLOSE_IDENTITY, Judges, evaluate_photos, evaluate_real
 from segan.labels import EXPRESSIONS
+from segan.models.base import Parser
 from segan.photos.parts import MESH_PARTS
 from segan.studio import editor_order, faces_of
 
@@ -77,14 +84,27 @@ def real_scores(
             "fix": "python benchmarks/real_photos.py",
         }
     results["parsers"] = {}
+    data = EvalData("ffhq", prepared, 10**6, 128, 50)
+
+    def score_parser(label: str, parser, size: int, **facts) -> None:
+        """A parser's mIoU on the held-out faces' mesh masks, the faces cut to `size`."""
+        r = evaluate_parser(ParsedAt(parser.eval(), size), data)["metrics"]
+        setup = parser_setup(parser)
+        results["parsers"][label] = {"size": size, "setup": setup, **facts, **r}
+        print(f"{label}: mIoU on real faces {r['miou']:.1f}", flush=True)
+
     for name in names:
         model, steps = open_model(name, folders)
+        size = trained_size(name, folders)
         if model.role == "parser":
-            data = EvalData("ffhq", prepared, 10**6, 128, 50)
-            size = trained_size(name, folders)
-            r = evaluate_parser(ParsedAt(model.eval(), size), data)["metrics"]
-            results["parsers"][name] = {"steps": steps, **r}
-            print(f"{name}: mIoU on real faces {r['miou']:.1f}", flush=True)
+            score_parser(name, model, size, steps=steps)
+        joint = isinstance(getattr(model, "parser", None), Parser)
+        if model.role == "editor" and joint:  # a seghgan: its parser, and the control
+            origin = started_from(name)
+            score_parser(f"{name}{JOINT}", model.parser, size, steps=steps, started_from=origin)
+            control = open_control(origin, steps, folders) if origin else None
+            if control is not None:
+                score_parser(f"{origin}{CONTROL}", control[0], size, steps=control[1])
         if model.role != "editor":
             continue
         # the app's pipeline: no parser (it only draws part maps), the AU estimator for the
@@ -128,7 +148,8 @@ def _bar_cells(r: dict[str, Any]) -> str:
 def real_claims(results: dict[str, Any]) -> list[dict[str, Any]]:
     """The bars of the editor the app recommends for photos (the first real-face editor in
     the app's order) and the first paper's claims among editors trained on real faces:
-    seghgan's leakage and identity distance below stargan's and boxhgan's."""
+    seghgan's leakage and identity distance below stargan's and boxhgan's, and its jointly
+    trained parser's mIoU not below the parser trained alone."""
     out: list[dict[str, Any]] = []
 
     def claim(text: str, figures: str, ok: bool | None) -> None:
@@ -165,6 +186,7 @@ def real_claims(results: dict[str, Any]) -> list[dict[str, Any]]:
                     claim(text, "-", None)
                 else:
                     claim(text, f"{a:.3g} vs {b:.3g}", a < b)
+    parser_claims(results.get("parsers", {}), claim)
     return out
 
 
@@ -280,15 +302,15 @@ def real_markdown(results: dict[str, Any]) -> str:
             "nose, lips, mouth), and beside or below it, the % read as skin "
             "(`segan.partial_labels`):",
             "",
-            "| parser | steps | mIoU | part outside % | skin beside % | "
+            "| parser | steps | faces cut to (px) | mIoU | part outside % | skin beside % | "
             + " | ".join(parts)
             + " |",
-            "|---|---|---|---|---|" + "---|" * len(parts),
+            "|---|---|---|---|---|---|" + "---|" * len(parts),
         ]
         for name, r in results["parsers"].items():
             cells = " | ".join(fmt(r["iou"].get(part)) for part in parts)
             lines.append(
-                f"| {name} | {r.get('steps') or '-'} | {fmt(r['miou'])} | "
+                f"| {name} | {r.get('steps') or '-'} | {r.get('size') or '-'} | {fmt(r['miou'])} | "
                 f"{fmt(r.get('part_outside'))} | {fmt(r.get('skin_outside'))} | {cells} |"
             )
     fid = next((r["unavailable"].get("fid_kid") for r in editors.values()), None)

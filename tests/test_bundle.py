@@ -16,6 +16,7 @@ import bundled_models
 import pytest
 import quality
 import torch
+from bundled_models import CONTROL_TEXT
 from PIL import Image
 from safetensors import safe_open
 from tiny import TINY, tiny_model
@@ -122,7 +123,8 @@ def test_parser_controls_train_like_the_joint_parser_without_the_gan(joint_name,
     joint = load_config(joint_recipe.config, joint_recipe.all_overrides())
     control = load_config(control_recipe.config, control_recipe.all_overrides())
     assert control.model["init_weights"] == joint.model["parser_weights"] == f"bundled:{parser}"
-    assert control.model["base_width"] == joint.model["parser"]["base_width"]
+    for key in ("base_width", "input_scale"):
+        assert control.model.get(key) == joint.model["parser"].get(key), key
     for key in ("dataset", "path", "resolution", "synthfaces_share", "partial_labels", "balance"):
         assert getattr(control.data, key) == getattr(joint.data, key), key
     assert control.optim.steps == joint.optim.steps // joint.optim.n_critic
@@ -489,9 +491,9 @@ def test_quality_claims_compare_the_right_way_round():
     assert verdicts["seghgan-bisenet L1 to the true target lower than boxhgan's"] == "does not hold"
     alone = "jointly trained {0} mIoU not below the {0} trained alone ({1})"
     assert verdicts[alone.format("bisenet", "it started from")] == "holds"
-    assert verdicts[alone.format("bisenet", quality.CONTROL_TEXT)] == "does not hold"
+    assert verdicts[alone.format("bisenet", CONTROL_TEXT)] == "does not hold"
     assert verdicts[alone.format("unet", "it started from")] == "does not hold"
-    assert alone.format("unet", quality.CONTROL_TEXT) not in verdicts  # no control: no claim
+    assert alone.format("unet", CONTROL_TEXT) not in verdicts  # no control: no claim
     single_claim = "finegrained single-AU edits: error on the switched AU below ganimation's"
     assert verdicts[single_claim] == "does not hold"  # on the switched AU, not the 17-AU mean
     assert {c["claim"]: c for c in quality.claims(results)}[single_claim]["figures"] == (
@@ -524,7 +526,7 @@ def test_quality_claims_compare_the_right_way_round():
     started = claims[alone.format("bisenet", "it started from")]
     assert started["verdict"] == "not measured"
     assert started["figures"] == "not comparable: input_scale 2 (joint) vs 4 (alone)"
-    assert claims[alone.format("bisenet", quality.CONTROL_TEXT)]["verdict"] == "does not hold"
+    assert claims[alone.format("bisenet", CONTROL_TEXT)]["verdict"] == "does not hold"
     # hierarchies whose branches differ are not compared (masks vs boxes is the question)
     results["editors"]["seghgan-bisenet"]["setup"] = {"local_attention": True}
     results["editors"]["boxhgan"]["setup"] = {"local_attention": False}
@@ -599,11 +601,9 @@ def test_quality_benchmark_scores_every_bundled_model_end_to_end(tmp_path, monke
     verdicts = {c["claim"]: c["verdict"] for c in results["claims"]}
     assert verdicts["seghgan-bisenet leakage lower than stargan's"] in ("holds", "does not hold")
     assert verdicts["seghgan-bisenet leakage lower than boxhgan's"] == "not measured"
-    control = (
-        f"jointly trained bisenet mIoU not below the bisenet trained alone ({quality.CONTROL_TEXT})"
-    )
+    control = f"jointly trained bisenet mIoU not below the bisenet trained alone ({CONTROL_TEXT})"
     assert verdicts[control] in ("holds", "does not hold")
-    started = control.replace(quality.CONTROL_TEXT, "it started from")
+    started = control.replace(CONTROL_TEXT, "it started from")
     assert verdicts[started] in ("holds", "does not hold")
     full = Path("docs/results.md").read_text()
     assert "\nold\n" not in full and "| seghgan-bisenet |" in full and full.endswith("rest\n")

@@ -352,6 +352,7 @@ def test_the_full_real_face_table_gives_each_parser_its_outside_scores():
         "parsers": {
             "unet-ffhq": {
                 "steps": 2000,
+                "size": 128,
                 "miou": 80.4,
                 "part_outside": 0.25,
                 "skin_outside": 3.5,
@@ -361,6 +362,29 @@ def test_the_full_real_face_table_gives_each_parser_its_outside_scores():
         },
     }
     text = quality_real.real_markdown(results)
-    assert "| parser | steps | mIoU | part outside % | skin beside % | skin |" in text
-    assert "| unet-ffhq | 2000 | 80.4 | 0.2 | 3.5 | 96.5 | - | - | - | - | 90.0 |" in text
-    assert "| unet | 12000 | 7.7 | - | - | 54.2 |" in text
+    assert "| parser | steps | faces cut to (px) | mIoU | part outside % | skin beside % |" in text
+    assert "| unet-ffhq | 2000 | 128 | 80.4 | 0.2 | 3.5 | 96.5 | - | - | - | - | 90.0 |" in text
+    assert "| unet | 12000 | - | 7.7 | - | - | 54.2 |" in text
+
+
+def test_real_claims_compare_the_joint_parser_with_its_control_cut_alike():
+    setup = {"architecture": "unet", "base_width": 32, "input_scale": 2.0}
+    parsers = {
+        "seghgan-unet-ffhq (joint parser)": {
+            "miou": 72.0, "size": 64, "setup": setup, "started_from": "unet-ffhq"
+        },
+        "unet-ffhq (continued alone)": {"miou": 71.0, "size": 64, "setup": setup},
+        "unet-ffhq": {"miou": 79.0, "size": 128, "setup": setup},
+    }  # fmt: skip
+    results = {"editors": {"g": _row("ganimation", "ffhq", 64, leakage=0.5)}, "parsers": parsers}
+    verdicts = {c["claim"]: c for c in quality_real.real_claims(results)}
+    text = "jointly trained unet-ffhq mIoU not below the unet-ffhq trained alone ({})"
+    control = verdicts[text.format("continued alone for as many updates")]
+    assert (control["figures"], control["verdict"]) == ("72.0 vs 71.0", "holds")
+    start = verdicts[text.format("it started from")]
+    assert start["figures"] == "not comparable: parsed at 64 vs 128 px"
+    parsers["unet-ffhq (continued alone)"]["miou"] = 73.0
+    verdicts = {c["claim"]: c for c in quality_real.real_claims(results)}
+    assert (
+        verdicts[text.format("continued alone for as many updates")]["verdict"] == "does not hold"
+    )

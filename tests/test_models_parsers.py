@@ -482,3 +482,23 @@ def test_bisenet_input_scale_parses_the_upsampled_face() -> None:
         assert all(h.shape == (2, 19, 64, 64) for h in scaled(x, aux=True))
     with pytest.raises(ValueError, match="input_scale must lie in"):
         BiSeNet(input_scale=0)
+
+
+def test_unet_input_scale_parses_the_upsampled_face_and_keeps_it_in_its_config(tmp_path) -> None:
+    torch.manual_seed(0)
+    plain = UNet(base_width=4, resolution=128).eval()
+    scaled = UNet(base_width=4, resolution=128, input_scale=2).eval()
+    scaled.load_state_dict(plain.state_dict())
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        out = scaled(x)
+        big = F.interpolate(x, scale_factor=2, mode="bilinear", antialias=True)
+        expected = F.interpolate(plain(big), size=(32, 32), mode="bilinear", align_corners=False)
+        assert out.shape == (2, 19, 32, 32)
+        torch.testing.assert_close(out, expected)
+        assert (out - plain(x)).abs().max() > 1e-3  # it does parse another picture
+        assert scaled(x, aux=True)[0].shape == (2, 19, 32, 32)
+    scaled.save_pretrained(tmp_path / "unet")
+    assert segan.load(str(tmp_path / "unet")).input_scale == 2.0
+    with pytest.raises(ValueError, match=r"divisible by 16 \(after input_scale 0.5\)"):
+        UNet(base_width=4, input_scale=0.5)(torch.zeros(1, 3, 48, 48))  # parsed at 24 px

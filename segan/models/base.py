@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
+import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
@@ -256,16 +257,32 @@ class Parser(SeganModel):
         return self(x).argmax(1)
 
     def _set_parts(
-        self, num_classes: int, labels: Sequence[str], base_width: int, resolution: int
+        self,
+        num_classes: int,
+        labels: Sequence[str],
+        base_width: int,
+        resolution: int,
+        input_scale: float = 1.0,
     ) -> None:
-        """Check and keep the constructor arguments every parser shares."""
+        """Check and keep the constructor arguments every parser shares. `input_scale`
+        resizes the input by that factor before parsing (a face smaller than the ones the
+        weights learnt from is parsed at their size); the logits come back at the input size."""
         if len(labels) != num_classes:
             raise ValueError(f"labels name {len(labels)} classes, num_classes is {num_classes}")
         if base_width < 1:
             raise ValueError(f"base_width must be positive, got {base_width}")
+        if not 0.25 <= input_scale <= 8:
+            raise ValueError(f"input_scale must lie in [0.25, 8], got {input_scale}")
         self.num_classes = num_classes
         self.part_names: tuple[str, ...] = tuple(labels)
         self.resolution = resolution
+        self.input_scale = float(input_scale)
+
+    def _scaled_input(self, x: torch.Tensor) -> torch.Tensor:
+        """The input resized by `input_scale` (itself when 1)."""
+        if self.input_scale == 1.0:
+            return x
+        return F.interpolate(x, scale_factor=self.input_scale, mode="bilinear", antialias=True)
 
 
 class Editor(SeganModel):

@@ -187,10 +187,7 @@ class BiSeNet(Parser):
         input_scale: float = 1.0,
     ):
         super().__init__()
-        self._set_parts(num_classes, labels, base_width, resolution)
-        if not 0.25 <= input_scale <= 8:
-            raise ValueError(f"input_scale must lie in [0.25, 8], got {input_scale}")
-        self.input_scale = float(input_scale)
+        self._set_parts(num_classes, labels, base_width, resolution, input_scale)
         w = base_width
         self.cp = ContextPath(w)
         self.ffm = FeatureFusion(4 * w, 4 * w)
@@ -208,8 +205,7 @@ class BiSeNet(Parser):
         """Main logits (N, C, H, W) for x in [-1, 1]; with `aux`, (main, aux16, aux32)."""
         check_image(x)
         size = x.shape[2:]
-        if self.input_scale != 1.0:
-            x = F.interpolate(x, scale_factor=self.input_scale, mode="bilinear", antialias=True)
+        x = self._scaled_input(x)
         x = ((x + 1) * 0.5 - self.pixel_mean) / self.pixel_std  # [-1, 1] -> ImageNet stats
         feat8, context8, context16 = self.cp(x)
         main = _upsample(self.conv_out(self.ffm(feat8, context8)), size)

@@ -70,7 +70,9 @@ class UNet(Parser):
     `forward(x)` returns the logits; the UNet has no auxiliary heads, so `forward(x, aux=True)`
     returns the 1-tuple `(main,)` (callers summing losses over heads work unchanged).
     `labels` names the output channels in order (segan's FACE_PARTS after conversion).
-    `resolution` records the image size the weights were trained at (512 for the public ones).
+    `resolution` records the image size the weights were trained at (512 for the public ones);
+    `input_scale` parses the input resized by that factor (2: a 64 px face at the 128 px the
+    real-face weights learnt from), the logits coming back at the input size.
     """
 
     architecture = "unet"
@@ -85,9 +87,10 @@ class UNet(Parser):
         labels: Sequence[str] = FACE_PARTS,
         base_width: int = 16,
         resolution: int = 512,
+        input_scale: float = 1.0,
     ):
         super().__init__()
-        self._set_parts(num_classes, labels, base_width, resolution)
+        self._set_parts(num_classes, labels, base_width, resolution, input_scale)
         w = [base_width * 2**i for i in range(5)]
         self.conv1 = DoubleConv(3, w[0])
         self.conv2 = DoubleConv(w[0], w[1])
@@ -103,11 +106,13 @@ class UNet(Parser):
     def forward(self, x: torch.Tensor, aux: bool = False) -> torch.Tensor | tuple[torch.Tensor]:
         """Logits (N, C, H, W) for x in [-1, 1], H and W divisible by 16; `aux` gives (main,)."""
         check_image(x)
+        size = x.shape[2:]
+        x = self._scaled_input(x)
         height, width = x.shape[2:]
         if height % DOWNSAMPLING or width % DOWNSAMPLING:
             raise ValueError(
-                f"UNet needs H and W divisible by {DOWNSAMPLING}, got {height}x{width}; "
-                "resize or pad the image first"
+                f"UNet needs H and W divisible by {DOWNSAMPLING} (after input_scale "
+                f"{self.input_scale:g}), got {height}x{width}; resize or pad the image first"
             )
         skip1 = self.conv1(x)
         skip2 = self.conv2(F.max_pool2d(skip1, 2))
@@ -118,6 +123,8 @@ class UNet(Parser):
         deep = self.up_concat3(skip3, deep)
         deep = self.up_concat2(skip2, deep)
         main = self.final(self.up_concat1(skip1, deep))
+        if main.shape[2:] != size:
+            main = F.interpolate(main, size=size, mode="bilinear", align_corners=False)
         return (main,) if aux else main
 
 

@@ -386,7 +386,8 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
         "seghgan_unet_ffhq",
         _HIERARCHY_STEPS,
         (
-            "model.parser={architecture: unet, base_width: 32, resolution: 128}",
+            # the real-face parser learnt 128 px faces: it parses the 64 px ones at that size
+            "model.parser={architecture: unet, base_width: 32, resolution: 128, input_scale: 2}",
             "model.parser_weights=bundled:unet-ffhq",
             *_FROM_STARGAN_FFHQ,
             *_joint("unet"),
@@ -401,6 +402,7 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
         _HIERARCHY_STEPS // 5,
         (
             "model.base_width=32",
+            "model.input_scale=2",
             "data.partial_labels=true",
             "data.balance=0.5",
             *_continued("unet", "unet-ffhq"),
