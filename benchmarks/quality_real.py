@@ -238,13 +238,18 @@ def real_markdown(results: dict[str, Any]) -> str:
         "The edits a photo editor is asked for most (%; each face's own expression is its "
         "label): neutral faces made happy and read as happy; happy faces made neutral and read "
         "as anything but happy; surprise edits read as surprise; edits whose identity distance "
-        f"is below {CLOSE_IDENTITY} (the person plainly kept):",
+        f"is below {CLOSE_IDENTITY} (the person plainly kept); and null edits, each face "
+        "edited towards what it already shows (its own AUs or expression), whose identity "
+        "distance is below the same bar (what the generator's repainting alone keeps):",
         "",
         "| model | neutral -> happy | happy -> not happy | surprise | identity < "
-        f"{CLOSE_IDENTITY} | leakage |",
-        "|---|---|---|---|---|---|",
+        f"{CLOSE_IDENTITY} | leakage | null edits < {CLOSE_IDENTITY} |",
+        "|---|---|---|---|---|---|---|",
     ]
-    lines += [f"| {name} | {_bar_cells(r)} |" for name, r in editors.items()]
+    lines += [
+        f"| {name} | {_bar_cells(r)} | {fmt(_metric(r, 'null_identity_close'))} |"
+        for name, r in editors.items()
+    ]
     judged = [e for e in EXPRESSIONS if e != "contempt"]
     lines += [
         "",

@@ -14,10 +14,13 @@ back into the whole photo, and the whole photo is what is scored.
   made happy (`neutral_to_happy`: read as happy) and happy faces made neutral
   (`happy_to_not_happy`: read as anything but happy); dlib's descriptor distance between
   input and edit (mean, and the share below 0.6, dlib's same-person threshold, and below
-  CLOSE_IDENTITY, 0.45); leakage, the mean grey-level change outside the mesh regions the
-  source and target expressions move (the prepared part masks, `EXPRESSION_PARTS`, dilated a
-  little; pixels the mesh does not label count as outside), and the change inside; FID/KID
-  of the edits against the inputs where torch-fidelity can run.
+  CLOSE_IDENTITY, 0.45), and the same for null edits (`null_identity_*`: each face edited
+  towards what it already shows, its own AUs or expression, which a perfect editor returns
+  unchanged: the identity the generator's repainting costs); leakage, the mean grey-level
+  change outside the mesh regions the source and target expressions move (the prepared part
+  masks, `EXPRESSION_PARTS`, dilated a little; pixels the mesh does not label count as
+  outside), and the change inside; FID/KID of the edits against the inputs where
+  torch-fidelity can run.
 - `evaluate_photos`: the registry photos `benchmarks/real_photos.py` gathers (the largest face
   of each), edited to the seven expressions other than the posed one (or the one the judge
   reads); scored by the judge's photo path (`read_photo`: fer's cascade and cut) and dlib's
@@ -51,7 +54,7 @@ from segan.evaluate import EXPRESSION_PARTS
 from segan.judges import MissingPackageError
 from segan.judges.expression import ExpressionJudge, ExpressionReading, load_expression_judge
 from segan.judges.identity import SAME_PERSON_BELOW, IdentityJudge, load_identity_judge
-from segan.labels import EXPRESSIONS
+from segan.labels import AU_MAX_INTENSITY, EXPRESSIONS
 from segan.metrics.checkerboard import checkerboard
 from segan.metrics.leakage import leakage, region_from_parts
 from segan.metrics.realism import fid_kid
@@ -190,6 +193,26 @@ def pictures_tensor(pictures: Sequence[np.ndarray]) -> torch.Tensor:
     return stack / 127.5 - 1.0
 
 
+def _null_edit(
+    pipeline: EditPipeline, photo, face, item: dict[str, Any], source: int | None
+) -> np.ndarray | None:
+    """The photo edited towards what its face already shows: its own action units (an AU
+    model) or its own expression (a label model). A perfect editor gives the photo back, so
+    the identity it loses is the generator's repainting, not the expression's change. None
+    when the face's own condition is not known."""
+    try:
+        if pipeline.uses_aus:
+            if "aus" not in item:
+                return None
+            aus = np.clip(item["aus"][0].numpy().astype(np.float64), 0.0, AU_MAX_INTENSITY)
+            return pipeline.edit(photo, aus=aus, face=face).output
+        if source is None or EXPRESSIONS[source] not in pipeline.labels:
+            return None
+        return pipeline.edit(photo, EXPRESSIONS[source], face=face).output
+    except NoFaceError:
+        return None
+
+
 def _targets(pipeline: EditPipeline, source: int | None) -> list[int]:
     """The expressions to edit a face to: every one the editor knows but the face's own."""
     return [k for k, name in enumerate(EXPRESSIONS) if k != source and name in pipeline.labels]
@@ -267,10 +290,18 @@ def evaluate_real(
             readings = judges.expression(y), judges.expression(x).expand(len(y), -1)
             tally.expression(targets, *readings, source)
         if judges.identity is not None:
-            distance = (judges.identity.describe(y) - judges.identity.describe(x)).norm(dim=1)
+            described = judges.identity.describe(x)
+            distance = (judges.identity.describe(y) - described).norm(dim=1)
             tally.add("identity_distance", distance.tolist())
             tally.add("same_person", (100.0 * (distance < SAME_PERSON_BELOW).double()).tolist())
             tally.add("identity_close", (100.0 * (distance < CLOSE_IDENTITY).double()).tolist())
+            kept = _null_edit(pipeline, photo, face, item, source)
+            if kept is not None:
+                moved = (judges.identity.describe(pictures_tensor([kept])) - described).norm(dim=1)
+                tally.add("null_identity_distance", moved.tolist())
+                tally.add(
+                    "null_identity_close", (100.0 * (moved < CLOSE_IDENTITY).double()).tolist()
+                )
         crops, edited_crops = (pictures_tensor(list(p)) for p in zip(*painted, strict=True))
         tally.add("checkerboard", checkerboard(crops, edited_crops).tolist())
         if has_mask:

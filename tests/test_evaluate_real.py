@@ -102,6 +102,7 @@ def test_an_editor_that_changes_nothing_scores_the_unedited_baseline(prepared, f
     assert result["unjudged_contempt"] == contempt
     assert m["leakage"] == 0.0 and m["change_inside"] == 0.0 and m["checkerboard"] == 0.0
     assert m["identity_distance"] == 0.0 and m["same_person"] == 100.0
+    assert m["null_identity_distance"] == 0.0 and m["null_identity_close"] == 100.0
     assert m["judged_accuracy"] == m["unedited_accuracy"] and m["reading_changed"] == 0.0
     assert m["judged_accuracy_per_target"] == m["unedited_accuracy_per_target"]
     assert set(m["judged_accuracy_per_target"]) <= set(EXPRESSIONS) - {"contempt"}
@@ -137,6 +138,7 @@ def test_leakage_counts_unknown_pixels_outside_the_regions(prepared, faces, judg
     m = result["metrics"]
     assert result["faces_edited"] == 1 and m["leakage"] > 0 and m["change_inside"] > 0
     assert m["identity_distance"] > 0
+    assert m["null_identity_distance"] > 0  # an untrained generator repaints what it keeps
     # independently: numpy and OpenCV over the same edits of the first face
     outside, inside = [], []
     image = to_uint8(faces["image"][0])
@@ -361,7 +363,10 @@ def test_the_full_real_face_table_gives_each_parser_its_outside_scores():
             "unet": {"steps": 12000, "miou": 7.7, "iou": {"skin": 54.2}},
         },
     }
+    results["editors"]["ganimation"]["metrics"]["null_identity_close"] = 87.5
     text = quality_real.real_markdown(results)
+    assert "| identity < 0.45 | leakage | null edits < 0.45 |" in text
+    assert "| ganimation | - | - | - | - | 0.10 | 87.5 |" in text
     assert "| parser | steps | faces cut to (px) | mIoU | part outside % | skin beside % |" in text
     assert "| unet-ffhq | 2000 | 128 | 80.4 | 0.2 | 3.5 | 96.5 | - | - | - | - | 90.0 |" in text
     assert "| unet | 12000 | - | 7.7 | - | - | 54.2 |" in text
