@@ -95,12 +95,11 @@ def real_scores(
 
     for name in names:
         model, steps = open_model(name, folders)
-        size = trained_size(name, folders)
         if model.role == "parser":
-            score_parser(name, model, size, steps=steps)
-        joint = isinstance(getattr(model, "parser", None), Parser)
-        if model.role == "editor" and joint:  # a seghgan: its parser, and the control
-            origin = started_from(name)
+            score_parser(name, model, trained_size(name, folders), steps=steps)
+        if model.role == "editor" and isinstance(getattr(model, "parser", None), Parser):
+            # a seghgan: its joint parser, and the parser trained alone beside it (the control)
+            size, origin = trained_size(name, folders), started_from(name)
             score_parser(f"{name}{JOINT}", model.parser, size, steps=steps, started_from=origin)
             control = open_control(origin, steps, folders) if origin else None
             if control is not None:

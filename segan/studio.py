@@ -348,8 +348,9 @@ class Studio:
     def preset(self, expression: str, intensity: float, spec: str | None = None) -> list[float]:
         """The 17 AU slider values of an expression's preset: the AUs editor `spec` is asked
         for (its labels' form, see EditPipeline.target_aus) when it is an AU model."""
-        if spec is not None and self.pipeline(spec).uses_aus:
-            aus = self.pipeline(spec).target_aus(expression, intensity, None)
+        pipe = None if spec is None else self.pipeline(spec)
+        if pipe is not None and pipe.uses_aus:
+            aus = pipe.target_aus(expression, intensity, None)
         else:
             aus = expression_preset(expression, intensity)
         return [round(float(v), 2) for v in aus]

@@ -465,15 +465,22 @@ def test_pickled_objects_are_refused(arch: str, tmp_path: Path) -> None:
         convert(KINDS[arch], path)
 
 
-def test_bisenet_input_scale_parses_the_upsampled_face() -> None:
+def _plain_and_scaled(cls, size: int, **kwargs):
+    """The same random parser without and with input_scale 2, a batch of two `size` px
+    pictures, and those pictures enlarged twice as the scaled parser enlarges them."""
     torch.manual_seed(0)
-    plain = BiSeNet(base_width=8, resolution=64).eval()
-    scaled = BiSeNet(base_width=8, resolution=64, input_scale=2).eval()
+    plain = cls(**kwargs).eval()
+    scaled = cls(**kwargs, input_scale=2).eval()
     scaled.load_state_dict(plain.state_dict())
-    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    x = torch.rand(2, 3, size, size) * 2 - 1
+    big = F.interpolate(x, scale_factor=2, mode="bilinear", antialias=True)
+    return plain, scaled, x, big
+
+
+def test_bisenet_input_scale_parses_the_upsampled_face() -> None:
+    plain, scaled, x, big = _plain_and_scaled(BiSeNet, 64, base_width=8, resolution=64)
     with torch.no_grad():
         out = scaled(x)
-        big = F.interpolate(x, scale_factor=2, mode="bilinear", antialias=True)
         expected = F.interpolate(plain(big), size=(64, 64), mode="bilinear", align_corners=True)
         assert out.shape == (2, 19, 64, 64)
         # one interpolation of the 1/8 logits to 64 px instead of two (to 128, then 64)
@@ -485,14 +492,9 @@ def test_bisenet_input_scale_parses_the_upsampled_face() -> None:
 
 
 def test_unet_input_scale_parses_the_upsampled_face_and_keeps_it_in_its_config(tmp_path) -> None:
-    torch.manual_seed(0)
-    plain = UNet(base_width=4, resolution=128).eval()
-    scaled = UNet(base_width=4, resolution=128, input_scale=2).eval()
-    scaled.load_state_dict(plain.state_dict())
-    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    plain, scaled, x, big = _plain_and_scaled(UNet, 32, base_width=4, resolution=128)
     with torch.no_grad():
         out = scaled(x)
-        big = F.interpolate(x, scale_factor=2, mode="bilinear", antialias=True)
         expected = F.interpolate(plain(big), size=(32, 32), mode="bilinear", align_corners=False)
         assert out.shape == (2, 19, 32, 32)
         torch.testing.assert_close(out, expected)

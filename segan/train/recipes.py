@@ -339,8 +339,7 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
         (
             "model.conv_dim=32",
             "model.repeat_num=3",
-            "model.upsample=resize",
-            "data.balance=0.5",
+            *_FFHQ_EDITOR,
             *_D32,
         ),
         ship=False,
@@ -355,9 +354,8 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
         (
             "model.conv_dim=32",
             "model.repeat_num=3",
-            "model.upsample=resize",
+            *_FFHQ_EDITOR,
             "model.init_weights=checkpoints/ganimation-ffhq-64",
-            "data.balance=0.5",
             "discriminator.conv_dim=32",
             "discriminator.repeat_num=6",
             *_LR,
