@@ -50,7 +50,7 @@ from segan.train.recipes import (
     command,
     earlier_stages,
 )
-from segan.train.trainer import latest_checkpoint, lr_factor, train
+from segan.train.trainer import checkpoints, latest_checkpoint, lr_factor, train
 from segan.visualize import to_uint8
 
 
@@ -382,6 +382,41 @@ def test_a_stashed_run_resumes_on_a_fresh_machine_exactly(tmp_path, capsys):
     torch.testing.assert_close(a, b)
     assert stash("stargan", runs=part.parent, store=store) is None  # finished: stash removed
     assert not (store / "stargan").exists()
+
+
+def test_train_with_minutes_stashes_a_run_its_time_limit_stopped(tmp_path, monkeypatch):
+    """`train NAME --minutes M` passes run.time_limit to the launch; a run that stops short of
+    its schedule is stashed for the next machine, not exported or published."""
+    import segan.train.bundle as bundle
+
+    monkeypatch.setitem(RECIPES, "clf-base", Recipe("classifier_synthfaces", 4, ship=False))
+    runs, store = tmp_path / "runs", tmp_path / "store"
+    launched = []
+
+    def launch(argv, **_):  # the launch, run in this process on tiny networks
+        launched.append(argv)
+        limit = [a for a in argv if a.startswith("run.time_limit=")]
+        _tiny_run(
+            tmp_path,
+            "clf-base",
+            "classifier_synthfaces",
+            4,
+            "run.log_every=2",
+            "run.resume=auto",
+            *limit,
+        )
+        return subprocess.CompletedProcess(argv, 0)
+
+    monkeypatch.setattr(bundle.subprocess, "run", launch)
+    args = ["--runs", str(runs), "--store", str(store), "--weights", str(tmp_path / "w")]
+    assert main(["train", "clf-base", "--minutes", "0", *args]) == 0
+    assert launched[0][-1] == "run.time_limit=0.0"
+    assert not bundle.finished("clf-base", runs)
+    assert [p.name for p in checkpoints(store / "clf-base")] == ["step_0000002"]
+    assert not (store / "clf-base" / "model.safetensors").exists()  # not exported
+    assert main(["train", "clf-base", *args]) == 0  # the next session finishes and exports
+    assert bundle.finished("clf-base", runs)
+    assert (store / "clf-base" / "model.safetensors").is_file()
 
 
 def test_publish_without_a_checkpoint_says_where_it_looked(tmp_path):

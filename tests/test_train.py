@@ -479,6 +479,39 @@ def test_attentive_local_branches_train_under_the_attention_smoothness(tmp_path,
     assert "local_mask_tv" not in found[False]
 
 
+def test_ganimation_null_edit_term_pulls_an_edit_to_its_own_aus_towards_the_input(tmp_path):
+    """loss.rec (off in the paper's recipe) adds L1 between the input and its edit towards
+    its own AUs: the term appears only when weighted, and its gradient, alone, lowers it."""
+    from segan.train import losses as L
+    from segan.train.methods import Step, make_task
+
+    batch_data = SynthFaces("train", 2, 32)[[0, 1]]
+    config = tiny("ganimation_synthfaces", tmp_path / "off")
+    task = make_task(config)
+    nets = task.build()
+    batch = task.prepare(batch_data, torch.Generator().manual_seed(0))
+    assert "rec" not in task.g_loss(Step(nets, batch, task.weights, 1))[1]
+
+    task = make_task(tiny("ganimation_synthfaces", tmp_path / "on", "loss.rec=10"))
+    nets = task.build()
+    batch = task.prepare(batch_data, torch.Generator().manual_seed(0))
+    g = nets["generator"]
+    _, terms = task.g_loss(Step(nets, batch, task.weights, 1))
+    before = float(terms["rec"])
+    assert before > 0
+
+    def null_edit():
+        return L.l1(g(batch["image"], batch["aus_org"]), batch["image"])
+
+    assert float(null_edit()) == pytest.approx(before, rel=1e-5)
+    opt = torch.optim.Adam(g.parameters(), lr=1e-3)
+    for _ in range(5):
+        opt.zero_grad()
+        null_edit().backward()
+        opt.step()
+    assert float(null_edit()) < before
+
+
 def test_checkpoints_rotate_and_resume_auto_without_any_starts_fresh(tmp_path, capsys):
     out = tmp_path / "run"
     train(
@@ -503,6 +536,24 @@ def test_resume_latest_of_a_folder_without_checkpoints_is_refused(tmp_path):
     with pytest.raises(ConfigError, match=r"run.resume=latest: no checkpoint in .*typo"):
         Trainer(tiny("stargan_synthfaces", out, "run.resume=latest"))
     assert not out.exists()
+
+
+def test_a_time_limited_session_checkpoints_and_its_resume_matches_one_run(tmp_path, capsys):
+    """run.time_limit ends a session at the first logged step past the limit with a
+    checkpoint there; resuming the run folder (which drops the limit) ends where one
+    uninterrupted run does, weight for weight."""
+    args = ["run.checkpoint_every=3", "run.log_every=2", "optim.decay_start=2"]
+    whole, out = tmp_path / "whole", tmp_path / "timed"
+    train(tiny("stargan_synthfaces", whole, *args, steps=4))
+    train(tiny("stargan_synthfaces", out, *args, "run.time_limit=0", steps=4))
+    assert "run.time_limit=0.0 min reached at step 2" in capsys.readouterr().out
+    assert [p.name for p in checkpoints(out)] == ["step_0000002"]
+    assert cli(["train", "--resume", str(out)]) == 0
+    assert checkpoints(out)[-1].name == "step_0000004"
+    wa, wb = weights(whole / "model"), weights(out / "model")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    with pytest.raises(ConfigError, match=r"run\.time_limit: minutes >= 0, got -1"):
+        tiny("stargan_synthfaces", out, "run.time_limit=-1")
 
 
 def test_resume_by_run_folder_needs_nothing_else_and_refuses_network_changes(tmp_path, capsys):

@@ -49,6 +49,7 @@ __all__ = [
     "critic_wanted",
     "export",
     "export_critic",
+    "finished",
     "half_precision_copy",
     "main",
     "publish",
@@ -265,9 +266,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--weights", default=str(WEIGHTS_DIR), help="where model folders go")
     p.add_argument("--steps", type=int, help="override every recipe's step budget")
     p.add_argument("--store", default=str(STASH_DIR), help="where stashed checkpoints live")
+    p.add_argument(
+        "--minutes",
+        type=float,
+        help="train: stop each run after this many minutes (run.time_limit) and stash it",
+    )
     args = p.parse_args(argv)
     for name in args.names or list(RECIPES):
         argv_ = command(name, args.runs, args.steps)
+        if args.minutes is not None:
+            argv_.append(f"run.time_limit={args.minutes}")
         if args.action == "command":
             print(shlex.join(argv_))
             continue
@@ -288,6 +296,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if subprocess.run(runnable(argv_)).returncode != 0:
                 print(f"{name}: training stopped; run the same command to resume", flush=True)
                 return 1
+            if not finished(name, args.runs):  # stopped by its time limit
+                print(f"{name}: stashed {stash(name, args.runs, args.store)}", flush=True)
+                return 0
         if RECIPES[name].ship:
             print(publish(name, args.runs, args.weights), flush=True)
         else:
@@ -295,6 +306,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             if critic_wanted(name):
                 print(export_critic(name, args.runs, args.store), flush=True)
     return 0
+
+
+def finished(name: str, runs: str | Path = "runs/bundled") -> bool:
+    """Whether run `name` has reached the end of its schedule (or its recipe's stop)."""
+    run_dir = Path(runs) / name
+    latest = latest_checkpoint(run_dir)
+    if latest is None:
+        return False
+    config = load_config(str(run_dir / "config.yaml"))
+    end = min(config.optim.steps, config.run.stop_after or config.optim.steps)
+    return checkpoint_step(latest) >= end
 
 
 def critic_wanted(name: str) -> bool:

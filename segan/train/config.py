@@ -131,6 +131,10 @@ class RunConfig:
     resume: str | None = None
     stop_after: int | None = None  # end this session at this step (the schedule still spans
     # optim.steps), e.g. to train in chunks and resume
+    # end this session at the first logged step past this many minutes of training, as at
+    # stop_after (a checkpoint there, the model published at it): for machines lent for a
+    # fixed time (a batch job's wall time, a working session), resumed later
+    time_limit: float | None = None
     push_to_hub: str | None = None  # a Hub repo id or a local folder
     progress: bool = True
 
@@ -298,6 +302,8 @@ def _check_values(c: TrainConfig) -> None:
     tones = c.data.skin_tones
     if tones is not None and (len(tones) != 2 or not 0 <= tones[0] < tones[1] <= 1):
         raise ConfigError(f"data.skin_tones: [low, high] with 0 <= low < high <= 1, got {tones}")
+    if c.run.time_limit is not None and not 0 <= c.run.time_limit < inf:
+        raise ConfigError(f"run.time_limit: minutes >= 0, got {c.run.time_limit!r}")
     for key in ("sample_every", "checkpoint_every"):
         if getattr(c.run, key) < 0:
             raise ConfigError(f"run.{key}: must be >= 0, got {getattr(c.run, key)}")
@@ -439,12 +445,18 @@ def check_resumable(config: TrainConfig, saved: TrainConfig, where: Path) -> Non
 def resume_config(run_dir: str | Path, overrides: list[str] = ()) -> TrainConfig:
     """The config a run folder was trained with (its `config.yaml`), set to continue from its
     newest checkpoint to the end of its schedule; overrides may change the schedule and
-    reporting (run.stop_after among them), not the networks."""
+    reporting (run.stop_after and run.time_limit among them), not the networks."""
     run_dir = Path(run_dir)
     saved = run_dir / "config.yaml"
     if not saved.is_file():
         raise ConfigError(f"--resume {run_dir}: no config.yaml there; not a run folder")
-    # a stop point belongs to the session that set it, not to the run; the trainer refuses
-    # overrides that change the networks (check_resumable)
-    fixed = ["run.stop_after=null", *overrides, f"run.output_dir={run_dir}", "run.resume=latest"]
+    # a stop point or time limit belongs to the session that set it, not to the run; the
+    # trainer refuses overrides that change the networks (check_resumable)
+    fixed = [
+        "run.stop_after=null",
+        "run.time_limit=null",
+        *overrides,
+        f"run.output_dir={run_dir}",
+        "run.resume=latest",
+    ]
     return from_dict(apply_overrides(read_raw(saved), fixed))

@@ -240,6 +240,9 @@ def _continued(arch: str, start: str | None = None) -> tuple[str, ...]:
 # The editors on real faces: FFHQ at 64 px, a quarter of every batch SynthFaces, FFHQ's faces
 # drawn with weights count(expression)^-0.5, resize-convolution upsampling (no checkerboard).
 _FFHQ_EDITOR = ("model.upsample=resize", "data.balance=0.5")
+# The real-face GANimation at the SynthFaces recipe's widths, with the null-edit term (an
+# edit towards the face's own AUs gives the face back) weighted as the cycle term
+_FFHQ_GANIMATION = ("model.conv_dim=32", "model.repeat_num=3", *_FFHQ_EDITOR, "loss.rec=10")
 # The real-face hierarchies start alike from StarGAN's first stage on FFHQ (16 wide, as on
 # SynthFaces); the StarGAN baseline continues that stage alone for as many steps as they
 # train, so that the three differ only in what the hierarchies add.
@@ -336,12 +339,7 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
     "ganimation-ffhq-64": Recipe(
         "ganimation_ffhq",
         20000,
-        (
-            "model.conv_dim=32",
-            "model.repeat_num=3",
-            *_FFHQ_EDITOR,
-            *_D32,
-        ),
+        (*_FFHQ_GANIMATION, *_D32),
         ship=False,
         data=FFHQ_64,
     ),
@@ -352,9 +350,7 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
         "ganimation_ffhq",
         10000,
         (
-            "model.conv_dim=32",
-            "model.repeat_num=3",
-            *_FFHQ_EDITOR,
+            *_FFHQ_GANIMATION,
             "model.init_weights=checkpoints/ganimation-ffhq-64",
             "discriminator.conv_dim=32",
             "discriminator.repeat_num=6",

@@ -241,6 +241,14 @@ class Trainer:
             return flag
         return self.accelerator.reduce(flag, reduction="sum")
 
+    def _out_of_time(self, started: float) -> bool:
+        """Whether any process has trained past run.time_limit minutes (all agree)."""
+        limit = self.config.run.time_limit
+        if limit is None:
+            return False
+        over = torch.tensor(float(time.monotonic() - started > 60.0 * limit))
+        return float(self._reduce(over.to(self.accelerator.device))) > 0
+
     def _scale(self):
         scaler = getattr(self.accelerator, "scaler", None)
         if scaler is None or not scaler.is_enabled():
@@ -311,6 +319,7 @@ class Trainer:
         window: dict[str, float] = {}
         t_window, n_window = time.perf_counter(), 0
         fixed = self.source.fixed(4) if acc.is_main_process else None
+        started = time.monotonic()
         try:
             end = min(config.optim.steps, config.run.stop_after or config.optim.steps)
             for step in range(start, end):
@@ -335,6 +344,14 @@ class Trainer:
                 every = config.run.checkpoint_every
                 if every and (step + 1) % every == 0:
                     self.save_checkpoint()
+                if (step + 1) % config.run.log_every == 0 and self._out_of_time(started):
+                    if acc.is_main_process:
+                        print(
+                            f"run.time_limit={config.run.time_limit} min reached at step "
+                            f"{step + 1}; resume with: segan train --resume {self.run_dir}",
+                            flush=True,
+                        )
+                    break
         except KeyboardInterrupt:
             if acc.is_main_process:
                 last = latest_checkpoint(self.run_dir)

@@ -111,6 +111,10 @@ class GANimationTask(AUGAN):
         "cyc": 10.0,
         "mask": 0.1,
         "mask_smooth": 1e-5,
+        # not in the paper (0: off): L1 between the input and its edit towards its own AUs,
+        # the fine-grained model's null-edit term, so that an edit keeps what it is not asked
+        # to move
+        "rec": 0.0,
     }
 
     def d_loss(self, s):
@@ -129,6 +133,9 @@ class GANimationTask(AUGAN):
             adv + w["cond"] * cond + w["cyc"] * cyc + w["mask"] * mask + w["mask_smooth"] * smooth
         )
         terms = {"g_adv": adv, "g_cond": cond, "cyc": cyc, "mask": mask, "mask_tv": smooth}
+        if w["rec"] > 0:
+            terms["rec"] = L.l1(g(b["image"], b["aus_org"]), b["image"])
+            total = total + w["rec"] * terms["rec"]
         return total, {k: v.detach() for k, v in terms.items()}
 
 
