@@ -393,3 +393,22 @@ def test_real_claims_compare_the_joint_parser_with_its_control_cut_alike():
     assert (
         verdicts[text.format("continued alone for as many updates")]["verdict"] == "does not hold"
     )
+
+
+def test_identity_floor_changes_touch_only_their_band():
+    """The identity floor's band changes alter the picture inside their band and leave it
+    unchanged away from it; half resolution keeps a flat picture flat."""
+    import identity_floor as floor
+
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    flat = np.full((64, 64, 3), 90, np.uint8)
+    assert np.array_equal(floor.half_resolution(flat), flat)
+    for band in (floor.MOUTH_BAND, floor.EYE_BAND):
+        out = floor.in_band(floor.half_resolution, band)(rgb)
+        top, bottom, left, right = (round(f * 64) for f in band)
+        inside = np.abs(out[top:bottom, left:right].astype(int) - rgb[top:bottom, left:right])
+        assert inside.mean() > 20  # noise loses most of itself at half resolution
+        away = np.ones((64, 64), bool)
+        away[max(top - 8, 0) : bottom + 8, max(left - 8, 0) : right + 8] = False
+        assert np.array_equal(out[away], rgb[away])

@@ -334,11 +334,12 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
     ),
     # the real-face GANimation's first stage at 64 px, from scratch on FFHQ (a quarter of
     # every batch SynthFaces, FFHQ's faces drawn with weights count(expression)^-0.5) at the
-    # SynthFaces recipe's widths, with resize-convolution upsampling (no checkerboard); fp32.
-    # docs/real-faces.md compares it with continuing the SynthFaces GANimation
+    # SynthFaces recipe's widths, with resize-convolution upsampling (no checkerboard); fp32;
+    # 12000 steps, the lr decaying over the last third. docs/real-faces.md compares it with
+    # continuing the SynthFaces GANimation, and the step budget with a longer run's
     "ganimation-ffhq-64": Recipe(
         "ganimation_ffhq",
-        20000,
+        12000,
         (*_FFHQ_GANIMATION, *_D32),
         ship=False,
         data=FFHQ_64,
