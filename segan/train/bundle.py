@@ -314,9 +314,7 @@ def finished(name: str, runs: str | Path = "runs/bundled") -> bool:
     latest = latest_checkpoint(run_dir)
     if latest is None:
         return False
-    config = load_config(str(run_dir / "config.yaml"))
-    end = min(config.optim.steps, config.run.stop_after or config.optim.steps)
-    return checkpoint_step(latest) >= end
+    return checkpoint_step(latest) >= load_config(str(run_dir / "config.yaml")).end_step
 
 
 def critic_wanted(name: str) -> bool:

@@ -151,6 +151,11 @@ class TrainConfig:
     discriminator: dict[str, Any] = field(default_factory=dict)
     loss: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def end_step(self) -> int:
+        """The step this session ends at: the schedule's end, or run.stop_after before it."""
+        return min(self.optim.steps, self.run.stop_after or self.optim.steps)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -246,8 +246,8 @@ class Trainer:
         limit = self.config.run.time_limit
         if limit is None:
             return False
-        over = torch.tensor(float(time.monotonic() - started > 60.0 * limit))
-        return float(self._reduce(over.to(self.accelerator.device))) > 0
+        over = time.monotonic() - started > 60.0 * limit
+        return float(self._reduce(torch.tensor(float(over), device=self.accelerator.device))) > 0
 
     def _scale(self):
         scaler = getattr(self.accelerator, "scaler", None)
@@ -321,8 +321,7 @@ class Trainer:
         fixed = self.source.fixed(4) if acc.is_main_process else None
         started = time.monotonic()
         try:
-            end = min(config.optim.steps, config.run.stop_after or config.optim.steps)
-            for step in range(start, end):
+            for step in range(start, config.end_step):
                 terms = self.train_step(step)
                 n_window += config.optim.batch_size * config.optim.grad_accum * acc.num_processes
                 self.state.add(terms)
