@@ -365,6 +365,12 @@ def test_parser_with_mirrors_jitter_and_dice_resumes_bit_identical(tmp_path):
     _resume_matches(tmp_path, "unet_synthfaces", "data.flip=0.5", "data.jitter=0.1", "loss.dice=1")
 
 
+def test_critic_augmentation_trains_and_resumes_bit_identical(tmp_path):
+    """discriminator.augment: the critic's transforms draw from the generator the trainer
+    restores, so a resumed run sees the same augmented pictures as an unbroken one."""
+    _resume_matches(tmp_path, "ganimation_synthfaces", "discriminator.augment=color,translation")
+
+
 def test_seghgan_parser_with_its_own_sgd_trains_with_the_generator_and_resumes(tmp_path):
     """optim.parser_optimizer=sgd: a third optimiser (SGD) holds the parser and steps with the
     generator; the parser changes, the critic's steps leave it alone, and resume is exact."""

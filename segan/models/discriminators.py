@@ -4,8 +4,10 @@ StarGAN, SARGAN, GANimation and the fine-grained model all use the same discrimi
 `repeat_num` strided 4x4 convolutions with LeakyReLU(0.01) and no normalisation, then a 3x3
 patch critic (`conv1`) and a head over the whole final map (`conv2`) that classifies the
 expression (`head="classify"`, logits) or regresses action units (`head="regress"`).
-The fine-grained model's variant starts with a 5x5 kernel and has no biases. The parameter
-names match the public StarGAN/GANimation checkpoints (`main.{0,2,...}`, `conv1`, `conv2`).
+The fine-grained model's variant starts with a 5x5 kernel and has no biases. `augment` names
+differentiable transforms (segan.models.critic_augment) that every picture goes through before
+the critic reads it while training, for critics of small datasets. The parameter names match
+the public StarGAN/GANimation checkpoints (`main.{0,2,...}`, `conv1`, `conv2`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import torch
 from torch import nn
 
 from segan.models.base import SeganModel, check_image
+from segan.models.critic_augment import augment, parse_policy
 
 HEADS = ("classify", "regress")
 
@@ -34,8 +37,10 @@ class PatchDiscriminator(SeganModel):
         head: str = "classify",
         first_kernel: int = 4,
         bias: bool = True,
+        augment: str = "",
     ):
         super().__init__()
+        self.augment_ops = parse_policy(augment)
         if head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}, got {head!r}")
         if image_size % (2**repeat_num):
@@ -64,5 +69,7 @@ class PatchDiscriminator(SeganModel):
                 f"this discriminator takes {self.image_size}x{self.image_size} images, "
                 f"got {tuple(x.shape[-2:])}"
             )
+        if self.training and self.augment_ops:
+            x = augment(x, self.augment_ops)
         h = self.main(x)
         return self.conv1(h), self.conv2(h).flatten(1)
