@@ -345,8 +345,9 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
         data=FFHQ_64,
     ),
     # the app's real-face GANimation: the 64 px stage continued at 128 px (the generator is
-    # fully convolutional and keeps its weights; the critic is new, one layer deeper, and
-    # trains alone first); fp32
+    # fully convolutional and keeps its weights; the critic is new, one layer deeper, trains
+    # alone first, and reads every picture through colour and translation transforms, so that
+    # it cannot learn the 4,000 training photos by heart); fp32
     "ganimation-ffhq": Recipe(
         "ganimation_ffhq",
         10000,
@@ -355,6 +356,7 @@ RECIPES: dict[str, Recipe] = {  # in training order: the parsers before the segh
             "model.init_weights=checkpoints/ganimation-ffhq-64",
             "discriminator.conv_dim=32",
             "discriminator.repeat_num=6",
+            "discriminator.augment=color,translation",
             *_LR,
             "optim.lr_g=1e-4",
         ),
