@@ -31,6 +31,8 @@ import torch
 import torch.nn.functional as F
 from report import RESULTS, write_results
 
+from segan.data.cache import PreparedFaces
+from segan.evaluate_real import pictures_tensor
 from segan.labels import AU_IDS, AU_MAX_INTENSITY
 from segan.photos.aus import aus_from_blendshapes
 from segan.photos.landmarks import MeshLandmarker
@@ -43,13 +45,11 @@ BATCH = 50
 
 def faces(folder: str | Path, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The first n pictures of a prepared folder in [-1, 1] and their AUs / 5."""
-    folder = Path(folder)
-    images = np.load(folder / "image.npy", mmap_mode="r")
-    aus = np.load(folder / "aus.npy", mmap_mode="r")
-    if len(images) < n:
-        raise SystemExit(f"{folder} holds {len(images)} faces; --faces/--edits asks for {n}")
-    x = torch.from_numpy(np.array(images[:n])).permute(0, 3, 1, 2).float() / 127.5 - 1
-    return x, torch.from_numpy(np.array(aus[:n])) / AU_MAX_INTENSITY
+    prepared = PreparedFaces(folder)
+    if len(prepared) < n:
+        raise SystemExit(f"{folder} holds {len(prepared)} faces; --faces/--edits asks for {n}")
+    x = pictures_tensor(np.array(prepared.arrays["image"][:n]))
+    return x, torch.from_numpy(np.array(prepared.arrays["aus"][:n])) / AU_MAX_INTENSITY
 
 
 def at(x: torch.Tensor, side: int) -> torch.Tensor:
@@ -101,17 +101,17 @@ def read_run(spec: str, real: Path, n: int, n_edits: int, landmarker) -> dict[st
         score, reading = critic_reads(critic, x[:n])
         row[f"critic_au_error_{part}"] = mse(reading, aus[:n])
         row[f"critic_score_{part}"] = float(score.mean())
-    targets = torch.roll(test_aus[:n_edits], 7, 0)
+    sources, targets = test_x[:n_edits], torch.roll(test_aus[:n_edits], 7, 0)
     with torch.no_grad():
         edits = torch.cat(
             [
-                generator(test_x[:n_edits][i : i + BATCH], targets[i : i + BATCH])
+                generator(sources[i : i + BATCH], targets[i : i + BATCH])
                 for i in range(0, n_edits, BATCH)
             ]
         )
     _, reading = critic_reads(critic, edits)
     row["critic_au_error_edits"] = mse(reading, targets)
-    change = F.interpolate(edits - test_x[:n_edits], size=test_full.shape[-1], mode="bilinear")
+    change = F.interpolate(edits - sources, size=test_full.shape[-1], mode="bilinear")
     pasted = (test_full[:n_edits] + change).clamp(-1, 1)
     read_source = landmarker_reads(landmarker, test_full[:n_edits])
     read_edit = landmarker_reads(landmarker, pasted)
