@@ -105,18 +105,18 @@ def export(
     target = Path(store) / (f"{name}-critic" if role == "discriminator" else name)
     if target.exists():
         shutil.rmtree(target)
-    record = training_record(load_config(str(Path(runs) / name / "config.yaml")), step)
-    model.save_pretrained(target, config={"training": record})  # what it has done
+    config = load_config(str(Path(runs) / name / "config.yaml"))
     what = "critic" if role == "discriminator" else "network"
     uses = f"checkpoints/{target.name}"
     users = sorted(n for n, r in RECIPES.items() if any(uses in o for o in r.overrides))
-    card = target / "README.md"
-    card.write_text(
-        card.read_text() + f"\n\nThe {what} of the bundled `{name}` run at step {step} (`python -m "
+    training = (
+        f"The {what} of the bundled `{name}` run at step {step} (`python -m "
         f"segan.train.bundle {'critic' if role == 'discriminator' else 'export'} {name}`)"
         + (f"; recipes that start from it: {', '.join(users)}" if users else "")
-        + ".\n"
+        + "."
     )
+    # the card every segan run writes: the data it learnt from and that data's licence
+    save_with_card(model, target, config, make_task(config), step, training, "A first stage.")
     return target
 
 
